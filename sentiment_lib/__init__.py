@@ -1,0 +1,1 @@
+"""IMDB sentiment analysis with LSTM-family models."""

@@ -1,0 +1,159 @@
+"""Model bundles: one file holding everything needed to score new reviews.
+
+A bundle is a ``torch.save`` of plain data only — the model's state dict (tensors), its
+:class:`~sentiment_lib.models.ModelConfig` as a dict, the vocabulary as its list of tokens, the
+preprocessing settings (``max_len``, ``truncation``, ``remove_stopwords``) and the evaluation metrics — so
+it loads with ``torch.load(path, weights_only=True)``: no pickled code runs on load.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .batching import EncodedSplit, make_loader
+from .files import atomic_path
+from .models import ModelConfig, build_model
+from .text import Vocab, tokenize, truncate
+from .train import predict_proba
+
+FORMAT_VERSION = 1
+PREPROCESSING_KEYS = ("max_len", "truncation", "remove_stopwords")
+
+
+def _plain(value: Any, where: str) -> Any:
+    """``value`` as plain Python (dict/list/str/int/float/bool/None) for a ``weights_only`` load."""
+    if isinstance(value, (np.generic, np.ndarray, torch.Tensor)):  # before float: np.float64 is a float
+        return _plain(value.tolist(), where)
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    raise TypeError(f"{where} is a {type(value).__name__}; bundles store plain numbers, strings, lists and "
+                    "dicts only. Convert it (e.g. float(x), list(x)) before saving.")
+
+
+def save_bundle(path: os.PathLike | str, model: nn.Module, model_config: ModelConfig, vocab: Vocab,
+                preprocessing: dict[str, Any], metrics: dict[str, Any] | None = None) -> Path:
+    """Write a bundle to ``path`` atomically (temp file + ``os.replace``); returns the path.
+
+    Args:
+        model: trained model whose state dict matches ``build_model(model_config)``.
+        model_config: the config it was built from.
+        vocab: the vocabulary its inputs were encoded with.
+        preprocessing: ``max_len`` (int), ``truncation`` (``"head"``, ``"tail"`` or ``"head+tail"``),
+            ``remove_stopwords`` (bool) — exactly how the training reviews were prepared.
+        metrics: evaluation numbers to keep beside the model (plain numbers, strings, lists, dicts).
+    """
+    missing = [key for key in PREPROCESSING_KEYS if key not in preprocessing]
+    if missing:
+        raise ValueError(f"preprocessing lacks {missing}; pass the max_len, truncation and remove_stopwords "
+                         "the training data was prepared with.")
+    if len(vocab) != model_config.vocab_size:
+        raise ValueError(f"The vocabulary has {len(vocab)} tokens but model_config.vocab_size is "
+                         f"{model_config.vocab_size}; save the vocabulary the model was trained with.")
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "model_config": _plain(model_config.to_dict(), "model_config"),
+        "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
+        "vocab": list(vocab.itos),
+        "preprocessing": _plain(dict(preprocessing), "preprocessing"),
+        "metrics": _plain(dict(metrics or {}), "metrics"),
+    }
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle: the model (CPU, eval mode) and what it needs to read raw text."""
+
+    model: nn.Module
+    model_config: ModelConfig
+    vocab: Vocab
+    preprocessing: dict[str, Any]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def _tokens(self, text: str) -> list[str]:
+        return tokenize(text, remove_stopwords=bool(self.preprocessing["remove_stopwords"]))
+
+    def _check_texts(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Untruncated token ids (L_i,) per text; ``ValueError`` naming blank or wordless texts."""
+        if isinstance(texts, str):
+            raise TypeError("predict takes a list of texts; wrap a single review as [text].")
+        if len(texts) == 0:
+            raise ValueError("No texts to score: pass a non-empty list of reviews.")
+        blank = [i for i, t in enumerate(texts) if not str(t).strip()]
+        if blank:
+            raise ValueError(f"Texts at indices {blank} are empty or whitespace only; remove them or give "
+                             "them some words.")
+        encoded = [self.vocab.encode(self._tokens(str(t))) for t in texts]
+        wordless = [i for i, ids in enumerate(encoded) if len(ids) == 0]
+        if wordless:
+            raise ValueError(f"Texts at indices {wordless} contain no words after cleaning (only punctuation "
+                             "or markup); remove them or give them some words.")
+        return encoded
+
+    def predict(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Probability that each text is positive, shape (N,), in input order.
+
+        Texts are tokenised, encoded and truncated exactly as the training data was (same
+        :func:`~sentiment_lib.batching.make_loader`). For a multi-class model, class probabilities (N, C).
+        Raises ``ValueError`` on an empty list and on texts that are blank or have no words (naming their
+        indices).
+        """
+        split = EncodedSplit(self._check_texts(texts), np.zeros(len(texts), dtype=np.int64))
+        loader = make_loader(split, batch_size, int(self.preprocessing["max_len"]),
+                             self.preprocessing["truncation"], binary=self.model_config.num_classes == 2)
+        return predict_proba(self.model, loader, "cpu")
+
+    @torch.no_grad()
+    def attention(self, text: str) -> tuple[list[str], np.ndarray]:
+        """Per-token attention of an attention model on one review.
+
+        Returns ``(tokens, weights)``: the L cleaned tokens the model read (after truncation; words outside
+        the vocabulary shown as written, not as ``<unk>``) and their weights (L,), summing to 1.
+        """
+        if getattr(self.model, "readout", None) != "attention":
+            raise ValueError(f"The bundled model {self.model_config.name!r} has no attention; load a bundle "
+                             "of an 'attention_lstm' model.")
+        self._check_texts([text])
+        tokens = self._tokens(text)
+        kept = truncate(np.arange(len(tokens)), int(self.preprocessing["max_len"]),
+                        self.preprocessing["truncation"])
+        tokens = [tokens[i] for i in kept]
+        ids = torch.as_tensor(self.vocab.encode(tokens), dtype=torch.long).unsqueeze(0)  # (1, L)
+        _, weights = self.model(ids, torch.tensor([len(tokens)]), return_attention=True)
+        return tokens, weights[0].numpy()
+
+
+def load_bundle(path: os.PathLike | str) -> Bundle:
+    """Load a bundle written by :func:`save_bundle` (with ``weights_only=True``) onto the CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No model bundle at {path}. Run notebooks 03/04/05 first (make run), which save their best "
+            "model there, or pass the path of a bundle you saved with save_bundle().")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ValueError(f"{path} is a bundle of format {version}, this code reads format {FORMAT_VERSION}; "
+                         "re-save it by rerunning the notebook that trained it.")
+    config = ModelConfig.from_dict(payload["model_config"])
+    model = build_model(config)
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    return Bundle(model=model, model_config=config, vocab=Vocab(payload["vocab"]),
+                  preprocessing=payload["preprocessing"], metrics=payload["metrics"], path=path)

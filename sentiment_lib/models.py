@@ -1,0 +1,405 @@
+"""The models compared in the notebooks: LSTM-family classifiers and a bag-of-embeddings baseline.
+
+Every model maps a padded batch of token ids to logits::
+
+    model(tokens, lengths) -> logits
+        tokens:  LongTensor (B, T), padded with PAD (0) after each review's real tokens
+        lengths: LongTensor (B,), number of real tokens per review, all >= 1 (on any device)
+        logits:  Tensor (B,) when num_classes == 2 (one logit: positive vs negative, for
+                 ``BCEWithLogitsLoss``), Tensor (B, C) when num_classes == C > 2 (for ``CrossEntropyLoss``)
+
+All recurrent models are one class, :class:`RecurrentClassifier`, parameterised by cell type
+(LSTM / GRU / vanilla RNN), direction, number of layers and *readout* (how the per-step outputs become
+one vector per review): ``"last"`` (last real hidden state), ``"pool"`` (masked mean + max over time)
+or ``"attention"`` (additive attention). The named classes (:class:`LSTMClassifier`, :class:`BiLSTM`,
+...) are presets of it; :func:`build_model` builds any of them by name from a :class:`ModelConfig`.
+
+Recurrent models pack their input (``pack_padded_sequence``), so padding never enters the recurrence.
+``read_padded_last_step=True`` reproduces the original seed's defect instead — it runs the recurrence over
+the padding too and reads the state at position T-1 — so a notebook can show why the baseline then
+scores at chance.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+READOUTS = ("last", "pool", "attention")
+
+
+# --------------------------------------------------------------------------------------------
+# Masking helpers
+# --------------------------------------------------------------------------------------------
+
+
+def length_mask(lengths: torch.Tensor, max_len: int, device: torch.device | None = None) -> torch.Tensor:
+    """Boolean mask (B, max_len): True at real positions ``t < lengths[b]``, False on padding."""
+    lengths = lengths.to(device if device is not None else lengths.device)
+    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def masked_mean_max_pool(outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Mean and max of per-step outputs over each sequence's real steps only.
+
+    Args:
+        outputs: (B, T, H) per-step features; values at padded steps are ignored whatever they are.
+        lengths: (B,) number of real steps per sequence, all >= 1.
+
+    Returns:
+        (B, 2H): ``[mean over real steps, max over real steps]`` concatenated on the last axis.
+    """
+    mask = length_mask(lengths, outputs.size(1), outputs.device).unsqueeze(-1)  # (B, T, 1)
+    counts = mask.sum(dim=1).clamp(min=1).to(outputs.dtype)  # (B, 1); clamp only guards length 0
+    mean = (outputs * mask).sum(dim=1) / counts
+    maximum = outputs.masked_fill(~mask, float("-inf")).amax(dim=1)
+    return torch.cat([mean, maximum], dim=-1)
+
+
+class AdditiveAttention(nn.Module):
+    """Bahdanau (additive) attention: ``score_t = v · tanh(W_h h_t + W_q q)``, softmax over real steps.
+
+    The query ``q`` is the encoder's last real hidden state, so the model asks "which steps matter,
+    given what I read overall?".
+    """
+
+    def __init__(self, feature_size: int, attention_size: int):
+        super().__init__()
+        self.keys = nn.Linear(feature_size, attention_size, bias=False)
+        self.query = nn.Linear(feature_size, attention_size)
+        self.score = nn.Linear(attention_size, 1, bias=False)
+
+    def forward(self, outputs: torch.Tensor, query: torch.Tensor, lengths: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Args: outputs (B, T, D), query (B, D), lengths (B,).
+
+        Returns ``(context (B, D), weights (B, T))``; weights sum to 1 over real steps and are exactly 0
+        on padding.
+        """
+        scores = self.score(torch.tanh(self.keys(outputs) + self.query(query).unsqueeze(1))).squeeze(-1)
+        mask = length_mask(lengths, outputs.size(1), outputs.device)
+        weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+        context = torch.bmm(weights.unsqueeze(1), outputs).squeeze(1)
+        return context, weights
+
+
+# --------------------------------------------------------------------------------------------
+# Validation shared by every model
+# --------------------------------------------------------------------------------------------
+
+
+def _check_sizes(vocab_size: int, embed_dim: int, hidden_size: int, num_layers: int, dropout: float,
+                 num_classes: int, pad_idx: int) -> None:
+    """Raise ``ValueError`` naming the fix for any size that cannot make a working model."""
+    if vocab_size < 3:
+        raise ValueError(
+            f"vocab_size is {vocab_size}: the vocabulary holds nothing beyond PAD and UNK. Build it from "
+            "non-empty training texts (e.g. a lower min_freq in Vocab.build) and pass len(vocab)."
+        )
+    if embed_dim <= 0:
+        raise ValueError(f"embed_dim must be a positive integer, got {embed_dim}: use e.g. embed_dim=100.")
+    if hidden_size <= 0:
+        raise ValueError(f"hidden_size must be a positive integer, got {hidden_size}: use e.g. hidden_size=128.")
+    if num_layers < 1:
+        raise ValueError(f"num_layers must be at least 1, got {num_layers}.")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}: use e.g. dropout=0.3 (0 disables it).")
+    if num_classes < 2:
+        raise ValueError(
+            f"num_classes must be at least 2, got {num_classes}: use num_classes=2 for positive/negative."
+        )
+    if not 0 <= pad_idx < vocab_size:
+        raise ValueError(f"pad_idx must index the vocabulary (0 <= pad_idx < {vocab_size}), got {pad_idx}.")
+
+
+def _output_size(num_classes: int) -> int:
+    """One logit for a binary task, one per class otherwise."""
+    return 1 if num_classes == 2 else num_classes
+
+
+def _squeeze_binary(logits: torch.Tensor) -> torch.Tensor:
+    """(B, 1) -> (B,) for binary models; (B, C) unchanged."""
+    return logits.squeeze(-1) if logits.size(-1) == 1 else logits
+
+
+# --------------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------------
+
+
+class RecurrentClassifier(nn.Module):
+    """Embedding -> RNN/GRU/LSTM (optionally bidirectional, stacked) -> readout -> dropout -> linear.
+
+    Args:
+        vocab_size: rows of the embedding table (``len(vocab)``, PAD and UNK included).
+        embed_dim: embedding width E.
+        hidden_size: recurrent state width H per direction.
+        cell: ``"lstm"``, ``"gru"`` or ``"rnn"`` (tanh).
+        num_layers: stacked recurrent layers; ``dropout`` is also applied between them when > 1.
+        bidirectional: also read each review right-to-left; features are then 2H wide.
+        readout: ``"last"`` — last real state (forward and, if bidirectional, backward concatenated);
+            ``"pool"`` — :func:`masked_mean_max_pool` over the top layer's outputs;
+            ``"attention"`` — :class:`AdditiveAttention` context vector over the top layer's outputs.
+        dropout: probability in [0, 1) on the features before the output layer (and between layers).
+        num_classes: 2 gives one logit (B,); C > 2 gives (B, C).
+        pad_idx: padding id; its embedding row stays zero.
+        read_padded_last_step: reproduce the seed's defect (``readout="last"`` only): do not pack, run the
+            recurrence over the padding, and read the output at position T-1.
+        attention_size: width of the attention scoring layer (default: the feature width).
+    """
+
+    def __init__(self, vocab_size: int, embed_dim: int = 100, hidden_size: int = 128, *, cell: str = "lstm",
+                 num_layers: int = 1, bidirectional: bool = False, readout: str = "last",
+                 dropout: float = 0.0, num_classes: int = 2, pad_idx: int = 0,
+                 read_padded_last_step: bool = False, attention_size: int | None = None):
+        super().__init__()
+        _check_sizes(vocab_size, embed_dim, hidden_size, num_layers, dropout, num_classes, pad_idx)
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}.")
+        if readout not in READOUTS:
+            raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}.")
+        if read_padded_last_step and readout != "last":
+            raise ValueError(
+                "read_padded_last_step only applies to readout='last' (the baseline); "
+                f"this model reads with readout={readout!r}."
+            )
+        self.cell = cell
+        self.readout = readout
+        self.bidirectional = bidirectional
+        self.num_classes = num_classes
+        self.read_padded_last_step = read_padded_last_step
+
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_idx)
+        self.rnn = CELLS[cell](embed_dim, hidden_size, num_layers=num_layers, batch_first=True,
+                               bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
+        state_size = hidden_size * (2 if bidirectional else 1)
+        feature_size = 2 * state_size if readout == "pool" else state_size
+        self.attention = (AdditiveAttention(state_size, attention_size or state_size)
+                          if readout == "attention" else None)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(feature_size, _output_size(num_classes))
+
+    def _last_real_state(self, h_n: torch.Tensor) -> torch.Tensor:
+        """Top layer's final state(s) from ``h_n`` (layers*dirs, B, H) -> (B, H or 2H)."""
+        if self.bidirectional:
+            return torch.cat([h_n[-2], h_n[-1]], dim=-1)
+        return h_n[-1]
+
+    def encode(self, tokens: torch.Tensor, lengths: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Feature vector per review before the output layer.
+
+        Args: tokens (B, T) long, lengths (B,) long.
+
+        Returns ``(features (B, F), attention weights (B, T) or None)``.
+        """
+        embedded = self.embedding(tokens)  # (B, T, E)
+        if self.read_padded_last_step:
+            outputs, _ = self.rnn(embedded)  # padding runs through the recurrence
+            return outputs[:, -1, :], None
+
+        # enforce_sorted=False: PyTorch sorts internally and returns h_n in the batch's own order.
+        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed_outputs, hidden = self.rnn(packed)
+        h_n = hidden[0] if self.cell == "lstm" else hidden
+        last = self._last_real_state(h_n)
+        if self.readout == "last":
+            return last, None
+        outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=tokens.size(1))
+        if self.readout == "pool":
+            return masked_mean_max_pool(outputs, lengths), None
+        return self.attention(outputs, last, lengths)
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, return_attention: bool = False):
+        """Args: tokens (B, T) long, lengths (B,) long, all >= 1.
+
+        Returns logits (B,) or (B, C); with ``return_attention=True`` (attention readout only)
+        ``(logits, weights (B, T))``.
+        """
+        features, weights = self.encode(tokens, lengths)
+        logits = _squeeze_binary(self.head(self.dropout(features)))
+        if return_attention:
+            if weights is None:
+                raise ValueError(
+                    f"This model reads with readout={self.readout!r} and has no attention weights; "
+                    "use the 'attention_lstm' model for return_attention=True."
+                )
+            return logits, weights
+        return logits
+
+
+def _with_preset(options: dict[str, Any], **preset: Any) -> dict[str, Any]:
+    """Merge a named model's fixed options into user options; a contradicting option is an error."""
+    for key, value in preset.items():
+        if key in options and options[key] is not None and options[key] != value:
+            raise ValueError(f"This model always uses {key}={value!r}; drop {key}={options[key]!r} "
+                             "or pick another model name.")
+    merged = {key: value for key, value in options.items() if value is not None}
+    merged.update(preset)
+    return merged
+
+
+class LSTMClassifier(RecurrentClassifier):
+    """Baseline: one-direction LSTM, logits from the last real hidden state.
+
+    ``read_padded_last_step=True`` gives the seed's defective variant (see module docstring).
+    """
+
+    def __init__(self, vocab_size: int, **options: Any):
+        super().__init__(vocab_size, **_with_preset(options, cell="lstm", readout="last"))
+
+
+class BiLSTM(RecurrentClassifier):
+    """Bidirectional LSTM: last real forward state and first-step backward state, concatenated (2H)."""
+
+    def __init__(self, vocab_size: int, **options: Any):
+        super().__init__(vocab_size, **_with_preset(options, cell="lstm", bidirectional=True, readout="last"))
+
+
+class BiLSTMPool(RecurrentClassifier):
+    """Bidirectional LSTM with masked mean+max pooling over time (4H features) and dropout."""
+
+    def __init__(self, vocab_size: int, **options: Any):
+        super().__init__(vocab_size, **_with_preset(options, cell="lstm", bidirectional=True, readout="pool"))
+
+
+class AttentionLSTM(RecurrentClassifier):
+    """LSTM with additive attention over its outputs; ``forward(..., return_attention=True)`` also gives
+    the per-token weights (B, T) for heatmaps."""
+
+    def __init__(self, vocab_size: int, **options: Any):
+        super().__init__(vocab_size, **_with_preset(options, cell="lstm", readout="attention"))
+
+
+class StackedLSTM(RecurrentClassifier):
+    """LSTM with ``num_layers >= 2`` (default 2) and dropout between layers; last real state of the top."""
+
+    def __init__(self, vocab_size: int, **options: Any):
+        if options.get("num_layers") is None:
+            options["num_layers"] = 2
+        if options["num_layers"] < 2:
+            raise ValueError(f"stacked_lstm needs num_layers >= 2, got {options['num_layers']}: "
+                             "set num_layers=2 or use the 'lstm' model for one layer.")
+        super().__init__(vocab_size, **_with_preset(options, cell="lstm", readout="last"))
+
+
+class GRUClassifier(RecurrentClassifier):
+    """GRU with the last real hidden state, as the baseline LSTM."""
+
+    def __init__(self, vocab_size: int, **options: Any):
+        super().__init__(vocab_size, **_with_preset(options, cell="gru", readout="last"))
+
+
+class RNNClassifier(RecurrentClassifier):
+    """Vanilla (tanh) RNN with the last real hidden state, as the baseline LSTM."""
+
+    def __init__(self, vocab_size: int, **options: Any):
+        super().__init__(vocab_size, **_with_preset(options, cell="rnn", readout="last"))
+
+
+class BagOfEmbeddings(nn.Module):
+    """Feed-forward baseline: masked mean of the token embeddings -> MLP -> logits. Word order is ignored.
+
+    Args:
+        vocab_size, embed_dim, num_classes, pad_idx: as for :class:`RecurrentClassifier`.
+        hidden_size: width of each hidden layer.
+        num_layers: number of hidden (Linear + ReLU + Dropout) layers, >= 1.
+        dropout: probability in [0, 1) after each hidden layer.
+    """
+
+    def __init__(self, vocab_size: int, embed_dim: int = 100, hidden_size: int = 128, *, num_layers: int = 1,
+                 dropout: float = 0.0, num_classes: int = 2, pad_idx: int = 0):
+        super().__init__()
+        _check_sizes(vocab_size, embed_dim, hidden_size, num_layers, dropout, num_classes, pad_idx)
+        self.num_classes = num_classes
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_idx)
+        layers: list[nn.Module] = []
+        width = embed_dim
+        for _ in range(num_layers):
+            layers += [nn.Linear(width, hidden_size), nn.ReLU(), nn.Dropout(dropout)]
+            width = hidden_size
+        layers.append(nn.Linear(width, _output_size(num_classes)))
+        self.mlp = nn.Sequential(*layers)
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Args: tokens (B, T) long, lengths (B,) long. Returns logits (B,) or (B, C)."""
+        embedded = self.embedding(tokens)  # (B, T, E)
+        mask = length_mask(lengths, tokens.size(1), tokens.device).unsqueeze(-1)
+        mean = (embedded * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+        return _squeeze_binary(self.mlp(mean))
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration and registry
+# --------------------------------------------------------------------------------------------
+
+MODELS: dict[str, type[nn.Module]] = {
+    "lstm": LSTMClassifier,
+    "bilstm": BiLSTM,
+    "bilstm_pool": BiLSTMPool,
+    "attention_lstm": AttentionLSTM,
+    "stacked_lstm": StackedLSTM,
+    "gru": GRUClassifier,
+    "rnn": RNNClassifier,
+    "bag_of_embeddings": BagOfEmbeddings,
+}
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model (stored in model bundles as a plain dict).
+
+    ``num_layers`` and ``bidirectional`` left as ``None`` take the named model's default (``stacked_lstm``:
+    2 layers; ``bilstm``/``bilstm_pool``: bidirectional; others: 1 layer, one direction). For
+    ``bag_of_embeddings``, ``hidden_size``/``num_layers`` describe its MLP.
+    """
+
+    name: str
+    vocab_size: int
+    embed_dim: int = 100
+    hidden_size: int = 128
+    num_layers: int | None = None
+    dropout: float = 0.0
+    bidirectional: bool | None = None
+    num_classes: int = 2
+    pad_idx: int = 0
+    read_padded_last_step: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"Unknown ModelConfig fields {unknown}; known fields are {sorted(known)}.")
+        return cls(**values)
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    """Build the model named by ``config.name`` (one of :data:`MODELS`).
+
+    Raises ``ValueError`` for an unknown name (listing the known ones) and for sizes that cannot work.
+    """
+    name = config.name.lower().replace("-", "_")
+    if name not in MODELS:
+        raise ValueError(f"Unknown model {config.name!r}. Known models: {', '.join(MODELS)}.")
+    common = dict(embed_dim=config.embed_dim, hidden_size=config.hidden_size, dropout=config.dropout,
+                  num_classes=config.num_classes, pad_idx=config.pad_idx)
+    if MODELS[name] is BagOfEmbeddings:
+        if config.bidirectional or config.read_padded_last_step:
+            raise ValueError("bag_of_embeddings has no direction or last step: leave bidirectional and "
+                             "read_padded_last_step unset.")
+        return BagOfEmbeddings(config.vocab_size, num_layers=config.num_layers or 1, **common)
+    return MODELS[name](config.vocab_size, num_layers=config.num_layers, bidirectional=config.bidirectional,
+                        read_padded_last_step=config.read_padded_last_step, **common)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable scalars (parameters with ``requires_grad``)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

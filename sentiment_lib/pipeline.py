@@ -1,0 +1,128 @@
+"""Run the notebook chain with papermill for a profile, and keep the regression snapshots fresh.
+
+``run_chain("quick")`` executes ``notebooks/01_eda.ipynb`` → … → ``05_optuna.ipynb`` (those that
+exist) into ``reports/quick/``, each with ``PROFILE`` injected as a papermill parameter, and
+renders each to HTML beside it. A failing cell stops the chain with ``ChainError`` naming the
+notebook and the cell; the executed copy (with the traceback in it) is kept for reading.
+
+``write_snapshots()`` executes the chain with the ``smoke`` profile into ``tests/regression/``:
+the copies nbval re-runs and compares. ``stale_snapshots()`` lists those whose code no longer
+matches their source notebook.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import nbformat
+
+from . import config
+
+NOTEBOOKS = ("01_eda", "02_preprocessing", "03_baseline", "04_improvements", "05_optuna")
+SNAPSHOT_PROFILE = "smoke"
+
+
+class ChainError(RuntimeError):
+    """A notebook of the chain failed; the message names it, the cell and the error."""
+
+
+def notebooks_dir() -> Path:
+    return config.project_root() / "notebooks"
+
+
+def snapshots_dir() -> Path:
+    return config.project_root() / "tests" / "regression"
+
+
+def chain(names: Sequence[str] | None = None) -> list[Path]:
+    """Source notebooks of the chain, in order; ``names`` selects by prefix (``"02"``) or name."""
+    found = [notebooks_dir() / f"{n}.ipynb" for n in NOTEBOOKS if (notebooks_dir() / f"{n}.ipynb").exists()]
+    if names:
+        unknown = [n for n in names if not any(p.stem.startswith(n) for p in found)]
+        if unknown:
+            raise ValueError(f"No notebook matches {unknown}; the chain has {[p.stem for p in found]}.")
+        found = [p for p in found if any(p.stem.startswith(n) for n in names)]
+    return found
+
+
+def _failed_cell(path: Path) -> str:
+    """Describe the first cell of an executed notebook whose output is an error."""
+    nb = nbformat.read(path, as_version=4)
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    for number, cell in enumerate(code_cells, start=1):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                first_line = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
+                return f"code cell {number} (`{first_line[:70]}`)"
+    return "an unknown cell"
+
+
+def execute(source: Path, dest: Path, parameters: dict[str, Any], progress: bool = True) -> float:
+    """Execute one notebook with papermill (kernel cwd: ``notebooks/``); return its wall seconds."""
+    import papermill as pm
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        pm.execute_notebook(str(source), str(dest), parameters=parameters, cwd=str(notebooks_dir()),
+                            kernel_name="python3", progress_bar=progress)
+    except pm.PapermillExecutionError as err:
+        raise ChainError(
+            f"{source.stem} failed in {_failed_cell(dest)}: {err.ename}: {err.evalue}\n"
+            f"The executed copy, with the traceback, is at {dest}."
+        ) from None
+    return time.perf_counter() - start
+
+
+def to_html(notebook: Path) -> Path:
+    """Render an executed notebook to a standalone HTML file beside it (code cells kept)."""
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_filename(str(notebook))
+    out = notebook.with_suffix(".html")
+    out.write_text(body, encoding="utf-8")
+    return out
+
+
+def run_chain(profile: str = config.DEFAULT_PROFILE, names: Sequence[str] | None = None,
+              out_dir: Path | None = None, parameters: dict[str, Any] | None = None,
+              html: bool = True, progress: bool = True) -> dict[str, float]:
+    """Execute the chain for ``profile`` into ``out_dir`` (default ``reports/<profile>/``).
+
+    Returns seconds per notebook. ``parameters`` are extra papermill parameters for every
+    notebook (e.g. ``{"EPOCHS": 2}``).
+    """
+    config.resolve_params(profile)  # fail fast on an unknown profile
+    out_dir = Path(out_dir) if out_dir else config.report_dir(profile)
+    timings = {}
+    for source in chain(names):
+        dest = out_dir / source.name
+        print(f"[{profile}] {source.stem} → {dest}", flush=True)
+        timings[source.stem] = execute(source, dest, {"PROFILE": profile, **(parameters or {})}, progress)
+        if html:
+            to_html(dest)
+        print(f"[{profile}] {source.stem} done in {timings[source.stem]:.0f} s", flush=True)
+    return timings
+
+
+def write_snapshots(names: Sequence[str] | None = None) -> dict[str, float]:
+    """Regenerate the nbval snapshots: the chain on the ``smoke`` profile into tests/regression/."""
+    return run_chain(SNAPSHOT_PROFILE, names, out_dir=snapshots_dir(), html=False, progress=False)
+
+
+def cells_of(path: Path) -> list[tuple[str, str]]:
+    """(type, source) of the notebook's cells, minus papermill's injected-parameters cell."""
+    nb = nbformat.read(path, as_version=4)
+    return [(c.cell_type, c.source) for c in nb.cells
+            if "injected-parameters" not in c.metadata.get("tags", [])]
+
+
+def stale_snapshots() -> list[str]:
+    """Names of notebooks whose snapshot is missing or whose cells differ from the source's."""
+    stale = []
+    for source in chain():
+        snapshot = snapshots_dir() / source.name
+        if not snapshot.exists() or cells_of(snapshot) != cells_of(source):
+            stale.append(source.stem)
+    return stale

@@ -1,0 +1,306 @@
+"""One training loop for every model: an epoch, an evaluation, and ``fit`` with best checkpoint and early
+stopping.
+
+Loaders yield batches with ``tokens`` (B, T) long, ``lengths`` (B,) long, ``labels`` (B,) (float 0/1 for
+binary, long class index for multi-class), ``index`` (B,) long — each review's row in its split — and a
+``.to(device)`` method (see :mod:`sentiment_lib.batching`). Length-bucketed loaders reorder reviews;
+:func:`evaluate` and :func:`predict_proba` put results back in the split's original order by ``index``.
+
+Unlike the original seed, evaluation never calls ``backward()`` or ``optimizer.step()``: it runs under
+``torch.no_grad()`` in eval mode.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .config import choose_device, seed_everything
+from .metrics import binary_metrics, multiclass_metrics
+
+AMP_DTYPES = (None, "bfloat16")
+DECAYS = ("constant", "linear")
+HISTORY_COLUMNS = ["epoch", "train_loss", "train_accuracy", "train_precision", "train_recall", "train_f1",
+                   "val_loss", "val_accuracy", "val_precision", "val_recall", "val_f1", "seconds", "lr"]
+METRIC_NAMES = ("accuracy", "precision", "recall", "f1")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings for :func:`fit`.
+
+    Attributes:
+        epochs: maximum number of passes over the training loader.
+        lr: peak learning rate of AdamW.
+        weight_decay: AdamW's decoupled weight decay (0 makes it plain Adam).
+        batch_size: reviews per batch; :func:`fit` takes ready loaders, so this is what callers pass to
+            ``make_loader`` (kept here so one object records the whole training recipe).
+        grad_clip: clip the global gradient L2 norm to this value; ``None`` disables clipping.
+        warmup_steps: optimizer steps of linear warm-up from ``lr / warmup_steps`` to ``lr``.
+        decay: after warm-up, ``"constant"`` keeps ``lr``; ``"linear"`` decays it to 0 at the last step
+            of ``epochs`` epochs.
+        patience: stop after this many epochs without a lower validation loss; ``None`` never stops early.
+        seed: seeds Python, NumPy and torch at the start of :func:`fit` (dropout, shuffling).
+        device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
+        amp_dtype: ``None`` (float32) or ``"bfloat16"`` (``torch.autocast`` on the device type).
+        num_threads: ``torch.set_num_threads`` for the process; ``None`` leaves torch's default.
+        progress: show a per-epoch progress bar over batches (``tqdm.auto``, cleared when done).
+    """
+
+    epochs: int = 5
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    grad_clip: float | None = 1.0
+    warmup_steps: int = 0
+    decay: str = "constant"
+    patience: int | None = 2
+    seed: int = 0
+    device: str = "auto"
+    amp_dtype: str | None = None
+    num_threads: int | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}.")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}: use e.g. lr=1e-3.")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}.")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}.")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"grad_clip must be positive or None (no clipping), got {self.grad_clip}.")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}.")
+        if self.decay not in DECAYS:
+            raise ValueError(f"decay must be one of {DECAYS}, got {self.decay!r}.")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be at least 1 or None (no early stopping), got {self.patience}.")
+        if self.amp_dtype not in AMP_DTYPES:
+            raise ValueError(f"amp_dtype must be one of {AMP_DTYPES}, got {self.amp_dtype!r}.")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ValueError(f"num_threads must be at least 1 or None, got {self.num_threads}.")
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns; the model itself holds the best weights afterwards.
+
+    Attributes:
+        history: one row per epoch run, columns :data:`HISTORY_COLUMNS` (``seconds``: wall time of the
+            epoch including validation; ``lr``: learning rate after the epoch's last step).
+        best_epoch: 1-based epoch with the lowest validation loss (its weights are in the model).
+        best_val_loss: that loss (mean per review).
+        best_val_metrics: validation metrics at ``best_epoch`` (no arrays).
+        epochs_run: epochs actually trained (fewer than ``TrainConfig.epochs`` after early stopping).
+        stopped_early: whether early stopping ended training.
+        seconds: total wall time of ``fit``.
+    """
+
+    history: pd.DataFrame
+    best_epoch: int
+    best_val_loss: float
+    best_val_metrics: dict[str, float] = field(default_factory=dict)
+    epochs_run: int = 0
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean loss over the batch: BCE-with-logits for logits (B,), cross-entropy for logits (B, C)."""
+    logits = logits.float()
+    if logits.ndim == 1:
+        return F.binary_cross_entropy_with_logits(logits, labels.float())
+    return F.cross_entropy(logits, labels.long())
+
+
+def probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """Sigmoid of logits (B,) (probability of class 1) or softmax of logits (B, C)."""
+    logits = logits.float()
+    return torch.sigmoid(logits) if logits.ndim == 1 else torch.softmax(logits, dim=-1)
+
+
+def score(labels: np.ndarray, prob: np.ndarray) -> dict[str, float]:
+    """Metrics for probabilities (N,) (binary) or (N, C) (multi-class); see :mod:`sentiment_lib.metrics`."""
+    return binary_metrics(labels, prob) if prob.ndim == 1 else multiclass_metrics(labels, prob)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int,
+                   decay: str = "constant") -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-step learning-rate multiplier: linear warm-up ``(step+1)/warmup_steps`` for ``warmup_steps``
+    steps, then 1 (``"constant"``) or a linear decay reaching 0 at ``total_steps`` (``"linear"``)."""
+    if decay not in DECAYS:
+        raise ValueError(f"decay must be one of {DECAYS}, got {decay!r}.")
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if decay == "linear":
+            return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+        return 1.0
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _autocast(device: torch.device, amp_dtype: str | None):
+    """``torch.autocast`` on the device's type in ``amp_dtype``; a no-op context when it is ``None``."""
+    dtype = getattr(torch, amp_dtype) if amp_dtype else None
+    return torch.autocast(device_type=device.type, dtype=dtype, enabled=amp_dtype is not None)
+
+
+def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer,
+                    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+                    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = classification_loss,
+                    device: torch.device | str = "cpu", grad_clip: float | None = None, progress: bool = True,
+                    *, amp_dtype: str | None = None, desc: str = "train") -> dict[str, float]:
+    """One pass over ``loader`` in train mode, one optimizer (and scheduler) step per batch.
+
+    Returns ``loss`` (mean per review) and the metrics of :func:`score` on the predictions made while
+    training (dropout active).
+    """
+    device = torch.device(device)
+    model.train()
+    total_loss, count = 0.0, 0
+    probs, labels = [], []
+    for batch in tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch"):
+        batch = batch.to(device)
+        optimizer.zero_grad(set_to_none=True)
+        with _autocast(device, amp_dtype):
+            logits = model(batch.tokens, batch.lengths)
+        loss = loss_fn(logits.float(), batch.labels)
+        loss.backward()
+        if grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        size = len(batch.labels)
+        total_loss += loss.item() * size
+        count += size
+        probs.append(probabilities(logits.detach()).cpu())
+        labels.append(batch.labels.detach().cpu())
+    if count == 0:
+        raise ValueError("The training loader yielded no batches; check that the training split is not empty.")
+    prob = torch.cat(probs).numpy()
+    return {"loss": total_loss / count, **score(torch.cat(labels).numpy(), prob)}
+
+
+@torch.no_grad()
+def _infer(model: nn.Module, loader: Iterable, device: torch.device, amp_dtype: str | None, progress: bool,
+           desc: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits (N,) or (N, C) as float32 and labels (N,), on the CPU, in the split's original order."""
+    was_training = model.training
+    model.eval()
+    logits, labels, index = [], [], []
+    try:
+        for batch in tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch"):
+            batch = batch.to(device)
+            with _autocast(device, amp_dtype):
+                logits.append(model(batch.tokens, batch.lengths).float().cpu())
+            labels.append(batch.labels.cpu())
+            index.append(getattr(batch, "index", None))
+    finally:
+        model.train(was_training)
+    if not logits:
+        raise ValueError("The loader yielded no batches; there is nothing to evaluate.")
+    all_logits, all_labels = torch.cat(logits), torch.cat(labels)
+    if all(i is not None for i in index):  # bucketed loaders reorder reviews: undo it
+        order = torch.argsort(torch.cat(index).cpu(), stable=True)
+        all_logits, all_labels = all_logits[order], all_labels[order]
+    return all_logits, all_labels
+
+
+def evaluate(model: nn.Module, loader: Iterable, device: torch.device | str = "cpu", *,
+             amp_dtype: str | None = None, progress: bool = False, desc: str = "evaluate") -> dict[str, Any]:
+    """Score ``model`` on ``loader`` without changing it (``torch.no_grad()``, eval mode, no optimizer).
+
+    Returns a dict with ``loss`` (mean per review), the metrics of :func:`score` (``accuracy``,
+    ``precision``, ``recall``, ``f1``, and ``roc_auc`` for binary tasks), and the arrays ``prob``
+    ((N,) probability of class 1, or (N, C)) and ``labels`` (N,), in the split's original order. The
+    model's train/eval mode is restored afterwards.
+    """
+    logits, labels = _infer(model, loader, torch.device(device), amp_dtype, progress, desc)
+    prob = probabilities(logits).numpy()
+    labels_np = labels.numpy()
+    return {"loss": classification_loss(logits, labels).item(), **score(labels_np, prob),
+            "prob": prob, "labels": labels_np}
+
+
+def predict_proba(model: nn.Module, loader: Iterable, device: torch.device | str = "cpu", *,
+                  amp_dtype: str | None = None, progress: bool = False) -> np.ndarray:
+    """Probabilities in the split's original order: (N,) of class 1 (binary) or (N, C) (multi-class)."""
+    logits, _ = _infer(model, loader, torch.device(device), amp_dtype, progress, "predict")
+    return probabilities(logits).numpy()
+
+
+def _state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+
+
+def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: TrainConfig | None = None,
+        on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None) -> FitResult:
+    """Train ``model`` with AdamW and keep the weights of the epoch with the lowest validation loss.
+
+    Seeds everything with ``config.seed`` first, so the same seed, model initialisation and loaders give
+    the same history. The loss is BCE-with-logits for binary models (logits (B,)) and cross-entropy for
+    multi-class ones (logits (B, C)). ``on_epoch_end(epoch, val_metrics)`` is called after each epoch
+    (1-based ``epoch``; ``val_metrics`` as returned by :func:`evaluate`); an exception it raises (e.g.
+    Optuna's ``TrialPruned``) propagates. At the end the best weights are loaded back into ``model``.
+
+    Raises ``FloatingPointError`` if the validation loss is not finite (training diverged).
+    """
+    config = config or TrainConfig()
+    started = time.perf_counter()
+    if config.num_threads is not None:
+        torch.set_num_threads(config.num_threads)
+    device = choose_device(config.device)
+    seed_everything(config.seed)
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = make_scheduler(optimizer, config.warmup_steps, config.epochs * len(train_loader), config.decay)
+
+    rows: list[dict[str, float]] = []
+    best_loss, best_epoch, best_state, best_metrics = math.inf, 0, None, {}
+    epochs_without_gain, stopped_early = 0, False
+    for epoch in range(1, config.epochs + 1):
+        epoch_start = time.perf_counter()
+        train = train_one_epoch(model, train_loader, optimizer, scheduler, classification_loss, device,
+                                config.grad_clip, config.progress, amp_dtype=config.amp_dtype,
+                                desc=f"epoch {epoch}/{config.epochs}")
+        val = evaluate(model, val_loader, device, amp_dtype=config.amp_dtype, progress=config.progress,
+                       desc=f"epoch {epoch}/{config.epochs} validation")
+        if not math.isfinite(val["loss"]):
+            raise FloatingPointError(
+                f"Validation loss is {val['loss']} at epoch {epoch}: training diverged. "
+                "Lower TrainConfig.lr or set grad_clip (e.g. 1.0).")
+        rows.append({"epoch": epoch,
+                     **{f"train_{k}": train[k] for k in ("loss", *METRIC_NAMES)},
+                     **{f"val_{k}": val[k] for k in ("loss", *METRIC_NAMES)},
+                     "seconds": time.perf_counter() - epoch_start,
+                     "lr": optimizer.param_groups[0]["lr"]})
+        if val["loss"] < best_loss:
+            best_loss, best_epoch, best_state = val["loss"], epoch, _state_copy(model)
+            best_metrics = {k: v for k, v in val.items() if not isinstance(v, np.ndarray)}
+            epochs_without_gain = 0
+        else:
+            epochs_without_gain += 1
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, val)
+        if config.patience is not None and epochs_without_gain >= config.patience:
+            stopped_early = epoch < config.epochs
+            break
+
+    model.load_state_dict(best_state)
+    return FitResult(history=pd.DataFrame(rows, columns=HISTORY_COLUMNS), best_epoch=best_epoch,
+                     best_val_loss=best_loss, best_val_metrics=best_metrics, epochs_run=len(rows),
+                     stopped_early=stopped_early, seconds=time.perf_counter() - started)

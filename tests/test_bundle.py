@@ -1,0 +1,86 @@
+"""Model bundles: safe loading, identical predictions after a round trip, clear errors."""
+import numpy as np
+import pytest
+import torch
+
+from sentiment_lib.bundle import Bundle, load_bundle, save_bundle
+from sentiment_lib.models import ModelConfig, build_model
+from sentiment_lib.text import Vocab, tokenize
+
+TEXTS = ["A wonderful, moving film. I loved it!", "Dull plot and terrible acting; a waste of time.",
+         "Not bad at all <br /> the music is great", "boring boring boring"]
+PREPROCESSING = {"max_len": 6, "truncation": "head+tail", "remove_stopwords": False}
+
+
+def make_bundle(name="attention_lstm"):
+    vocab = Vocab.build(tokenize(t) for t in TEXTS[:3])  # "boring" stays out of vocabulary
+    config = ModelConfig(name, len(vocab), embed_dim=8, hidden_size=6)
+    torch.manual_seed(0)
+    return Bundle(build_model(config).eval(), config, vocab, dict(PREPROCESSING))
+
+
+def save(bundle, path, metrics=None):
+    return save_bundle(path, bundle.model, bundle.model_config, bundle.vocab, bundle.preprocessing,
+                       metrics if metrics is not None else {"accuracy": np.float64(0.75), "curve": np.arange(3)})
+
+
+def test_round_trip_gives_identical_predictions_and_loads_with_weights_only(tmp_path):
+    bundle = make_bundle()
+    path = save(bundle, tmp_path / "models" / "best.pt")
+    raw = torch.load(path, weights_only=True)
+    assert raw["vocab"] == bundle.vocab.itos and raw["metrics"] == {"accuracy": 0.75, "curve": [0, 1, 2]}
+    loaded = load_bundle(path)
+    assert not loaded.model.training
+    assert loaded.model_config == bundle.model_config and loaded.preprocessing == PREPROCESSING
+    expected = bundle.predict(TEXTS)
+    assert expected.shape == (4,) and ((expected > 0) & (expected < 1)).all()
+    np.testing.assert_array_equal(loaded.predict(TEXTS), expected)
+
+
+def test_predictions_follow_input_order_whatever_the_batching(tmp_path):
+    bundle = make_bundle("bilstm_pool")
+    forward = bundle.predict(TEXTS, batch_size=3)
+    np.testing.assert_allclose(bundle.predict(TEXTS[::-1], batch_size=2), forward[::-1], rtol=1e-6)
+
+
+def test_saving_leaves_no_temporary_files_and_a_failed_save_leaves_nothing(tmp_path):
+    bundle = make_bundle()
+    save(bundle, tmp_path / "a.pt")
+    with pytest.raises(TypeError, match="plain numbers"):
+        save(bundle, tmp_path / "b.pt", metrics={"model": object()})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt"]
+
+
+def test_missing_bundle_names_the_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"No model bundle at .*make run"):
+        load_bundle(tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("texts, message", [
+    ([], "non-empty list"),
+    (["great film", "   ", ""], r"indices \[1, 2\] are empty"),
+    (["great film", "!!! <br />"], r"indices \[1\] contain no words"),
+])
+def test_predict_rejects_empty_input_naming_the_indices(texts, message):
+    with pytest.raises(ValueError, match=message):
+        make_bundle().predict(texts)
+
+
+def test_attention_returns_the_truncated_tokens_and_weights_summing_to_one():
+    tokens, weights = make_bundle().attention(TEXTS[1] + " boring")
+    words = tokenize(TEXTS[1] + " boring")
+    assert tokens == words[:1] + words[-5:]  # head+tail: a quarter of 6 from the head, the rest from the tail
+    assert tokens[-1] == "boring"  # out-of-vocabulary words are shown as written
+    assert weights.shape == (6,) and weights.sum() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_attention_on_a_model_without_it_names_the_fix():
+    with pytest.raises(ValueError, match="attention_lstm"):
+        make_bundle("lstm").attention(TEXTS[0])
+
+
+def test_save_requires_the_preprocessing_settings(tmp_path):
+    bundle = make_bundle()
+    with pytest.raises(ValueError, match="truncation"):
+        save_bundle(tmp_path / "x.pt", bundle.model, bundle.model_config, bundle.vocab, {"max_len": 6},
+                    {})
