@@ -86,6 +86,10 @@ class Bundle:
     metrics: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
 
+    def _device(self) -> torch.device:
+        """Where the model's weights live (the CPU after :func:`load_bundle`)."""
+        return next(self.model.parameters()).device
+
     def _tokens(self, text: str) -> list[str]:
         return tokenize(text, remove_stopwords=bool(self.preprocessing["remove_stopwords"]))
 
@@ -117,7 +121,7 @@ class Bundle:
         split = EncodedSplit(self._check_texts(texts), np.zeros(len(texts), dtype=np.int64))
         loader = make_loader(split, batch_size, int(self.preprocessing["max_len"]),
                              self.preprocessing["truncation"], binary=self.model_config.num_classes == 2)
-        return predict_proba(self.model, loader, "cpu")
+        return predict_proba(self.model, loader, self._device())
 
     @torch.no_grad()
     def attention(self, text: str) -> tuple[list[str], np.ndarray]:
@@ -134,9 +138,9 @@ class Bundle:
         kept = truncate(np.arange(len(tokens)), int(self.preprocessing["max_len"]),
                         self.preprocessing["truncation"])
         tokens = [tokens[i] for i in kept]
-        ids = torch.as_tensor(self.vocab.encode(tokens), dtype=torch.long).unsqueeze(0)  # (1, L)
+        ids = torch.as_tensor(self.vocab.encode(tokens), dtype=torch.long, device=self._device())[None]  # (1, L)
         _, weights = self.model(ids, torch.tensor([len(tokens)]), return_attention=True)
-        return tokens, weights[0].numpy()
+        return tokens, weights[0].cpu().numpy()
 
 
 def load_bundle(path: os.PathLike | str) -> Bundle:

@@ -159,11 +159,26 @@ def _check_member_safe(member: tarfile.TarInfo, archive: Path) -> None:
         )
 
 
+class _StrictTarInfo(tarfile.TarInfo):
+    """``tarfile`` ends the member list silently at a truncated, missing or invalid header after
+    the first member, so a cut or damaged archive reads as a shorter one. Only the end-of-archive
+    marker (a zero block) may end it here; anything else raises ``ReadError``."""
+
+    @classmethod
+    def fromtarfile(cls, tarfile_):
+        try:
+            return super().fromtarfile(tarfile_)
+        except tarfile.EOFHeaderError:
+            raise
+        except tarfile.HeaderError as err:
+            raise tarfile.ReadError(f"{err} at byte {tarfile_.offset}") from None
+
+
 def read_archive(path: Path, progress: bool = False) -> pd.DataFrame:
     """Parse every review of an ``aclImdb_v1.tar.gz`` archive without extracting it."""
     rows = []
     try:
-        with tarfile.open(path, mode="r:*") as tar:
+        with tarfile.open(path, mode="r:*", tarinfo=_StrictTarInfo) as tar:
             members = tar
             if progress:
                 from tqdm.auto import tqdm
@@ -176,6 +191,9 @@ def read_archive(path: Path, progress: bool = False) -> pd.DataFrame:
                     continue
                 handle = tar.extractfile(member)
                 rows.append(_row(*match.groups(), _decode(handle.read(), f"{member.name} in {path}")))
+            # Read past the end marker to the end of the file: for gzip this checks the stream's CRC.
+            while tar.fileobj.read(1 << 20):
+                pass
     except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
         raise DataError(
             f"Archive {path} is truncated or corrupt ({type(err).__name__}: {err}). Delete it and "
@@ -186,16 +204,21 @@ def read_archive(path: Path, progress: bool = False) -> pd.DataFrame:
     return _frame(rows)
 
 
-def read_folder(path: Path) -> pd.DataFrame:
-    """Parse an extracted ``aclImdb/`` folder (or its parent)."""
+def _folder_reviews(path: Path):
+    """(split, kind, filename match, file) for each review file of an ``aclImdb/`` folder (or its parent)."""
     root = path / "aclImdb" if (path / "aclImdb").is_dir() else path
-    rows = []
     for split in ("train", "test"):
         for kind in ("pos", "neg", "unsup"):
             for file in sorted((root / split / kind).glob("*_*.txt")):
                 match = re.fullmatch(r"(\d+)_(\d+)\.txt", file.name)
                 if match:
-                    rows.append(_row(split, kind, *match.groups(), _decode(file.read_bytes(), str(file))))
+                    yield split, kind, match, file
+
+
+def read_folder(path: Path) -> pd.DataFrame:
+    """Parse an extracted ``aclImdb/`` folder (or its parent)."""
+    rows = [_row(split, kind, *match.groups(), _decode(file.read_bytes(), str(file)))
+            for split, kind, match, file in _folder_reviews(path)]
     if not rows:
         raise DataError(f"Folder {path} holds no aclImdb/{{train,test}}/{{pos,neg}}/*.txt reviews. {_FIX}")
     return _frame(rows)
@@ -262,6 +285,13 @@ def parse_source(path: Path, progress: bool = False) -> pd.DataFrame:
 def _cache_key(path: Path) -> str:
     stat = path.stat()
     ident = f"{CACHE_VERSION}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    if path.is_dir():
+        # A folder's own mtime misses files edited, added or removed in its sub-folders.
+        digest = hashlib.sha256()
+        for _, _, _, file in _folder_reviews(path):
+            st = file.stat()
+            digest.update(f"{file}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        ident += f"|{digest.hexdigest()}"
     return hashlib.sha256(ident.encode()).hexdigest()[:16]
 
 

@@ -198,6 +198,9 @@ def truncate(ids: np.ndarray, max_len: int, side: str = "head") -> np.ndarray:
     three quarters of the budget (reviews often end with their verdict; Sun et al. 2019 found
     head+tail best for long reviews).
     """
+    # Checked before the length test, so a misspelt side fails at once, not at the first long review.
+    if side not in ("head", "tail", "head+tail"):
+        raise ValueError(f"Truncation side must be 'head', 'tail' or 'head+tail', got {side!r}.")
     n = len(ids)
     if n <= max_len:
         return ids
@@ -205,7 +208,5 @@ def truncate(ids: np.ndarray, max_len: int, side: str = "head") -> np.ndarray:
         return ids[:max_len]
     if side == "tail":
         return ids[n - max_len:]
-    if side == "head+tail":
-        head = max_len // 4
-        return np.concatenate([ids[:head], ids[n - (max_len - head):]])
-    raise ValueError(f"Truncation side must be 'head', 'tail' or 'head+tail', got {side!r}.")
+    head = max_len // 4
+    return np.concatenate([ids[:head], ids[n - (max_len - head):]])

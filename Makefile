@@ -1,0 +1,51 @@
+# The commands people type. `make help` lists them.
+# Every target creates the virtual environment first if needed (python3 -m venv + pip install -e).
+
+PYTHON   ?= python3
+VENV     ?= .venv
+PY       := $(VENV)/bin/python
+PROFILE  ?= quick
+STAMP    := $(VENV)/.installed-stamp
+# Regression snapshots compare outputs, so progress bars stay off in tests.
+TEST_ENV := SENTIMENT_PROGRESS=0 MPLBACKEND=Agg
+PYTEST   := $(TEST_ENV) $(PY) -m pytest --nbval --nbval-current-env \
+            --nbval-sanitize-with tests/regression/sanitize.cfg --nbval-cell-timeout=1200
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test unit snapshots data bench predict clean
+
+help: ## list every command
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  variables: PROFILE=smoke|quick|full (default quick), PYTHON=python3"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the package with its test tools
+
+run: $(STAMP) ## run the notebook chain for PROFILE into reports/PROFILE/ (the main job)
+	$(PY) -m sentiment_lib run --profile $(PROFILE)
+
+test: $(STAMP) ## unit tests + notebook regression (nbval on tests/regression/, smoke profile)
+	$(PYTEST) tests
+
+unit: $(STAMP) ## unit tests only (fast, no real data)
+	$(TEST_ENV) $(PY) -m pytest tests --ignore=tests/regression -m "not slow"
+
+snapshots: $(STAMP) ## re-execute the regression snapshots (smoke profile) after changing a notebook
+	SENTIMENT_PROGRESS=0 $(PY) -m sentiment_lib snapshots
+
+data: $(STAMP) ## download the official IMDB archive into data/raw/ (needs internet)
+	$(PY) -m sentiment_lib data
+
+bench: $(STAMP) ## training-speed benchmark: seed-style loop vs this project's loop
+	$(PY) -m sentiment_lib.bench
+
+predict: $(STAMP) ## label a review with the run's final model: make predict TEXT="what a film"
+	$(PY) -m sentiment_lib predict --profile $(PROFILE) "$(TEXT)"
+
+clean: ## remove run outputs (artifacts/) and caches; keeps data/ and reports/
+	rm -rf artifacts .pytest_cache
