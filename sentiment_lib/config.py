@@ -186,6 +186,12 @@ def seed_everything(seed: int) -> None:
     torch.cuda.manual_seed_all(seed)
 
 
+def progress_enabled() -> bool:
+    """Progress bars on, unless ``$SENTIMENT_PROGRESS`` is ``0`` (the regression tests set it: a
+    progress bar is output that nbval would compare)."""
+    return os.environ.get("SENTIMENT_PROGRESS", "1") not in ("0", "false", "no")
+
+
 def choose_device(preference: str = "auto") -> "torch.device":  # noqa: F821
     """``'auto'`` picks CUDA when available, else CPU; ``'cpu'``/``'cuda'`` force one.
 

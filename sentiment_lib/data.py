@@ -287,11 +287,13 @@ def _cache_key(path: Path) -> str:
     ident = f"{CACHE_VERSION}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     if path.is_dir():
         # A folder's own mtime misses files edited, added or removed in its sub-folders.
-        digest = hashlib.sha256()
-        for _, _, _, file in _folder_reviews(path):
-            st = file.stat()
-            digest.update(f"{file}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-        ident += f"|{digest.hexdigest()}"
+        root = path / "aclImdb" if (path / "aclImdb").is_dir() else path
+        entries = []
+        for sub in ("train/pos", "train/neg", "train/unsup", "test/pos", "test/neg"):
+            if (root / sub).is_dir():
+                with os.scandir(root / sub) as it:
+                    entries += [(f"{sub}/{e.name}", e.stat().st_size, e.stat().st_mtime_ns) for e in it]
+        ident += "|" + hashlib.sha256(repr(sorted(entries)).encode()).hexdigest()
     return hashlib.sha256(ident.encode()).hexdigest()[:16]
 
 

@@ -181,7 +181,8 @@ class Vocab:
     @classmethod
     def from_dict(cls, d: dict) -> "Vocab":
         counts = d.get("counts")
-        return cls(d["itos"], dict(zip(d["itos"], counts)) if counts else None)
+        # PAD and UNK are saved with count 0 but have none: leave them out, as ``build`` does.
+        return cls(d["itos"], {t: c for t, c in zip(d["itos"][2:], counts[2:])} if counts else None)
 
     def save(self, path: Path) -> None:
         write_text_atomic(json.dumps(self.to_dict()), Path(path))

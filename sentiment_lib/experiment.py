@@ -1,0 +1,230 @@
+"""Train, score and compare models on a run's prepared data: the steps notebooks 03–05 share.
+
+``run_model("bilstm_pool", prepared, params)`` seeds, builds the model from the profile's sizes,
+trains it with the one loop in ``train.fit`` (best checkpoint by validation loss, early stopping) and
+scores it on the test subset, returning a ``ModelRun``. ``comparison_table`` lines runs up;
+``tfidf_reference`` adds the classical baseline; ``record_models`` writes them to the run's
+``metrics.json``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from . import config
+from .batching import EncodedSplit, make_loader
+from .bundle import save_bundle
+from .metrics import binary_metrics, multiclass_metrics
+from .models import ModelConfig, build_model, count_parameters
+from .prepare import Prepared
+from .summary import update_summary
+from .train import FitResult, TrainConfig, evaluate, fit
+
+TABLE_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+RATING_BUCKETS = ("1–2 stars", "3–4 stars", "7–8 stars", "9–10 stars")
+
+
+@dataclass
+class ModelRun:
+    """A trained model and its scores. ``test_prob``: (N,) positive probability, or (N, C)."""
+
+    name: str
+    model: nn.Module
+    model_config: ModelConfig
+    preprocessing: dict[str, Any]
+    fit: FitResult
+    test: dict[str, float]
+    test_prob: np.ndarray
+    test_labels: np.ndarray
+    parameters: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        """One line of the comparison table."""
+        return {"model": self.name, **{k: self.test.get(k, np.nan) for k in TABLE_METRICS},
+                "parameters": self.parameters, "train_seconds": round(self.fit.seconds, 1),
+                "epochs_run": self.fit.epochs_run, "best_epoch": self.fit.best_epoch}
+
+
+def model_config_for(name: str, vocab_size: int, params: config.Params, num_classes: int = 2,
+                     **overrides: Any) -> ModelConfig:
+    """The profile's sizes for model ``name``; ``overrides`` replace any ``ModelConfig`` field."""
+    values = dict(name=name, vocab_size=vocab_size, embed_dim=params.embed_dim,
+                  hidden_size=params.hidden_size, dropout=params.dropout, num_classes=num_classes)
+    values.update(overrides)
+    return ModelConfig(**values)
+
+
+def train_config_for(params: config.Params, device: str = "auto", **overrides: Any) -> TrainConfig:
+    """The profile's optimisation settings, progress bars per ``config.progress_enabled()``."""
+    values = dict(epochs=params.epochs, lr=params.lr, batch_size=params.batch_size, patience=params.patience,
+                  seed=params.seed, device=device, progress=config.progress_enabled(), grad_clip=1.0)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def loaders_for(splits: dict[str, EncodedSplit], batch_size: int, max_len: int, truncation: str,
+                seed: int, binary: bool = True, **loader_options: Any) -> dict[str, Any]:
+    """Fresh train (shuffled) / val / test loaders; evaluation batches are 4× larger (no gradients)."""
+    return {
+        name: make_loader(split, batch_size if name == "train" else 4 * batch_size, max_len, truncation,
+                          shuffle=name == "train", seed=seed, binary=binary, **loader_options)
+        for name, split in splits.items()
+    }
+
+
+def run_model(name: str, prepared: Prepared, params: config.Params, *, label: str | None = None,
+              device: str = "auto", targets: dict[str, np.ndarray] | None = None,
+              model_options: dict[str, Any] | None = None, train_options: dict[str, Any] | None = None,
+              loader_options: dict[str, Any] | None = None, max_len: int | None = None,
+              truncation: str | None = None) -> ModelRun:
+    """Seed, build, train and test one model on ``prepared`` (see module docstring).
+
+    ``targets`` replaces the sentiment labels per subset (multi-class runs); ``label`` names the
+    run in tables (default: ``name``).
+    """
+    splits = prepared.splits
+    num_classes = 2
+    if targets is not None:
+        splits = {k: s.with_labels(targets[k]) for k, s in splits.items()}
+        num_classes = int(max(t.max() for t in targets.values())) + 1
+    binary = num_classes == 2
+    max_len = max_len or params.max_len
+    truncation = truncation or params.truncation
+    train_cfg = train_config_for(params, device, **(train_options or {}))
+    loaders = loaders_for(splits, train_cfg.batch_size, max_len, truncation, params.seed, binary,
+                          **(loader_options or {}))
+    config.seed_everything(params.seed)
+    model_cfg = model_config_for(name, len(prepared.vocab), params, num_classes, **(model_options or {}))
+    model = build_model(model_cfg)
+    result = fit(model, loaders["train"], loaders["val"], train_cfg)
+    scored = evaluate(model, loaders["test"], config.choose_device(train_cfg.device))
+    prob, labels = scored["prob"], scored["labels"]
+    test = binary_metrics(labels, prob) if binary else multiclass_metrics(labels, prob)
+    test["loss"] = float(scored["loss"])
+    preprocessing = {"max_len": max_len, "truncation": truncation,
+                     "remove_stopwords": bool(prepared.params.get("remove_stopwords", False))}
+    return ModelRun(label or name, model, model_cfg, preprocessing, result, test, prob, labels,
+                    count_parameters(model))
+
+
+def comparison_table(runs: Sequence[ModelRun], extra_rows: Sequence[dict] = ()) -> pd.DataFrame:
+    """Test metrics, parameters, training seconds and epochs per model, best accuracy first."""
+    table = pd.DataFrame([r.row() for r in runs] + list(extra_rows)).set_index("model")
+    return table.sort_values("accuracy", ascending=False)
+
+
+def tfidf_reference(prepared: Prepared, seed: int = 42) -> tuple[dict[str, Any], np.ndarray]:
+    """TF-IDF (unigrams + bigrams) + logistic regression on the same subsets: the classical
+    reference row (≈0.90 on the full official split). Returns (table row, test probabilities)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from .text import clean_text
+
+    start = time.perf_counter()
+    vectorizer = TfidfVectorizer(preprocessor=clean_text, ngram_range=(1, 2), min_df=2, max_df=0.9,
+                                 sublinear_tf=True)
+    x_train = vectorizer.fit_transform(prepared.texts("train"))
+    classifier = LogisticRegression(C=4.0, max_iter=2000, random_state=seed)
+    classifier.fit(x_train, prepared.splits["train"].labels)
+    seconds = time.perf_counter() - start
+    prob = classifier.predict_proba(vectorizer.transform(prepared.texts("test")))[:, 1]
+    metrics = binary_metrics(prepared.splits["test"].labels, prob)
+    row = {"model": "tfidf_logreg", **{k: metrics[k] for k in TABLE_METRICS},
+           "parameters": int(classifier.coef_.size + classifier.intercept_.size),
+           "train_seconds": round(seconds, 1), "epochs_run": 0, "best_epoch": 0}
+    return row, prob
+
+
+def rating_buckets(ratings: np.ndarray) -> np.ndarray:
+    """Star ratings (1–4, 7–10) → 4 classes: 0 = 1–2, 1 = 3–4, 2 = 7–8, 3 = 9–10 (names in
+    ``RATING_BUCKETS``). Raises when a rating is missing (CSV source) or outside those values."""
+    ratings = np.asarray(ratings)
+    table = {1: 0, 2: 0, 3: 1, 4: 1, 7: 2, 8: 2, 9: 3, 10: 3}
+    bad = sorted({int(r) for r in ratings if int(r) not in table})
+    if bad:
+        raise ValueError(f"Star ratings {bad[:5]} cannot be bucketed (missing ratings come from the CSV "
+                         f"source, which has none): use the official archive for the multi-class task.")
+    return np.array([table[int(r)] for r in ratings], dtype=np.int64)
+
+
+def save_run(run: ModelRun, prepared: Prepared, path: Path) -> Path:
+    """Save ``run`` as a model bundle (weights, config, vocabulary, preprocessing, test metrics)."""
+    metrics = {k: float(v) for k, v in run.test.items()}
+    return save_bundle(path, run.model, run.model_config, prepared.vocab, run.preprocessing, metrics)
+
+
+def models_dir(profile: str) -> Path:
+    return config.run_dir(profile) / "models"
+
+
+def record_models(profile: str, rows: Sequence[dict[str, Any]]) -> dict:
+    """Add each row (a ``ModelRun.row()`` or reference row) to ``metrics.json``'s ``models``."""
+    entries = {row["model"]: {k: (None if isinstance(v, float) and np.isnan(v) else v)
+                              for k, v in row.items() if k != "model"} for row in rows}
+    return update_summary(profile, "models", entries)
+
+
+def predictions_frame(prepared: Prepared, probs: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The test reviews with each model's positive probability (one column per model)."""
+    test = prepared.reviews[prepared.reviews["subset"] == "test"].reset_index(drop=True)
+    frame = test[["split", "id", "rating", "label"]].copy()
+    for name, prob in probs.items():
+        frame[f"prob_{name}"] = np.round(prob, 5)
+    return frame
+
+
+def misclassified(prepared: Prepared, prob: np.ndarray, n: int = 6, width: int = 400) -> pd.DataFrame:
+    """The ``n`` test reviews the model got most confidently wrong, with their length in tokens."""
+    test = prepared.reviews[prepared.reviews["subset"] == "test"].reset_index(drop=True)
+    labels = prepared.splits["test"].labels
+    wrong = np.flatnonzero((prob >= 0.5).astype(int) != labels)
+    confidence = np.abs(prob[wrong] - 0.5)
+    rows = wrong[np.argsort(-confidence, kind="stable")[:n]]
+    out = pd.DataFrame({
+        "label": np.where(labels[rows] == 1, "positive", "negative"),
+        "p_positive": np.round(prob[rows], 3),
+        "rating": test.loc[rows, "rating"].to_numpy(),
+        "tokens": prepared.splits["test"].lengths[rows],
+        "text": test.loc[rows, "text"].str.slice(0, width).to_numpy(),
+    })
+    return out
+
+
+def error_analysis(prepared: Prepared, prob: np.ndarray, max_len: int) -> dict[str, float]:
+    """Where errors concentrate: error rate on long (truncated) vs short reviews, and on the
+    mild ratings (4 and 7 stars) vs the extreme ones (1 and 10)."""
+    test = prepared.splits["test"]
+    wrong = (prob >= 0.5).astype(int) != test.labels
+    long = test.lengths > max_len
+    mild = np.isin(test.ratings, (4, 7))
+    extreme = np.isin(test.ratings, (1, 10))
+    rate = lambda mask: float(wrong[mask].mean()) if mask.any() else float("nan")  # noqa: E731
+    return {"error_rate": float(wrong.mean()), "error_long": rate(long), "error_short": rate(~long),
+            "error_mild": rate(mild), "error_extreme": rate(extreme)}
+
+
+DATA_PARAMETERS = ("split", "train_size", "val_size", "test_size", "val_fraction", "max_len", "truncation",
+                   "vocab_size", "min_freq", "remove_stopwords")
+
+
+def load_run(profile: str, **overrides: Any) -> tuple[config.Params, Prepared]:
+    """The run's prepared data and its parameters for notebooks 03–05.
+
+    Data parameters (max length, vocabulary, …) come from the run directory written by notebook 02,
+    so that a ``-p MAX_LEN 256`` given to 02 carries through; ``overrides`` (the notebook's own
+    papermill parameters: EPOCHS, HIDDEN_SIZE, …) are validated like any profile value.
+    """
+    from .prepare import load_prepared
+
+    params = config.resolve_params(profile, **overrides)  # validate before the (slower) load
+    prepared = load_prepared(profile, expect_profile=profile)
+    data_values = {k: prepared.params[k] for k in DATA_PARAMETERS if k in prepared.params}
+    return config.resolve_params(profile, **{**overrides, **data_values}), prepared

@@ -1,0 +1,151 @@
+"""Label new reviews with a run's saved model: ``python -m sentiment_lib predict``.
+
+    python -m sentiment_lib predict --profile quick "A wonderful film." "Dull and far too long."
+    python -m sentiment_lib predict --profile quick --file reviews.txt      # one review per line
+    cat reviews.txt | python -m sentiment_lib predict --profile quick       # or --file -
+    python -m sentiment_lib predict --model artifacts/quick/models/baseline.pt "Great acting."
+
+The model is the run's final bundle, ``artifacts/<profile>/models/final.pt`` (written by notebook 05 with
+:func:`sentiment_lib.tuning.save_final_model`), or any bundle named with ``--model``. Each review gives one
+tab-separated line on stdout::
+
+    positive<TAB>0.9312<TAB>A wonderful film.
+
+the label, the probability the model gives that label, and the review's first 60 characters (whitespace
+collapsed). Multi-class bundles print the class name (from the bundle's ``class_names`` metric, else
+``class_<i>``). Blank lines of a file or of stdin are skipped; an empty review given as an argument, a
+review with no words, a missing bundle or a missing file is an error (message on stderr, exit status 2).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Sequence, TextIO
+
+import numpy as np
+
+from . import config
+
+FINAL_MODEL = "final.pt"
+SNIPPET_CHARS = 60
+EXIT_USAGE = 2
+
+
+class PredictError(Exception):
+    """A problem the user fixes (no bundle, no input, an empty review); the message names the fix."""
+
+
+def models_dir(profile: str) -> Path:
+    """Where a run keeps its model bundles: ``artifacts/<profile>/models/``."""
+    return config.run_dir(profile) / "models"
+
+
+def final_model_path(profile: str) -> Path:
+    """The run's final model, the default bundle of ``predict``: ``artifacts/<profile>/models/final.pt``."""
+    return models_dir(profile) / FINAL_MODEL
+
+
+def resolve_bundle(profile: str, model: str | None = None) -> Path:
+    """The bundle to load: ``model`` when given, else the profile's final model.
+
+    Raises :class:`PredictError` naming how to make one (and the other bundles the run has) when the file
+    does not exist.
+    """
+    if model:
+        path = Path(model).expanduser()
+        if not path.is_file():
+            raise PredictError(f"No model bundle at {path}. Pass the path of a bundle saved by the notebooks "
+                               f"(e.g. {final_model_path(profile)}).")
+        return path
+    path = final_model_path(profile)
+    if path.is_file():
+        return path
+    others = sorted(models_dir(profile).glob("*.pt"))
+    hint = ""
+    if others:
+        hint = (" The run has these other bundles; pass one with --model: "
+                + ", ".join(str(p) for p in others) + ".")
+    raise PredictError(
+        f"No final model for profile {profile!r} at {path}. Train it first: `make run PROFILE={profile}` "
+        f"(notebook 05 saves it), or pass --model PATH to a saved bundle.{hint}")
+
+
+def _lines(stream: TextIO) -> list[str]:
+    """Non-blank lines of ``stream``, without their line ends."""
+    return [line.rstrip("\r\n") for line in stream if line.strip()]
+
+
+def gather_texts(texts: Sequence[str], file: str | None, stdin: TextIO | None = None) -> list[str]:
+    """Reviews from the arguments, then from ``file`` (one per line; ``'-'`` is stdin), or from stdin when
+    there are neither and stdin is not a terminal. Raises :class:`PredictError` when there is nothing to
+    score, a file is missing, or an argument is blank."""
+    stdin = stdin if stdin is not None else sys.stdin
+    blank = [i + 1 for i, text in enumerate(texts) if not text.strip()]
+    if blank:
+        raise PredictError(f"Review argument(s) {blank} are empty; give each review some words.")
+    gathered = list(texts)
+    if file == "-":
+        gathered += _lines(stdin)
+    elif file:
+        path = Path(file).expanduser()
+        if not path.is_file():
+            raise PredictError(f"No file {path}: give a text file with one review per line, or '-' for stdin.")
+        with open(path, encoding="utf-8") as handle:
+            gathered += _lines(handle)
+    elif not texts and stdin is not None and not _is_terminal(stdin):
+        gathered += _lines(stdin)
+    if not gathered:
+        raise PredictError('No review to score. Give reviews as arguments ("some review text"), '
+                           "--file PATH with one review per line, or pipe them on stdin.")
+    return gathered
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # closed or stand-in streams
+        return True
+
+
+def snippet(text: str, width: int = SNIPPET_CHARS) -> str:
+    """The first ``width`` characters of ``text`` on one line (whitespace runs become one space)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def label_rows(prob: np.ndarray, class_names: Sequence[str] | None = None) -> list[tuple[str, float]]:
+    """``(label, probability of that label)`` per review.
+
+    ``prob``: (N,) probability of *positive* (binary bundles), or (N, C) class probabilities.
+    """
+    prob = np.asarray(prob, dtype=float)
+    if prob.ndim == 1:
+        return [("positive", p) if p >= 0.5 else ("negative", 1.0 - p) for p in prob.tolist()]
+    names = list(class_names) if class_names and len(class_names) == prob.shape[1] else \
+        [f"class_{i}" for i in range(prob.shape[1])]
+    best = prob.argmax(axis=1)
+    return [(names[k], float(prob[i, k])) for i, k in enumerate(best)]
+
+
+def format_rows(texts: Sequence[str], prob: np.ndarray, class_names: Sequence[str] | None = None) -> list[str]:
+    """One tab-separated line per review: label, its probability (4 decimals), the text's start."""
+    return [f"{label}\t{p:.4f}\t{snippet(text)}" for text, (label, p) in zip(texts, label_rows(prob, class_names))]
+
+
+def main_predict(args) -> int:
+    """The ``predict`` command: ``args`` has ``texts`` (list), ``profile``, ``model`` (path or None) and
+    ``file`` (path, ``'-'`` or None). Prints one line per review; returns the exit status (0, or 2 with a
+    message on stderr)."""
+    from .bundle import load_bundle
+
+    try:
+        path = resolve_bundle(args.profile, args.model)
+        texts = gather_texts(args.texts or [], args.file)
+        bundle = load_bundle(path)
+        prob = bundle.predict(texts)
+    except (PredictError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    for line in format_rows(texts, prob, bundle.metrics.get("class_names")):
+        print(line)
+    return 0

@@ -1,0 +1,99 @@
+"""Paths, profiles, parameter validation, seeding, device choice, and the run summary file."""
+import json
+
+import pytest
+import torch
+
+from sentiment_lib import config
+from sentiment_lib.config import PROFILES, resolve_params
+from sentiment_lib.summary import read_summary, summary_path, update_summary
+
+
+def test_paths_follow_the_environment_overrides(isolated_dirs):
+    assert config.data_dir() == isolated_dirs["data"].resolve()
+    assert config.run_dir("smoke") == isolated_dirs["artifacts"].resolve() / "smoke"
+    assert config.report_dir("full") == isolated_dirs["reports"].resolve() / "full"
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_every_profile_validates(profile):
+    params = resolve_params(profile)
+    assert params.profile == profile
+    assert params.as_dict() == {"profile": profile, **PROFILES[profile]}
+
+
+def test_profiles_share_one_set_of_parameters_and_grow():
+    assert {frozenset(p) for p in PROFILES.values()} == {frozenset(PROFILES["smoke"])}
+    assert PROFILES["smoke"]["epochs"] <= PROFILES["quick"]["epochs"] <= PROFILES["full"]["epochs"]
+    assert PROFILES["full"]["train_size"] is None and PROFILES["full"]["test_size"] is None
+
+
+def test_overrides_replace_profile_values_in_any_case_and_none_is_ignored():
+    params = resolve_params("smoke", EPOCHS=5, lr=0.01, MAX_LEN=None, truncation="tail")
+    assert params.epochs == 5 and params.lr == 0.01 and params.truncation == "tail"
+    assert params.max_len == PROFILES["smoke"]["max_len"]
+    assert PROFILES["smoke"]["epochs"] == 2  # the table itself is untouched
+    with pytest.raises(AttributeError):
+        params.no_such_thing
+
+
+def test_unknown_profile_is_refused_naming_the_choices():
+    with pytest.raises(ValueError, match="Unknown PROFILE 'huge'") as err:
+        resolve_params("huge")
+    assert "quick" in str(err.value) and "smoke" in str(err.value)
+
+
+def test_unknown_parameter_is_refused():
+    with pytest.raises(ValueError, match="Unknown parameter 'EPOCS'"):
+        resolve_params("smoke", EPOCS=3)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("MAX_LEN", 0), ("MAX_LEN", -5), ("MAX_LEN", 12.5), ("EPOCHS", True), ("BATCH_SIZE", "64"),
+    ("TRAIN_SIZE", 0), ("VOCAB_SIZE", 2), ("DROPOUT", 1.0), ("DROPOUT", -0.1), ("TRUNCATION", "middle"),
+    ("SPLIT", "x"), ("VAL_FRACTION", 0.5), ("LR", 0), ("SEED", 1.5), ("REMOVE_STOPWORDS", "yes"),
+])
+def test_bad_values_are_refused_naming_the_parameter(name, value):
+    with pytest.raises(ValueError, match=name):
+        resolve_params("smoke", **{name: value})
+
+
+def test_none_sizes_mean_all():
+    assert resolve_params("smoke", train_size=None).train_size == PROFILES["smoke"]["train_size"]
+    assert resolve_params("full").train_size is None
+
+
+def test_seed_everything_repeats_random_draws():
+    config.seed_everything(3)
+    a = torch.rand(4)
+    config.seed_everything(3)
+    assert torch.equal(a, torch.rand(4))
+
+
+def test_choose_device(monkeypatch):
+    monkeypatch.delenv("SENTIMENT_DEVICE", raising=False)
+    assert config.choose_device("cpu").type == "cpu"
+    monkeypatch.setenv("SENTIMENT_DEVICE", "cpu")
+    assert config.choose_device("auto").type == "cpu"
+    with pytest.raises(ValueError, match="DEVICE"):
+        config.choose_device("tpu")
+
+
+# --------------------------------------------------------------------------------------------
+# metrics.json
+# --------------------------------------------------------------------------------------------
+
+
+def test_update_summary_merges_sections_and_keys(isolated_dirs):
+    assert read_summary("smoke") == {}
+    update_summary("smoke", "data", {"reviews": 10, "distinct": 9})
+    update_summary("smoke", "models", {"lstm": {"accuracy": 0.8}})
+    update_summary("smoke", "data", {"distinct": 8, "vocab": 100})
+    summary = json.loads(summary_path("smoke").read_text())
+    assert summary == {"profile": "smoke", "data": {"reviews": 10, "distinct": 8, "vocab": 100},
+                       "models": {"lstm": {"accuracy": 0.8}}}
+    assert summary_path("smoke") == isolated_dirs["reports"].resolve() / "smoke" / "metrics.json"
+    update_summary("smoke", "data", {"only": 1}, merge=False)
+    assert read_summary("smoke")["data"] == {"only": 1}
+    assert read_summary("smoke")["models"] == {"lstm": {"accuracy": 0.8}}
+    assert read_summary("quick") == {}

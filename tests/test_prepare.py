@@ -1,0 +1,119 @@
+"""The run directory's prepared data: vocabulary from train only, save/load round trip, and
+refusing files that do not belong together."""
+import json
+
+import pandas as pd
+import pytest
+
+from sentiment_lib import config
+from sentiment_lib.prepare import Prepared, encode_reviews, load_prepared, prepared_dir, save_prepared
+from sentiment_lib.text import UNK, tokenize
+
+
+@pytest.fixture
+def subsets(frame_from_rows):
+    rows = [
+        ("train", 1, "A great film, great acting."),
+        ("train", 0, "A bad film, bad acting!"),
+        ("train", 1, "Great fun."),
+        ("train", 0, "!!! ..."),  # no token left after cleaning: dropped
+        ("train", 0, "Bad, bad, bad."),
+        ("test", 1, "A great zebra."),  # 'zebra' only occurs in test
+        ("test", 0, "Bad zebra film."),
+        ("train", 1, "Great film."),
+        ("train", 0, "Bad acting."),
+    ]
+    frame = frame_from_rows(rows)
+    frame["subset"] = ["train"] * 5 + ["test"] * 2 + ["val"] * 2
+    frame.loc[4, "rating"] = pd.NA  # a CSV-style missing rating becomes -1
+    return frame
+
+
+def prepare(frame, **params):
+    vocab, splits, kept, stats = encode_reviews(frame, vocab_size=100, min_freq=1, remove_stopwords=False)
+    return Prepared({"profile": "smoke", **params}, vocab, splits, kept), stats
+
+
+def test_vocab_comes_from_train_only(subsets):
+    (prep, stats) = prepare(subsets)
+    assert "zebra" not in prep.vocab and "great" in prep.vocab and "bad" in prep.vocab
+    test_ids = [ids.tolist() for ids in prep.splits["test"].ids]
+    assert test_ids[0] == [prep.vocab.stoi[t] if t != "zebra" else UNK for t in ["a", "great", "zebra"]]
+    assert UNK in test_ids[1]
+    assert stats["dropped_empty"] == 1
+    assert [len(s) for s in prep.splits.values()] == [4, 2, 2]
+    assert prep.splits["train"].ratings.tolist() == [8, 3, 8, -1]
+
+
+def test_save_and_load_round_trip(tmp_path, subsets):
+    prep, _ = prepare(subsets, max_len=16)
+    save_prepared(prepared_dir(tmp_path / "run"), prep)
+    assert sorted(p.name for p in (tmp_path / "run" / "prepared").iterdir()) == \
+        ["encoded.npz", "params.json", "reviews.parquet", "vocab.json"]
+    loaded = load_prepared(tmp_path / "run")
+    assert loaded.vocab.itos == prep.vocab.itos
+    assert loaded.params["max_len"] == 16 and loaded.params["vocab_fingerprint"] == prep.vocab.fingerprint()
+    for name in ("train", "val", "test"):
+        a, b = prep.splits[name], loaded.splits[name]
+        assert [x.tolist() for x in a.ids] == [x.tolist() for x in b.ids]
+        assert a.labels.tolist() == b.labels.tolist() and a.ratings.tolist() == b.ratings.tolist()
+        # The reviews table lines up with the encoded rows.
+        texts = loaded.texts(name)
+        assert len(texts) == len(b)
+        for text, ids in zip(texts, b.ids):
+            assert loaded.vocab.encode(tokenize(text)).tolist() == ids.tolist()
+        assert loaded.reviews.loc[loaded.reviews["subset"] == name, "label"].tolist() == b.labels.tolist()
+
+
+def test_load_by_profile_name_uses_the_run_dir(subsets):
+    prep, _ = prepare(subsets)
+    save_prepared(prepared_dir("smoke"), prep)
+    assert prepared_dir("smoke") == config.run_dir("smoke") / "prepared"
+    assert load_prepared("smoke", expect_profile="smoke").vocab.itos == prep.vocab.itos
+
+
+def test_missing_prepared_data_names_notebook_02(tmp_path):
+    with pytest.raises(FileNotFoundError, match="02_preprocessing") as err:
+        load_prepared("quick")
+    assert "PROFILE=quick" in str(err.value)
+    with pytest.raises(FileNotFoundError, match="02_preprocessing"):
+        load_prepared(tmp_path / "nowhere")
+
+
+def test_another_runs_vocab_is_refused(tmp_path, subsets):
+    prep, _ = prepare(subsets)
+    save_prepared(prepared_dir(tmp_path / "a"), prep)
+    other, _ = prepare(subsets.assign(text=subsets["text"].str.replace("great", "superb", case=False)))
+    save_prepared(prepared_dir(tmp_path / "b"), other)
+    (tmp_path / "a" / "prepared" / "vocab.json").write_text(
+        (tmp_path / "b" / "prepared" / "vocab.json").read_text())
+    with pytest.raises(ValueError, match="vocab.json .* does not match"):
+        load_prepared(tmp_path / "a")
+
+
+def test_profile_mismatch_is_refused(tmp_path, subsets):
+    prep, _ = prepare(subsets)
+    save_prepared(prepared_dir(tmp_path / "run"), prep)
+    with pytest.raises(ValueError, match="made for profile 'smoke', not 'quick'"):
+        load_prepared(tmp_path / "run", expect_profile="quick")
+
+
+def test_save_writes_params_last_so_a_partial_dir_reads_as_missing(tmp_path, subsets):
+    prep, _ = prepare(subsets)
+    directory = prepared_dir(tmp_path / "run")
+    save_prepared(directory, prep)
+    params = json.loads((directory / "params.json").read_text())
+    assert params["vocab_len"] == len(prep.vocab) and params["profile"] == "smoke"
+    (directory / "params.json").unlink()
+    with pytest.raises(FileNotFoundError):
+        load_prepared(tmp_path / "run")
+
+
+def test_ids_beyond_the_vocab_are_refused(tmp_path, subsets):
+    prep, _ = prepare(subsets)
+    big = prep.splits["train"].ids[0].copy()
+    big[0] = len(prep.vocab) + 5
+    prep.splits["train"].ids[0] = big
+    save_prepared(prepared_dir(tmp_path / "run"), prep)
+    with pytest.raises(ValueError, match="exceed the vocabulary"):
+        load_prepared(tmp_path / "run")

@@ -1,0 +1,335 @@
+"""The Optuna study: search space, objective and pruning, storage, resume (also after a kill), summaries,
+the final model and the worker command. Tiny made-up data: a trial trains in well under a second."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from sentiment_lib import config, tuning
+from sentiment_lib.bundle import load_bundle
+from sentiment_lib.predict import final_model_path
+
+from tuning_helpers import save_tiny_prepared, tiny_params, tiny_prepared, wait_for
+
+TESTS = Path(__file__).resolve().parent
+FAST = dict(device="cpu", threads=1)  # one torch thread: two threads on a busy 2-core machine crawl
+
+
+@pytest.fixture(autouse=True)
+def restore_torch_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    return tiny_prepared()
+
+
+def sqlite_url(tmp_path: Path, name: str = "study.db") -> str:
+    return f"sqlite:///{tmp_path / name}"
+
+
+def snapshot(trial: optuna.trial.FrozenTrial) -> tuple:
+    return trial.number, trial.state, trial.params, trial.value, trial.datetime_start, trial.datetime_complete
+
+
+# --------------------------------------------------------------------------------------------
+# Search space
+# --------------------------------------------------------------------------------------------
+
+
+def test_search_space_is_bounded_by_the_profile():
+    for profile in config.PROFILES:
+        params = config.resolve_params(profile)
+        spec = tuning.search_space_spec(params)
+        assert set(spec) >= {"model", "num_layers", "hidden_size", "embed_dim", "dropout", "lr", "max_len",
+                             "truncation", "batch_size"}
+        assert max(spec["hidden_size"]["choices"]) == params.hidden_size
+        assert max(spec["embed_dim"]["choices"]) == params.embed_dim
+        assert max(spec["max_len"]["choices"]) == params.max_len
+        assert set(spec["model"]["choices"]) == set(tuning.MODEL_CHOICES)
+        assert set(spec["truncation"]["choices"]) == {"head", "tail", "head+tail"}
+        assert spec["lr"]["log"] is True
+    smoke = tuning.search_space_spec(config.resolve_params("smoke"))
+    assert smoke["hidden_size"]["choices"] == [8, 16, 32]
+    assert smoke["max_len"]["choices"] == [32, 64, 128]
+
+
+def test_trial_settings_build_the_04_models():
+    params = tiny_params()
+    two_layer_lstm = tuning.trial_settings({"model": "lstm", "num_layers": 2, "hidden_size": 16}, params, 50)
+    assert two_layer_lstm.model_config.name == "stacked_lstm"
+    assert two_layer_lstm.model_config.hidden_size == 16
+    defaults = tuning.trial_settings({"model": "gru"}, params, 50)
+    assert (defaults.max_len, defaults.truncation, defaults.lr) == (params.max_len, params.truncation, params.lr)
+    with pytest.raises(ValueError, match="names no model"):
+        tuning.trial_settings({"hidden_size": 8}, params, 50)
+
+
+def test_storage_defaults_to_sqlite_in_the_run_dir(monkeypatch):
+    monkeypatch.delenv("OPTUNA_STORAGE", raising=False)
+    url = tuning.study_storage("smoke")
+    assert url == f"sqlite:///{config.run_dir('smoke') / 'optuna.db'}"
+    assert config.run_dir("smoke").is_dir()
+    monkeypatch.setenv("OPTUNA_STORAGE", "postgresql://u:secret@db:5432/optuna")
+    assert tuning.study_storage("smoke") == "postgresql://u:secret@db:5432/optuna"
+    assert tuning.study_storage("smoke", "sqlite:///x.db") == "sqlite:///x.db"
+    assert "secret" not in tuning.safe_url("postgresql://u:secret@db:5432/optuna")
+
+
+# --------------------------------------------------------------------------------------------
+# Sampler and pruner
+# --------------------------------------------------------------------------------------------
+
+
+def test_seeded_sampler_gives_the_same_trials(prepared, tmp_path):
+    params = tiny_params()
+    first = [tuning.run_study(prepared, params, 1, storage=sqlite_url(tmp_path, f"{i}.db"), seed=seed, **FAST)
+             for i, seed in enumerate((7, 7, 8))]
+    params_of = [study.trials[0].params for study in first]
+    assert params_of[0] == params_of[1]
+    assert params_of[0] != params_of[2]
+
+
+def test_trial_seeding_draws_distinct_startup_trials():
+    """A sampler seeded once repeats its startup trials in every process; trial-seeding does not."""
+    def draws(seed: int, n: int) -> list[dict]:
+        study = optuna.create_study(sampler=tuning.TrialSeededTPESampler(seed, n_startup_trials=10))
+        out = []
+        for _ in range(n):
+            trial = study.ask()
+            out.append({"x": trial.suggest_float("x", 0, 1), "m": trial.suggest_categorical("m", list("abcdef"))})
+            study.tell(trial, 0.0)
+        return out
+
+    assert draws(3, 4) == draws(3, 4)
+    assert len({json.dumps(d, sort_keys=True) for d in draws(3, 4)}) == 4
+
+
+def test_median_pruner_stops_a_trial_worse_than_the_median():
+    study = optuna.create_study(direction="minimize", pruner=tuning.make_pruner(8))
+    for loss in (0.40, 0.30):
+        trial = study.ask()
+        trial.report(loss, 1)
+        trial.report(loss - 0.1, 2)
+        study.tell(trial, loss - 0.1)
+    bad = study.ask()
+    bad.report(0.69, 1)
+    assert bad.should_prune()
+    good = study.ask()
+    good.report(0.20, 1)
+    assert not good.should_prune()
+
+
+def test_objective_reports_each_epoch_and_is_pruned(prepared, tmp_path):
+    """A pruner that stops everything: each trial is pruned after its first epoch, with its curve kept."""
+    study = tuning.run_study(prepared, tiny_params(trial_epochs=2), 2, storage=sqlite_url(tmp_path),
+                             pruner=optuna.pruners.ThresholdPruner(upper=0.0), **FAST)
+    assert [t.state for t in study.trials] == [TrialState.PRUNED] * 2
+    for trial in study.trials:
+        assert list(trial.intermediate_values) == [1]
+        assert trial.user_attrs["val_loss_by_epoch"] == [trial.intermediate_values[1]]
+        assert len(trial.user_attrs["val_accuracy_by_epoch"]) == 1
+    assert tuning.study_summary(study)["states"] == {"PRUNED": 2}
+
+
+def test_the_last_epoch_is_never_pruned(prepared, tmp_path):
+    study = tuning.run_study(prepared, tiny_params(trial_epochs=1), 1, storage=sqlite_url(tmp_path),
+                             pruner=optuna.pruners.ThresholdPruner(upper=0.0), **FAST)
+    trial = study.trials[0]
+    assert trial.state == TrialState.COMPLETE
+    assert trial.value == pytest.approx(trial.user_attrs["val_loss"])
+    assert 0.0 <= trial.user_attrs["val_accuracy"] <= 1.0
+    assert trial.user_attrs["n_params"] > 0 and trial.user_attrs["epochs_run"] == 1
+
+
+def test_a_diverged_trial_is_pruned_not_fatal(prepared, tmp_path, monkeypatch):
+    def diverge(*args, **kwargs):
+        raise FloatingPointError("Validation loss is nan at epoch 1: training diverged.")
+
+    monkeypatch.setattr(tuning, "fit", diverge)
+    study = tuning.run_study(prepared, tiny_params(), 2, storage=sqlite_url(tmp_path), **FAST)
+    assert [t.state for t in study.trials] == [TrialState.PRUNED] * 2
+    assert "diverged" in study.trials[0].user_attrs
+    assert tuning.trials_frame(study)["diverged"].all()
+
+
+def test_accuracy_metric_is_maximised(prepared, tmp_path):
+    study = tuning.run_study(prepared, tiny_params(), 1, storage=sqlite_url(tmp_path), metric="val_accuracy",
+                             **FAST)
+    trial = study.trials[0]
+    assert study.direction == optuna.study.StudyDirection.MAXIMIZE
+    assert trial.value == pytest.approx(trial.user_attrs["val_accuracy"])
+    with pytest.raises(ValueError, match="metric must be one of"):
+        tuning.run_study(prepared, tiny_params(), 1, storage=sqlite_url(tmp_path), metric="f1", **FAST)
+
+
+# --------------------------------------------------------------------------------------------
+# Storage and resume
+# --------------------------------------------------------------------------------------------
+
+
+def test_rerun_continues_the_study_without_redoing_trials(prepared, tmp_path):
+    params = tiny_params()
+    url = sqlite_url(tmp_path)
+    first = tuning.run_study(prepared, params, 2, storage=url, **FAST)
+    before = [snapshot(t) for t in first.trials]
+    assert len(tuning.finished_trials(first)) == 2
+
+    resumed = tuning.run_study(prepared, params, 3, storage=url, **FAST)
+    trials = resumed.trials
+    assert len(trials) == 3 and len(tuning.finished_trials(resumed)) == 3
+    assert [snapshot(t) for t in trials[:2]] == before  # kept as they were, not rerun
+
+    again = tuning.run_study(prepared, params, 3, storage=url, **FAST)  # nothing missing: nothing runs
+    assert [snapshot(t) for t in again.trials] == [snapshot(t) for t in trials]
+
+    # Resuming gives the study an uninterrupted run gives (trial-seeded sampler, seeded training).
+    straight = tuning.run_study(prepared, params, 3, storage=sqlite_url(tmp_path, "straight.db"), **FAST)
+    assert [(t.params, t.value) for t in straight.trials] == [(t.params, t.value) for t in trials]
+
+
+def test_a_study_made_with_other_settings_is_refused(prepared, tmp_path):
+    url = sqlite_url(tmp_path)
+    tuning.run_study(prepared, tiny_params(trial_epochs=1), 1, storage=url, **FAST)
+    with pytest.raises(ValueError, match="trial_epochs"):
+        tuning.run_study(prepared, tiny_params(trial_epochs=2), 2, storage=url, **FAST)
+    other_vocab = tiny_prepared(seed=1)
+    other_vocab.vocab.itos.append("extra")  # a different vocabulary
+    other_vocab.vocab.stoi["extra"] = len(other_vocab.vocab.itos) - 1
+    with pytest.raises(ValueError, match="vocab_fingerprint"):
+        tuning.run_study(other_vocab, tiny_params(trial_epochs=1), 2, storage=url, **FAST)
+    # Another study name in the same database is fine.
+    study = tuning.run_study(prepared, tiny_params(trial_epochs=2), 1, storage=url, study_name="other", **FAST)
+    assert len(study.trials) == 1
+
+
+CHILD = """
+import pathlib, sys, time
+sys.path.insert(0, {tests!r})
+from tuning_helpers import tiny_prepared, tiny_params
+from sentiment_lib import tuning
+
+real_fit, calls = tuning.fit, []
+
+def fit_that_hangs_in_the_third_trial(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 3:
+        pathlib.Path({marker!r}).touch()
+        time.sleep(600)
+    return real_fit(*args, **kwargs)
+
+tuning.fit = fit_that_hangs_in_the_third_trial
+tuning.run_study(tiny_prepared(), tiny_params(), 4, storage={url!r}, device="cpu", threads=1,
+                 heartbeat_interval=1, grace_period=2)
+"""
+
+
+def test_a_killed_run_loses_no_finished_trial(prepared, tmp_path):
+    url, marker = sqlite_url(tmp_path), tmp_path / "third-trial-started"
+    script = tmp_path / "child.py"
+    script.write_text(textwrap.dedent(CHILD.format(tests=str(TESTS), marker=str(marker), url=url)))
+    child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    try:
+        started = wait_for(lambda: marker.exists() or child.poll() is not None, timeout=180)
+        assert started and marker.exists(), f"the child never reached its third trial:\n{child.communicate()[0]}"
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+
+    killed = optuna.load_study(study_name="sentiment-smoke", storage=url)
+    states = {t.number: t.state for t in killed.trials}
+    assert states == {0: TrialState.COMPLETE, 1: TrialState.COMPLETE, 2: TrialState.RUNNING}
+    finished_before = [snapshot(t) for t in killed.trials[:2]]
+    interrupted_params = killed.trials[2].params
+
+    time.sleep(3.5)  # past the 2 s grace period: the next run sees trial 2 as stale
+    resumed = tuning.run_study(prepared, tiny_params(), 4, storage=url, heartbeat_interval=1, grace_period=2,
+                               **FAST)
+    trials = resumed.trials
+    assert [snapshot(t) for t in trials[:2]] == finished_before
+    assert trials[2].state == TrialState.FAIL  # the killed trial, failed by the heartbeat check
+    retry = trials[3]
+    assert optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(retry) == 2
+    assert retry.params == interrupted_params and retry.state in tuning.FINISHED
+    assert len(tuning.finished_trials(resumed)) == 4
+    assert tuning.study_summary(resumed)["states"] == {"COMPLETE": 4, "FAIL": 1}
+
+
+# --------------------------------------------------------------------------------------------
+# Reading a study; the final model
+# --------------------------------------------------------------------------------------------
+
+
+def test_summary_and_frames(prepared, tmp_path):
+    study = tuning.run_study(prepared, tiny_params(trial_epochs=2), 3, storage=sqlite_url(tmp_path), **FAST)
+    summary = tuning.study_summary(study)
+    assert summary["n_finished"] == 3 and summary["metric"] == "val_loss" and summary["direction"] == "minimize"
+    best = study.best_trial
+    assert summary["best_trial"] == best.number and summary["best_params"] == best.params
+    assert summary["best_val_accuracy"] == best.user_attrs["val_accuracy"]
+    json.dumps(summary)  # plain data, for metrics.json
+
+    frame = tuning.trials_frame(study)
+    assert list(frame.index) == [0, 1, 2]
+    assert {"state", "value", "model", "lr", "max_len", "val_accuracy", "n_params", "seconds"} <= set(frame.columns)
+    curves = tuning.intermediate_frame(study)
+    assert list(curves.columns) == ["number", "epoch", "value", "state"]
+    assert len(curves) == sum(len(t.intermediate_values) for t in study.trials)
+
+    loaded = tuning.load_study("smoke", storage=sqlite_url(tmp_path))
+    assert len(loaded.trials) == 3
+    with pytest.raises(KeyError, match="No study"):
+        tuning.load_study("smoke", storage=sqlite_url(tmp_path), study_name="absent")
+
+
+def test_retrain_best_and_save_the_final_model(prepared):
+    params = tiny_params(epochs=2)
+    best = {"model": "bilstm_pool", "num_layers": 1, "hidden_size": 8, "embed_dim": 16, "dropout": 0.1,
+            "lr": 5e-3, "max_len": 32, "truncation": "tail", "batch_size": 32}
+    model, model_config, result, preprocessing = tuning.retrain_best(prepared, params, best, device="cpu",
+                                                                     progress=False, threads=1)
+    assert model_config.name == "bilstm_pool" and model_config.hidden_size == 8
+    assert result.epochs_run <= 2 and 1 <= result.best_epoch <= result.epochs_run
+    assert preprocessing == {"max_len": 32, "truncation": "tail", "remove_stopwords": False}
+    path = tuning.save_final_model("smoke", model, model_config, prepared.vocab, preprocessing,
+                                   {"val_loss": result.best_val_loss})
+    assert path == final_model_path("smoke")
+    bundle = load_bundle(path)
+    assert bundle.preprocessing["truncation"] == "tail"
+    assert bundle.predict(["good great film", "bad dull film"]).shape == (2,)
+
+
+# --------------------------------------------------------------------------------------------
+# Worker command
+# --------------------------------------------------------------------------------------------
+
+
+def test_worker_command_runs_trials_of_the_stored_study(tmp_path, capsys):
+    save_tiny_prepared("smoke")
+    url = sqlite_url(tmp_path)
+    common = ["--profile", "smoke", "--storage", url, "--device", "cpu", "--threads", "1"]
+    assert tuning.worker_main([*common, "--trials", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_finished"] == 2
+    assert tuning.worker_main([*common, "--worker-trials", "1", "--study", "sentiment-smoke"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_finished"] == 3
+
+
+def test_worker_command_without_prepared_data_names_the_fix(capsys):
+    assert tuning.worker_main(["--profile", "smoke", "--trials", "1"]) == 2
+    assert "make run PROFILE=smoke" in capsys.readouterr().err
