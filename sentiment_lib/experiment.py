@@ -228,3 +228,19 @@ def load_run(profile: str, **overrides: Any) -> tuple[config.Params, Prepared]:
     prepared = load_prepared(profile, expect_profile=profile)
     data_values = {k: prepared.params[k] for k in DATA_PARAMETERS if k in prepared.params}
     return config.resolve_params(profile, **{**overrides, **data_values}), prepared
+
+
+def score_bundle(path: Path, prepared: Prepared, batch_size: int = 256) -> tuple[np.ndarray, dict[str, float]]:
+    """Score a saved model bundle on the run's encoded test subset (no re-tokenising), with the
+    bundle's own truncation. Returns (test probabilities (N,), metrics)."""
+    from .bundle import load_bundle
+    from .train import predict_proba
+
+    loaded = load_bundle(path)
+    if list(loaded.vocab.itos) != list(prepared.vocab.itos):
+        raise ValueError(f"The bundle {path} was trained with another vocabulary than this run's; rerun the "
+                         "notebook that saved it (03/04) after 02.")
+    pre = loaded.preprocessing
+    loader = make_loader(prepared.splits["test"], batch_size, int(pre["max_len"]), pre["truncation"])
+    prob = predict_proba(loaded.model, loader, next(loaded.model.parameters()).device)
+    return prob, binary_metrics(prepared.splits["test"].labels, prob)

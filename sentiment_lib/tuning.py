@@ -39,8 +39,9 @@ process died (no heartbeat for ``GRACE_PERIOD`` seconds) is marked failed by the
 parameters once.
 
 **Several workers, several machines.** Every process that opens the same storage URL and study name works
-on the same study. Run 02 on each machine first (``make run PROFILE=quick`` with ``--only 01 02``: the
-study refuses a worker whose vocabulary differs), then on each machine::
+on the same study. Prepare the data on each machine first (``python -m sentiment_lib run --profile quick
+--only 01 02``, or copy ``artifacts/quick/prepared/``: the study refuses a worker whose vocabulary differs),
+then on each machine::
 
     export OPTUNA_STORAGE=postgresql://optuna:secret@db.example.org:5432/optuna
     python -m sentiment_lib.tuning --profile quick --trials 40          # until the study has 40 trials
@@ -533,8 +534,9 @@ SCALAR_ATTRS = ("model_name", "val_loss", "val_accuracy", "best_epoch", "epochs_
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial: ``number``, ``state``, ``value``, each parameter, the scalar user attributes
-    (:data:`SCALAR_ATTRS`), ``epochs_reported`` and ``diverged`` (bool)."""
+    """One row per trial: ``number``, ``state``, ``value`` (for a pruned trial, its last epoch's score),
+    each parameter, the scalar user attributes (:data:`SCALAR_ATTRS`; missing for pruned trials),
+    ``epochs_reported`` and ``diverged`` (bool)."""
     rows = []
     for trial in study.get_trials(deepcopy=False):
         row: dict[str, Any] = {"number": trial.number, "state": trial.state.name,

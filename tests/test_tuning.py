@@ -212,6 +212,8 @@ def test_a_study_made_with_other_settings_is_refused(prepared, tmp_path):
     other_vocab.vocab.stoi["extra"] = len(other_vocab.vocab.itos) - 1
     with pytest.raises(ValueError, match="vocab_fingerprint"):
         tuning.run_study(other_vocab, tiny_params(trial_epochs=1), 2, storage=url, **FAST)
+    with pytest.raises(ValueError, match="needs maximize"):
+        tuning.run_study(prepared, tiny_params(trial_epochs=1), 2, storage=url, metric="val_accuracy", **FAST)
     # Another study name in the same database is fine.
     study = tuning.run_study(prepared, tiny_params(trial_epochs=2), 1, storage=url, study_name="other", **FAST)
     assert len(study.trials) == 1
@@ -238,6 +240,7 @@ tuning.run_study(tiny_prepared(), tiny_params(), 4, storage={url!r}, device="cpu
 """
 
 
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_a_killed_run_loses_no_finished_trial(prepared, tmp_path):
     url, marker = sqlite_url(tmp_path), tmp_path / "third-trial-started"
     script = tmp_path / "child.py"

@@ -1,0 +1,117 @@
+"""Several worker processes share one study through a real PostgreSQL server.
+
+The fixture starts PostgreSQL on 127.0.0.1 (a free port, a fresh data directory in /tmp, its own socket
+directory), installing the Debian package with apt-get first when ``initdb``/``pg_ctl`` are missing, and
+stops it and removes its files afterwards, also when a test fails. Each worker is the command a user runs on
+each machine: ``python -m sentiment_lib.tuning --storage postgresql://… --study NAME``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pytest
+
+from sentiment_lib import tuning
+
+from tuning_helpers import PostgresServer, PostgresUnavailable, find_postgres_bin, install_postgres, \
+    save_tiny_prepared
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKERS = 2
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    pytest.importorskip("psycopg2", reason="psycopg2-binary (in the test extra) drives PostgreSQL from Optuna")
+    bindir = find_postgres_bin()
+    if bindir is None:
+        try:
+            bindir = install_postgres()
+        except PostgresUnavailable as err:
+            pytest.skip(f"no PostgreSQL server for the shared-study test: {err}")
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("PostgreSQL refuses to run as root and there is no 'postgres' user to run it as "
+                        "(create one, or run the tests as an ordinary user).")
+    server = PostgresServer(bindir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+def start_workers(url: str, study: str, *args: str) -> list[subprocess.Popen]:
+    command = [sys.executable, "-m", "sentiment_lib.tuning", "--profile", "smoke", "--storage", url,
+               "--study", study, "--device", "cpu", "--threads", "1", *args]
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    return [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(WORKERS)]
+
+
+def finish(workers: list[subprocess.Popen]) -> list[dict]:
+    summaries = []
+    for worker in workers:
+        try:
+            out, err = worker.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            out, err = worker.communicate()
+        assert worker.returncode == 0, f"worker failed ({worker.returncode}):\n{err[-4000:]}"
+        summaries.append(json.loads(out))
+    return summaries
+
+
+def rows_in_database(server: PostgresServer, database: str, study: str) -> tuple[int, int]:
+    """(trial rows, distinct trial numbers) of ``study``, counted by SQL in the server itself."""
+    connection = server.connect(database)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*), count(DISTINCT t.number) FROM trials t "
+                           "JOIN studies s ON s.study_id = t.study_id WHERE s.study_name = %s", (study,))
+            return cursor.fetchone()
+    finally:
+        connection.close()
+
+
+def test_workers_share_one_study_and_record_each_trial_once(postgres):
+    save_tiny_prepared("smoke")
+    url = postgres.create_database("shared_exact")
+    per_worker = 3
+    finish(start_workers(url, "shared", "--worker-trials", str(per_worker)))
+
+    study = optuna.load_study(study_name="shared", storage=url)
+    trials = study.get_trials()
+    total = WORKERS * per_worker
+    assert len(trials) == total
+    assert sorted(t.number for t in trials) == list(range(total))
+    assert all(t.state in tuning.FINISHED for t in trials)
+    assert rows_in_database(postgres, "shared_exact", "shared") == (total, total)
+    # Both workers did their share, and they did not draw the same configurations.
+    assert sorted(Counter(t.user_attrs["worker"] for t in trials).values()) == [per_worker] * WORKERS
+    assert len({json.dumps(t.params, sort_keys=True) for t in trials}) == total
+
+
+def test_workers_fill_a_study_up_to_its_target(postgres):
+    save_tiny_prepared("smoke")
+    url = postgres.create_database("shared_target")
+    target = 4
+    summaries = finish(start_workers(url, "target", "--trials", str(target)))
+
+    study = optuna.load_study(study_name="target", storage=url)
+    finished = tuning.finished_trials(study)
+    # Workers stop once the study has its trials; one may finish a trial it had already started.
+    assert target <= len(finished) <= target + WORKERS - 1
+    assert len({t.number for t in study.trials}) == len(study.trials)
+    assert rows_in_database(postgres, "shared_target", "target")[0] == len(study.trials)
+    assert max(s["n_finished"] for s in summaries) == len(finished)
