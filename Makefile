@@ -12,7 +12,7 @@ PYTEST   := $(TEST_ENV) $(PY) -m pytest --nbval --nbval-current-env \
             --nbval-sanitize-with tests/regression/sanitize.cfg --nbval-cell-timeout=1200
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test unit snapshots data bench predict clean
+.PHONY: help install run test unit snapshots data bench predict tune clean
 
 help: ## list every command
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,9 @@ bench: $(STAMP) ## training-speed benchmark: seed-style loop vs this project's l
 
 predict: $(STAMP) ## label a review with the run's final model: make predict TEXT="what a film"
 	$(PY) -m sentiment_lib predict --profile $(PROFILE) "$(TEXT)"
+
+tune: $(STAMP) ## run trials of PROFILE's Optuna study; OPTUNA_STORAGE=postgresql://… shares it between machines
+	$(PY) -m sentiment_lib.tuning --profile $(PROFILE) $(if $(TRIALS),--trials $(TRIALS))
 
 clean: ## remove run outputs (artifacts/) and caches; keeps data/ and reports/
 	rm -rf artifacts .pytest_cache

@@ -79,8 +79,8 @@ def report_dir(profile: str) -> Path:
 # subsampling. ``test_size`` None keeps the official 25,000-review test split whole.
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": dict(
-        split="standard", train_size=1600, val_size=400, test_size=1000, val_fraction=0.1,
-        max_len=128, truncation="head+tail", vocab_size=5000, min_freq=2, remove_stopwords=False,
+        split="standard", train_size=1200, val_size=300, test_size=600, val_fraction=0.1,
+        max_len=96, truncation="head+tail", vocab_size=5000, min_freq=2, remove_stopwords=False,
         embed_dim=32, hidden_size=32, num_layers=1, dropout=0.3, batch_size=64, lr=3e-3,
         epochs=2, patience=2, n_trials=2, trial_epochs=1, seed=42,
     ),

@@ -304,7 +304,7 @@ def cache_path(path: Path) -> Path:
 def write_atomic_parquet(frame: pd.DataFrame, dest: Path) -> None:
     """Write ``frame`` to ``dest`` as parquet, atomically (see ``files.atomic_path``)."""
     with atomic_path(dest) as tmp:
-        frame.to_parquet(tmp, index=False)
+        frame.to_parquet(tmp, index=False, compression="zstd")  # text: ~3× smaller than snappy
 
 
 @dataclass

@@ -81,19 +81,21 @@ def loaders_for(splits: dict[str, EncodedSplit], batch_size: int, max_len: int, 
 
 def run_model(name: str, prepared: Prepared, params: config.Params, *, label: str | None = None,
               device: str = "auto", targets: dict[str, np.ndarray] | None = None,
+              num_classes: int | None = None,
               model_options: dict[str, Any] | None = None, train_options: dict[str, Any] | None = None,
               loader_options: dict[str, Any] | None = None, max_len: int | None = None,
               truncation: str | None = None) -> ModelRun:
     """Seed, build, train and test one model on ``prepared`` (see module docstring).
 
-    ``targets`` replaces the sentiment labels per subset (multi-class runs); ``label`` names the
-    run in tables (default: ``name``).
+    ``targets`` replaces the sentiment labels per subset (multi-class runs: class indices
+    0..``num_classes``-1; ``num_classes`` defaults to the largest index + 1, so pass it when a class
+    may be absent from the data); ``label`` names the run in tables (default: ``name``).
     """
     splits = prepared.splits
-    num_classes = 2
     if targets is not None:
         splits = {k: s.with_labels(targets[k]) for k, s in splits.items()}
-        num_classes = int(max(t.max() for t in targets.values())) + 1
+        num_classes = num_classes or int(max(t.max() for t in targets.values())) + 1
+    num_classes = num_classes or 2
     binary = num_classes == 2
     max_len = max_len or params.max_len
     truncation = truncation or params.truncation

@@ -106,8 +106,26 @@ def run_chain(profile: str = config.DEFAULT_PROFILE, names: Sequence[str] | None
     return timings
 
 
+def use_scratch_run_dirs(prefix: str = "sentiment-regression-") -> Path:
+    """Point ``$SENTIMENT_ARTIFACTS`` and ``$SENTIMENT_REPORTS`` at a new empty temp folder.
+
+    The regression snapshots are executions from scratch: a run directory left by an earlier run
+    (an Optuna study with other settings, say) must neither leak into them nor break them. Kernels
+    started afterwards inherit these variables. Returns the folder.
+    """
+    import os
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ["SENTIMENT_ARTIFACTS"] = str(scratch / "artifacts")
+    os.environ["SENTIMENT_REPORTS"] = str(scratch / "reports")
+    return scratch
+
+
 def write_snapshots(names: Sequence[str] | None = None) -> dict[str, float]:
-    """Regenerate the nbval snapshots: the chain on the ``smoke`` profile into tests/regression/."""
+    """Regenerate the nbval snapshots: the chain on the ``smoke`` profile, run from scratch
+    (fresh run directories), into tests/regression/."""
+    use_scratch_run_dirs()
     return run_chain(SNAPSHOT_PROFILE, names, out_dir=snapshots_dir(), html=False, progress=False)
 
 

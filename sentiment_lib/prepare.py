@@ -4,7 +4,7 @@
 
 - ``params.json``   the parameters used, the vocabulary's fingerprint, the split report;
 - ``vocab.json``    the vocabulary (JSON, not pickle);
-- ``encoded.npz``   per subset: token ids (flat int32 + offsets), labels, star ratings;
+- ``encoded.npz``   per subset: token ids (flat uint16, or int32 for vocabularies over 65,536, + offsets), labels, star ratings;
 - ``reviews.parquet`` the subsets' reviews (subset, split, id, rating, label, text), in the same
                     row order as the encoded arrays, for reference models and error analysis.
 
@@ -88,9 +88,10 @@ def save_prepared(directory: Path, prepared: Prepared) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "params.json").unlink(missing_ok=True)  # incomplete until rewritten
     arrays = {}
+    id_type = np.uint16 if len(prepared.vocab) <= np.iinfo(np.uint16).max + 1 else np.int32  # half the size
     for name, split in prepared.splits.items():
         lengths = split.lengths
-        arrays[f"{name}_ids"] = np.concatenate(split.ids).astype(np.int32) if len(split) else np.zeros(0, np.int32)
+        arrays[f"{name}_ids"] = (np.concatenate(split.ids) if len(split) else np.zeros(0)).astype(id_type)
         arrays[f"{name}_offsets"] = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         arrays[f"{name}_labels"] = split.labels
         arrays[f"{name}_ratings"] = split.ratings
@@ -134,6 +135,7 @@ def load_prepared(profile_or_dir: str | Path, expect_profile: str | None = None)
             flat, offsets = arrays[f"{name}_ids"], arrays[f"{name}_offsets"]
             if len(flat) and int(flat.max()) >= len(vocab):
                 raise ValueError(f"Token ids in {directory}/encoded.npz exceed the vocabulary; rerun 02.")
+            flat = flat.astype(np.int32)
             ids = [flat[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
             splits[name] = EncodedSplit(ids, arrays[f"{name}_labels"], arrays[f"{name}_ratings"])
     reviews = pd.read_parquet(directory / "reviews.parquet")

@@ -223,8 +223,9 @@ def objective(prepared: Prepared, params: config.Params, device: str = "auto", *
     Each epoch's validation score goes to ``trial.report``; when the pruner says so (never after the last
     epoch) the trial raises ``optuna.TrialPruned``. A diverged run (``FloatingPointError`` from ``fit``) is
     pruned too, with user attribute ``diverged``. User attributes: ``model_name`` (the model built),
-    ``worker`` (``host:pid``), ``n_params``, per-epoch ``val_loss_by_epoch`` / ``val_accuracy_by_epoch``, and, for trials that finish,
-    ``val_loss``, ``val_accuracy``, ``best_epoch``, ``epochs_run``, ``seconds``.
+    ``worker`` (``host:pid``), ``n_params``, per-epoch ``val_loss_by_epoch`` / ``val_accuracy_by_epoch``,
+    and, for trials that finish, ``val_loss``, ``val_accuracy``, ``best_epoch``, ``epochs_run``,
+    ``seconds``.
     """
     _check_metric(metric)
     num_classes = _num_classes(prepared)
@@ -387,10 +388,10 @@ def open_storage(url: str, heartbeat_interval: int | None = HEARTBEAT_INTERVAL,
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 heartbeat: dict[str, Any] = {}
                 if heartbeat_interval:
-                    heartbeat = dict(
-                        heartbeat_interval=int(heartbeat_interval),
-                        grace_period=int(grace_period or 2 * heartbeat_interval),
-                        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1))
+                    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
+                    heartbeat = dict(heartbeat_interval=int(heartbeat_interval),
+                                     grace_period=int(grace_period or 2 * heartbeat_interval),
+                                     heartbeat_stale_trial_callback=retry)
                 return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
         except SQLAlchemyError:
             if attempt == attempts:
@@ -414,6 +415,11 @@ def _check_setup(study: optuna.Study, setup: dict[str, Any], url: str) -> None:
         study.set_user_attr("setup", setup)
         return
     differences = {k: (stored.get(k), v) for k, v in setup.items() if stored.get(k) != v}
+    if "search_space" in differences:  # name only the dimensions that differ
+        old, new = (space or {} for space in differences.pop("search_space"))
+        for name in sorted(set(old) | set(new)):
+            if old.get(name) != new.get(name):
+                differences[f"search_space[{name}]"] = (old.get(name), new.get(name))
     if differences:
         detail = "; ".join(f"{k}: study has {old!r}, this run {new!r}" for k, (old, new) in differences.items())
         raise ValueError(

@@ -12,6 +12,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+
+def pytest_configure(config):
+    """With ``--nbval``, the regression notebooks run in fresh, empty run directories (as when the
+    snapshots were made), never in the project's ``artifacts/`` or ``reports/``."""
+    if config.getoption("nbval", default=False):
+        from sentiment_lib.pipeline import use_scratch_run_dirs
+
+        use_scratch_run_dirs()
+
 # (split, kind, id, rating, text): the official layout, with HTML, an entity and non-ASCII text.
 TINY_REVIEWS = [
     ("train", "pos", 0, 9, "A wonderful film.<br /><br />I loved every minute of it!"),

@@ -63,9 +63,10 @@ def test_search_space_is_bounded_by_the_profile():
         assert set(spec["model"]["choices"]) == set(tuning.MODEL_CHOICES)
         assert set(spec["truncation"]["choices"]) == {"head", "tail", "head+tail"}
         assert spec["lr"]["log"] is True
-    smoke = tuning.search_space_spec(config.resolve_params("smoke"))
-    assert smoke["hidden_size"]["choices"] == [8, 16, 32]
-    assert smoke["max_len"]["choices"] == [32, 64, 128]
+    small = tuning.search_space_spec(tiny_params(hidden_size=32, max_len=128, embed_dim=32))
+    assert small["hidden_size"]["choices"] == [8, 16, 32]
+    assert small["embed_dim"]["choices"] == [16, 32]
+    assert small["max_len"]["choices"] == [32, 64, 128]
 
 
 def test_trial_settings_build_the_04_models():
@@ -290,7 +291,7 @@ def test_summary_and_frames(prepared, tmp_path):
 
     frame = tuning.trials_frame(study)
     assert list(frame.index) == [0, 1, 2]
-    assert {"state", "value", "model", "lr", "max_len", "val_accuracy", "n_params", "seconds"} <= set(frame.columns)
+    assert {"state", "value", "model", "lr", "max_len", "val_accuracy", "n_params"} <= set(frame.columns)
     curves = tuning.intermediate_frame(study)
     assert list(curves.columns) == ["number", "epoch", "value", "state"]
     assert len(curves) == sum(len(t.intermediate_values) for t in study.trials)

@@ -69,8 +69,10 @@ def save_tiny_prepared(profile: str = "smoke", **options) -> Prepared:
 
 
 def tiny_params(**overrides) -> config.Params:
-    """The smoke profile, with ``overrides`` (e.g. ``trial_epochs=2``)."""
-    values = dict(n_trials=3, trial_epochs=1, epochs=2)
+    """The smoke profile with the sizes that bound the search space pinned (the tests stay fast and
+    comparable whatever the profile table says), and ``overrides`` (e.g. ``trial_epochs=2``)."""
+    values = dict(max_len=128, hidden_size=32, embed_dim=32, n_trials=3, trial_epochs=1, epochs=2, patience=2,
+                  seed=42)
     values.update(overrides)
     return config.resolve_params("smoke", **values)
 

@@ -1,0 +1,124 @@
+"""experiment: the train-and-compare steps of notebooks 03–05, on made-up reviews."""
+import json
+
+import numpy as np
+import pytest
+
+from sentiment_lib import experiment, summary
+from sentiment_lib.prepare import load_prepared
+
+from tuning_helpers import save_tiny_prepared, tiny_params, tiny_prepared
+
+
+@pytest.fixture()
+def run():
+    prepared = tiny_prepared(n_train=96, n_val=32, n_test=40)
+    params = tiny_params(epochs=3, hidden_size=16, embed_dim=16, lr=0.01, batch_size=16)
+    return prepared, params
+
+
+def test_run_model_trains_and_scores_on_test(run):
+    prepared, params = run
+    result = experiment.run_model("bilstm_pool", prepared, params, device="cpu")
+    assert result.test_prob.shape == (40,)
+    assert set(experiment.TABLE_METRICS) <= set(result.test)
+    assert result.test["accuracy"] > 0.8  # the cue words make the made-up task easy
+    assert np.array_equal(result.test_labels, prepared.splits["test"].labels)  # original order restored
+    row = result.row()
+    assert row["parameters"] == result.parameters > 0
+    assert 1 <= row["best_epoch"] <= row["epochs_run"] <= 3
+
+
+def test_same_seed_same_metrics(run):
+    prepared, params = run
+    first = experiment.run_model("gru", prepared, params, device="cpu")
+    second = experiment.run_model("gru", prepared, params, device="cpu")
+    assert first.test == second.test
+    assert np.array_equal(first.test_prob, second.test_prob)
+
+
+def test_multiclass_targets(run):
+    prepared, params = run
+    targets = {k: experiment.rating_buckets(s.ratings) for k, s in prepared.splits.items()}
+    inferred = experiment.run_model("lstm", prepared, params, device="cpu", targets=targets,
+                                    train_options={"epochs": 1})
+    assert inferred.model_config.num_classes == 3  # ratings 3 and 8 only: buckets 1 and 2
+    result = experiment.run_model("lstm", prepared, params, device="cpu", targets=targets,
+                                  num_classes=len(experiment.RATING_BUCKETS))
+    assert result.model_config.num_classes == 4
+    assert result.test_prob.shape == (40, 4)
+    assert np.allclose(result.test_prob.sum(axis=1), 1, atol=1e-5)
+
+
+def test_rating_buckets_and_bad_ratings():
+    assert experiment.rating_buckets(np.array([1, 2, 3, 4, 7, 8, 9, 10])).tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    with pytest.raises(ValueError, match="CSV"):
+        experiment.rating_buckets(np.array([1, -1]))
+
+
+def test_tfidf_reference_row(run):
+    prepared, _ = run
+    row, prob = experiment.tfidf_reference(prepared)
+    assert row["model"] == "tfidf_logreg" and prob.shape == (40,)
+    assert row["accuracy"] > 0.8
+
+
+def test_comparison_table_sorted_and_recorded(run):
+    prepared, params = run
+    a = experiment.run_model("bag_of_embeddings", prepared, params, device="cpu")
+    b = experiment.run_model("rnn", prepared, params, device="cpu", train_options={"epochs": 1})
+    table = experiment.comparison_table([a, b], [experiment.tfidf_reference(prepared)[0]])
+    assert list(table["accuracy"]) == sorted(table["accuracy"], reverse=True)
+    experiment.record_models("smoke", table.reset_index().to_dict("records"))
+    recorded = summary.read_summary("smoke")["models"]
+    assert set(recorded) == {"bag_of_embeddings", "rnn", "tfidf_logreg"}
+    assert recorded["rnn"]["accuracy"] == pytest.approx(b.test["accuracy"])
+    json.dumps(recorded)  # plain JSON, no numpy leftovers
+
+
+def test_saved_bundle_scores_like_the_model(run, tmp_path):
+    prepared, params = run
+    result = experiment.run_model("attention_lstm", prepared, params, device="cpu")
+    path = experiment.save_run(result, prepared, tmp_path / "m.pt")
+    prob, metrics = experiment.score_bundle(path, prepared)
+    assert np.allclose(prob, result.test_prob, atol=1e-6)
+    assert metrics["accuracy"] == pytest.approx(result.test["accuracy"])
+
+
+def test_score_bundle_refuses_another_runs_vocabulary(run, tmp_path):
+    prepared, params = run
+    result = experiment.run_model("lstm", prepared, params, device="cpu", train_options={"epochs": 1})
+    path = experiment.save_run(result, prepared, tmp_path / "m.pt")
+    other = tiny_prepared()
+    other.vocab.itos[5], other.vocab.itos[6] = other.vocab.itos[6], other.vocab.itos[5]
+    with pytest.raises(ValueError, match="another vocabulary"):
+        experiment.score_bundle(path, other)
+
+
+def test_load_run_takes_data_parameters_from_the_run_directory():
+    save_tiny_prepared("smoke")
+    params, prepared = experiment.load_run("smoke", epochs=1)
+    assert params.max_len == 128 and params.truncation == "head+tail"  # from the run dir, not the profile
+    assert params.epochs == 1
+    assert len(prepared.splits["train"]) == 64
+
+
+def test_load_run_without_preprocessing_names_the_notebook():
+    with pytest.raises(FileNotFoundError, match="02_preprocessing"):
+        experiment.load_run("smoke")
+
+
+def test_load_run_rejects_bad_parameter_before_loading():
+    with pytest.raises(ValueError, match="HIDDEN_SIZE"):
+        experiment.load_run("smoke", hidden_size=0)
+
+
+def test_misclassified_and_error_analysis(run):
+    prepared, _ = run
+    labels = prepared.splits["test"].labels
+    prob = np.where(labels == 1, 0.9, 0.1).astype(float)
+    prob[[0, 1]] = 1 - prob[[0, 1]]  # two confident mistakes
+    wrong = experiment.misclassified(prepared, prob, n=5)
+    assert len(wrong) == 2
+    analysis = experiment.error_analysis(prepared, prob, max_len=128)
+    assert analysis["error_rate"] == pytest.approx(2 / 40)
