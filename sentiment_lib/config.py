@@ -67,6 +67,12 @@ def run_dir(profile: str) -> Path:
     return artifacts_dir() / profile
 
 
+def models_dir(profile: str) -> Path:
+    """Model bundles of a run: ``artifacts/<profile>/models/`` (03: baseline.pt, 04: one per model,
+    05: final.pt, the one ``python -m sentiment_lib predict`` loads)."""
+    return run_dir(profile) / "models"
+
+
 def report_dir(profile: str) -> Path:
     return reports_dir() / profile
 

@@ -163,10 +163,6 @@ def save_run(run: ModelRun, prepared: Prepared, path: Path) -> Path:
     return save_bundle(path, run.model, run.model_config, prepared.vocab, run.preprocessing, metrics)
 
 
-def models_dir(profile: str) -> Path:
-    return config.run_dir(profile) / "models"
-
-
 def record_models(profile: str, rows: Sequence[dict[str, Any]]) -> dict:
     """Add each row (a ``ModelRun.row()`` or reference row) to ``metrics.json``'s ``models``."""
     entries = {row["model"]: {k: (None if isinstance(v, float) and np.isnan(v) else v)

@@ -35,14 +35,9 @@ class PredictError(Exception):
     """A problem the user fixes (no bundle, no input, an empty review); the message names the fix."""
 
 
-def models_dir(profile: str) -> Path:
-    """Where a run keeps its model bundles: ``artifacts/<profile>/models/``."""
-    return config.run_dir(profile) / "models"
-
-
 def final_model_path(profile: str) -> Path:
     """The run's final model, the default bundle of ``predict``: ``artifacts/<profile>/models/final.pt``."""
-    return models_dir(profile) / FINAL_MODEL
+    return config.models_dir(profile) / FINAL_MODEL
 
 
 def resolve_bundle(profile: str, model: str | None = None) -> Path:
@@ -60,7 +55,7 @@ def resolve_bundle(profile: str, model: str | None = None) -> Path:
     path = final_model_path(profile)
     if path.is_file():
         return path
-    others = sorted(models_dir(profile).glob("*.pt"))
+    others = sorted(config.models_dir(profile).glob("*.pt"))
     hint = ""
     if others:
         hint = (" The run has these other bundles; pass one with --model: "

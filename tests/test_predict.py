@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from sentiment_lib import predict
+from sentiment_lib import config, predict
 from sentiment_lib.__main__ import main
 from sentiment_lib.bundle import save_bundle
 from sentiment_lib.models import ModelConfig, build_model
@@ -100,7 +100,7 @@ def test_missing_bundle_names_the_fix(capsys):
 
 def test_missing_final_bundle_lists_the_runs_other_bundles(trained, capsys):
     model, model_config, vocab = trained
-    other = save_bundle(predict.models_dir("smoke") / "baseline.pt", model, model_config, vocab, PREPROCESSING)
+    other = save_bundle(config.models_dir("smoke") / "baseline.pt", model, model_config, vocab, PREPROCESSING)
     code, _, err = run(capsys, "good film")
     assert code == 2 and str(other) in err and "--model" in err
     code, lines, err = run(capsys, "--model", str(other), "good great w1")
