@@ -14,13 +14,27 @@ one vector per review): ``"last"`` (last real hidden state), ``"pool"`` (masked 
 or ``"attention"`` (additive attention). The named classes (:class:`LSTMClassifier`, :class:`BiLSTM`,
 ...) are presets of it; :func:`build_model` builds any of them by name from a :class:`ModelConfig`.
 
-Recurrent models pack their input (``pack_padded_sequence``), so padding never enters the recurrence.
-``read_padded_last_step=True`` reproduces the original seed's defect instead — it runs the recurrence over
+Padding never enters the recurrence of a review's real steps. How that is done is the ``recurrence``
+option (same weights, same function, different speed):
+
+- ``"dense"`` (default, the fast path on CPU): the cell runs over the whole (T, B) tensor in one fused call
+  (oneDNN on CPU, cuDNN on GPU; input projections for all steps in one matrix product). Padding comes
+  *after* each review's real tokens, so the forward direction reaches every real step before any padding;
+  the backward direction reads a copy of each review reversed within its own length
+  (:func:`reverse_within_length`), so it also starts on a real token. Outputs at padded steps are
+  ignored by every readout. Equal to ``"packed"`` up to float rounding.
+- ``"packed"``: ``pack_padded_sequence``. Exact, but on CPU it runs the cell step by step on shrinking
+  batches with no fused kernel: about 3× slower than ``"dense"`` on a 2-core CPU (``make bench``).
+- ``"padded"``: the seed-style reference kept for the benchmark only: the bidirectional recurrence runs
+  over the padded tensor as is, so the backward direction starts on the padding (contaminated states).
+
+``read_padded_last_step=True`` reproduces the original seed's defect — it runs the recurrence over
 the padding too and reads the state at position T-1 — so a notebook can show why the baseline then
 scores at chance.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -30,6 +44,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 READOUTS = ("last", "pool", "attention")
+RECURRENCES = ("dense", "packed", "padded")
 
 
 # --------------------------------------------------------------------------------------------
@@ -43,21 +58,68 @@ def length_mask(lengths: torch.Tensor, max_len: int, device: torch.device | None
     return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
 
 
-def masked_mean_max_pool(outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+def masked_mean_max_pool(outputs: torch.Tensor, lengths: torch.Tensor, time_dim: int = 1) -> torch.Tensor:
     """Mean and max of per-step outputs over each sequence's real steps only.
 
     Args:
-        outputs: (B, T, H) per-step features; values at padded steps are ignored whatever they are.
+        outputs: (B, T, H) per-step features (or (T, B, H) with ``time_dim=0``); values at padded steps
+            are ignored whatever they are.
         lengths: (B,) number of real steps per sequence, all >= 1.
+        time_dim: 1 for batch-first ``outputs`` (default), 0 for time-major.
 
     Returns:
         (B, 2H): ``[mean over real steps, max over real steps]`` concatenated on the last axis.
     """
-    mask = length_mask(lengths, outputs.size(1), outputs.device).unsqueeze(-1)  # (B, T, 1)
-    counts = mask.sum(dim=1).clamp(min=1).to(outputs.dtype)  # (B, 1); clamp only guards length 0
-    mean = (outputs * mask).sum(dim=1) / counts
-    maximum = outputs.masked_fill(~mask, float("-inf")).amax(dim=1)
+    if time_dim not in (0, 1):
+        raise ValueError(f"time_dim must be 0 (T, B, H) or 1 (B, T, H), got {time_dim}.")
+    mask = length_mask(lengths, outputs.size(time_dim), outputs.device)  # (B, T)
+    mask = (mask.t() if time_dim == 0 else mask).unsqueeze(-1)
+    counts = mask.sum(dim=time_dim).clamp(min=1).to(outputs.dtype)  # (B, 1); clamp only guards length 0
+    mean = outputs.masked_fill(~mask, 0.0).sum(dim=time_dim) / counts
+    # max(dim).values back-propagates through its indices (a scatter); amax's backward compares the
+    # whole tensor with the result, which costs more on CPU.
+    maximum = outputs.masked_fill(~mask, float("-inf")).max(dim=time_dim).values
     return torch.cat([mean, maximum], dim=-1)
+
+
+def _reversal_index(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    """(T, B) step index that reverses each sequence's first ``lengths[b]`` steps and leaves its
+    padding in place: ``L-1-t`` for ``t < L``, ``t`` after. Applying it twice is the identity."""
+    t = torch.arange(steps, device=lengths.device)[:, None]
+    last = lengths[None, :] - 1
+    return torch.where(t <= last, last - t, t)
+
+
+def _gather_steps(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``x`` (T, B, F) re-ordered along time by ``index`` (T, B)."""
+    return x.gather(0, index.unsqueeze(-1).expand_as(x))
+
+
+def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor, time_dim: int = 1) -> torch.Tensor:
+    """Reverse each sequence's first ``lengths[b]`` steps, leaving its trailing padding in place.
+
+    Args:
+        x: (B, T, F) with ``time_dim=1`` or (T, B, F) with ``time_dim=0``.
+        lengths: (B,) real steps per sequence, all >= 1.
+
+    Returns a tensor shaped like ``x``: step t < L holds step L-1-t of the input; steps t >= L are
+    unchanged. It is its own inverse, so it also puts a reversed run's outputs back in reading order.
+    """
+    if time_dim not in (0, 1):
+        raise ValueError(f"time_dim must be 0 (T, B, F) or 1 (B, T, F), got {time_dim}.")
+    index = _reversal_index(lengths.to(x.device), x.size(time_dim))
+    if time_dim == 0:
+        return _gather_steps(x, index)
+    return _gather_steps(x.transpose(0, 1), index).transpose(0, 1)
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_has_bf16_rnn() -> bool:
+    """Whether this CPU runs oneDNN's recurrent kernels in bfloat16 (native bf16 instructions)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # private API: assume not, float32 is always correct
+        return False
 
 
 class AdditiveAttention(nn.Module):
@@ -150,14 +212,21 @@ class RecurrentClassifier(nn.Module):
         read_padded_last_step: reproduce the seed's defect (``readout="last"`` only): do not pack, run the
             recurrence over the padding, and read the output at position T-1.
         attention_size: width of the attention scoring layer (default: the feature width).
+        recurrence: ``"dense"`` (default, fastest), ``"packed"`` (the same function through
+            ``pack_padded_sequence``) or ``"padded"`` (seed-style benchmark reference: the backward
+            direction reads the padding); see the module docstring.
     """
 
     def __init__(self, vocab_size: int, embed_dim: int = 100, hidden_size: int = 128, *, cell: str = "lstm",
                  num_layers: int = 1, bidirectional: bool = False, readout: str = "last",
                  dropout: float = 0.0, num_classes: int = 2, pad_idx: int = 0,
-                 read_padded_last_step: bool = False, attention_size: int | None = None):
+                 read_padded_last_step: bool = False, attention_size: int | None = None,
+                 recurrence: str = "dense"):
         super().__init__()
         _check_sizes(vocab_size, embed_dim, hidden_size, num_layers, dropout, num_classes, pad_idx)
+        if recurrence not in RECURRENCES:
+            raise ValueError(f"recurrence must be one of {RECURRENCES}, got {recurrence!r}: use 'dense' "
+                             "(fastest) unless you are reproducing the seed for the benchmark.")
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}.")
         if readout not in READOUTS:
@@ -172,6 +241,7 @@ class RecurrentClassifier(nn.Module):
         self.bidirectional = bidirectional
         self.num_classes = num_classes
         self.read_padded_last_step = read_padded_last_step
+        self.recurrence = recurrence
 
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_idx)
         self.rnn = CELLS[cell](embed_dim, hidden_size, num_layers=num_layers, batch_first=True,
@@ -197,22 +267,95 @@ class RecurrentClassifier(nn.Module):
 
         Returns ``(features (B, F), attention weights (B, T) or None)``.
         """
-        embedded = self.embedding(tokens)  # (B, T, E)
-        if self.read_padded_last_step:
-            outputs, _ = self.rnn(embedded)  # padding runs through the recurrence
-            return outputs[:, -1, :], None
+        if self.read_padded_last_step:  # padding runs through the recurrence: the seed's defect
+            outputs, _ = self._cell(self.embedding(tokens.t()), self.rnn._flat_weights, self.rnn.num_layers,
+                                    self.bidirectional)
+            return outputs[-1], None
+        # cuDNN runs packed sequences natively (and wants its weights flattened, which one direction's
+        # weights are not), so on a GPU the bidirectional fast path is packing.
+        if self.recurrence == "packed" or (self.recurrence == "dense" and self.bidirectional and tokens.is_cuda):
+            outputs, last = self._run_packed(tokens, lengths)
+            time_dim = 1
+        else:
+            outputs, last = self._run_dense(tokens, lengths)
+            time_dim = 0
+        if self.readout == "last":
+            return last, None
+        if self.readout == "pool":
+            return masked_mean_max_pool(outputs, lengths, time_dim=time_dim), None
+        return self.attention(outputs if time_dim == 1 else outputs.transpose(0, 1), last, lengths)
 
+    def _run_packed(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Top-layer outputs (B, T, D) (zeros at padding) and last real state(s) (B, D), via packing."""
+        embedded = self.embedding(tokens)  # (B, T, E)
         # enforce_sorted=False: PyTorch sorts internally and returns h_n in the batch's own order.
         packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
         packed_outputs, hidden = self.rnn(packed)
         h_n = hidden[0] if self.cell == "lstm" else hidden
         last = self._last_real_state(h_n)
         if self.readout == "last":
-            return last, None
+            return embedded.new_empty(0), last
         outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=tokens.size(1))
-        if self.readout == "pool":
-            return masked_mean_max_pool(outputs, lengths), None
-        return self.attention(outputs, last, lengths)
+        return outputs, last
+
+    def _run_dense(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Top-layer outputs **time-major** (T, B, D) (arbitrary at padded steps) and last real state(s)
+        (B, D), running the cell over the dense tensor (``recurrence`` ``"dense"`` or ``"padded"``).
+
+        Time-major is the layout the fused kernels use, so nothing is transposed in or out of them. With
+        ``readout="pool"`` the backward half of the top layer's outputs stays in reading order (step t
+        holds position L-1-t): mean and max over the real steps, channel by channel, do not depend on
+        the order, so putting them back would be wasted work.
+        """
+        tokens = tokens.t()  # (T, B)
+        lengths = lengths.to(tokens.device)
+        batch = torch.arange(tokens.size(1), device=tokens.device)
+        hidden_size = self.rnn.hidden_size
+        if self.recurrence == "padded" or not self.bidirectional:
+            # Unidirectional: trailing padding only touches outputs at padded steps (ignored by readouts).
+            # "padded": the seed's way, the backward direction starts on the padding.
+            outputs, h_n = self._cell(self.embedding(tokens), self.rnn._flat_weights, self.rnn.num_layers,
+                                      self.bidirectional)
+            if self.bidirectional:  # forward: state at the last real step; backward: its final state
+                last = torch.cat([outputs[lengths - 1, batch, :hidden_size], h_n[-1]], dim=-1)
+            else:
+                last = outputs[lengths - 1, batch]
+            return outputs, last
+        index = _reversal_index(lengths, tokens.size(0))  # (T, B): its own inverse
+        x_forward = self.embedding(tokens)
+        x_backward = self.embedding(tokens.gather(0, index))  # reversing ids is cheaper than embeddings
+        for layer in range(self.rnn.num_layers):
+            if layer > 0:  # next layer's input: both directions' outputs, aligned by position
+                x_forward = torch.cat([forward, _gather_steps(backward, index)], dim=-1)
+                if self.rnn.dropout > 0:  # as nn.LSTM: dropout between layers only
+                    x_forward = nn.functional.dropout(x_forward, self.rnn.dropout, self.training)
+                x_backward = _gather_steps(x_forward, index)
+            names = [f"{kind}_l{layer}" for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            forward, _ = self._cell(x_forward, [getattr(self.rnn, n) for n in names], 1, False)
+            backward, _ = self._cell(x_backward, [getattr(self.rnn, f"{n}_reverse") for n in names], 1, False)
+        # Each direction's final state is its output at step L-1 of its own reading order.
+        last = torch.cat([forward[lengths - 1, batch], backward[lengths - 1, batch]], dim=-1)
+        if self.readout != "pool":
+            backward = _gather_steps(backward, index)
+        return torch.cat([forward, backward], dim=-1), last
+
+    def _cell(self, x: torch.Tensor, weights: list[torch.Tensor], num_layers: int, bidirectional: bool):
+        """The module's recurrence on a time-major (T, B, E) input with the given weights (the same
+        call ``nn.LSTM/GRU/RNN.forward`` makes). Returns ``(outputs (T, B, D), h_n)``."""
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and not _cpu_has_bf16_rnn():
+            # The fused CPU kernel (oneDNN) has no bfloat16 LSTM without native bf16 instructions
+            # (AVX512-BF16/AMX) and fails; there the recurrence runs in float32 instead.
+            with torch.autocast("cpu", enabled=False):
+                return self._cell(x.float(), weights, num_layers, bidirectional)
+        dirs = 2 if bidirectional else 1
+        h0 = x.new_zeros(num_layers * dirs, x.size(1), self.rnn.hidden_size)
+        dropout = self.rnn.dropout if num_layers > 1 else 0.0
+        if self.cell == "lstm":
+            outputs, h_n, _ = torch.lstm(x, (h0, h0), weights, True, num_layers, dropout, self.training,
+                                         bidirectional, False)
+            return outputs, h_n
+        run = torch.gru if self.cell == "gru" else torch.rnn_tanh
+        return run(x, h0, weights, True, num_layers, dropout, self.training, bidirectional, False)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, return_attention: bool = False):
         """Args: tokens (B, T) long, lengths (B,) long, all >= 1.

@@ -1,0 +1,67 @@
+"""Benchmark: the table's columns and last line on a tiny synthetic split (no timing assertions)."""
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from sentiment_lib.batching import EncodedSplit
+from sentiment_lib.bench import (COLUMNS, PROJECT, SEED_STYLE, BenchOptions, lstm_train_flops_per_token, main,
+                                 make_ways, run_benchmark, train_peak_memory)
+
+VOCAB = 40
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    yield
+    torch.set_num_threads(previous)
+
+
+def tiny_split(n, seed):
+    rng = np.random.default_rng(seed)
+    ids = [rng.integers(2, VOCAB, size=rng.integers(1, 30)).astype(np.int32) for _ in range(n)]
+    return EncodedSplit(ids, np.arange(n) % 2)
+
+
+def tiny_options(**overrides):
+    values = dict(batches=2, hidden=4, embed=4, max_len=24, eval_size=20, threads=1, chunk=1, memory=False,
+                  roof_size=64)
+    return BenchOptions(**{**values, **overrides})
+
+
+def test_report_has_every_column_one_row_per_way_and_ends_with_the_speedup():
+    result = run_benchmark(tiny_split(200, 0), tiny_split(40, 1), VOCAB, tiny_options(extras=["packed"]))
+    assert list(result.table.columns) == COLUMNS
+    assert result.table["way"].tolist() == [SEED_STYLE, PROJECT, "packed"]
+    measured = result.table.drop(columns=["way", "peak MiB", "train MiB"])
+    assert np.isfinite(measured.to_numpy(dtype=float)).all()
+    assert (result.table["real tok/s"] > 0).all() and result.table["val acc"].between(0, 1).all()
+    report = result.report()
+    header = next(line for line in report.splitlines() if line.lstrip().startswith("way"))
+    assert all(column in header for column in COLUMNS)
+    assert re.fullmatch(r"speedup: \d+\.\d\d", report.splitlines()[-1])
+
+
+def test_a_whole_epoch_without_accuracy_check():
+    result = run_benchmark(tiny_split(70, 0), tiny_split(20, 1), VOCAB, tiny_options(batches=None, eval_size=0))
+    assert result.table["val acc"].isna().all()
+    assert result.report().splitlines()[-1].startswith("speedup: ")
+
+
+def test_peak_memory_is_measured_for_a_training_step():
+    way = make_ways()[1]
+    memory = train_peak_memory(way, tiny_split(8, 0), VOCAB, tiny_options())
+    assert memory["peak MiB"] > 0 and np.isfinite(memory["train MiB"])
+
+
+def test_flop_formula_for_seed_000_s_bilstm():
+    assert lstm_train_flops_per_token(128, 256) == 2 * 3 * 2 * 4 * 256 * (128 + 256)  # 4.72 MFLOP
+
+
+def test_unknown_way_and_missing_data_name_the_fix(capsys):
+    with pytest.raises(ValueError, match="project@128"):
+        make_ways(["turbo"])
+    assert main(["--profile", "quick", "--no-memory"]) == 2
+    assert "make run PROFILE=quick" in capsys.readouterr().err
