@@ -2,8 +2,8 @@
 
     python -m sentiment_lib.bench [--profile quick] [--batches 40 | --epoch] [--hidden 256] [--embed 128]
                                   [--max-len 400] [--batch-size 64] [--eval-size 1000] [--threads N]
-                                  [--extra packed --extra dynamic --extra naive-dense --extra bf16
-                                   --extra project@128]
+                                  [--extra packed|dynamic|naive-dense|bf16|project@128|seed+keep-memory|
+                                           project-glibc ...]
     make bench
 
 It trains the same model (seed 000's final architecture: BiLSTM + masked mean/max pooling; same initial
@@ -11,17 +11,20 @@ weights) on the same reviews with the same optimiser (AdamW, gradient clipping 1
 (:func:`sentiment_lib.train.train_one_epoch`) in several *ways*, one row of the table each:
 
 - ``seed-style``: seed 000's loop, the reference: random batches of 64, every batch padded to
-  ``--max-len``, the BiLSTM run over the whole padded tensor without packing (``recurrence="padded"``).
-- ``project``: this project's defaults, what the notebooks use: length-bucketed batches padded to their
-  longest review, and ``recurrence="dense"`` (one fused kernel call per direction; the backward direction
-  reads each review reversed within its own length, so no padding enters a real step's state).
+  ``--max-len``, the BiLSTM run over the whole padded tensor without packing (``recurrence="padded"``),
+  glibc's allocator as it behaves by default (:func:`sentiment_lib.train.keep_freed_memory` ``(False)``).
+- ``project``: this project's defaults, what the notebooks get from :func:`sentiment_lib.train.fit`:
+  length-bucketed batches padded to their longest review; ``recurrence="dense"`` (one fused kernel call
+  per direction; the backward direction reads each review reversed within its own length, so no padding
+  enters a real step's state); freed memory kept for the next step (``keep_freed_memory(True)``).
 - extras on request (``--extra``): ``packed`` (bucketed, ``pack_padded_sequence``), ``dynamic``
   (per-batch padding without bucketing), ``naive-dense`` (bucketed, recurrence over the padded tensor
-  as is: fast but the backward direction starts on padding), ``bf16`` (project + bfloat16 autocast),
-  ``project@N`` (project with batch size N).
+  as is: the backward direction starts on padding, so it is *not* correct; it shows what the reversal
+  costs), ``bf16`` (project + bfloat16 autocast), ``project@N`` (project with batch size N),
+  ``seed+keep-memory`` and ``project-glibc`` (the allocator setting alone, either way round).
 
 The ways take turns, a few batches each (``--chunk``), so that a change in the machine's load hits all of
-them alike. Data are a profile's prepared run directory (notebook 02), so tokenisation is not in the loop;
+them alike; the allocator setting is switched at each turn. Data are a profile's prepared run directory (notebook 02), so tokenisation is not in the loop;
 building batches is, and its share is the ``load %`` column.
 
 Columns:
@@ -67,7 +70,7 @@ import resource
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Callable, Iterator
 
@@ -77,10 +80,10 @@ import torch
 
 from .batching import Batch, EncodedSplit, make_loader
 from .models import BiLSTMPool
-from .train import evaluate, train_one_epoch
+from .train import evaluate, keep_freed_memory, train_one_epoch
 
 SEED_STYLE, PROJECT = "seed-style", "project"
-EXTRAS = ("packed", "dynamic", "naive-dense", "bf16", "project@N")
+EXTRAS = ("packed", "dynamic", "naive-dense", "bf16", "project@N", "seed+keep-memory", "project-glibc")
 COLUMNS = ["way", "batch", "real tok/s", "padded tok/s", "pad %", "s/epoch", "load %", "peak MiB",
            "train MiB", "GFLOP/s", "% roof", "val acc"]
 SEED_BATCH_SIZE = 64
@@ -96,14 +99,21 @@ class Way:
     recurrence: str
     batch_size: int
     amp_dtype: str | None = None
+    keep_freed_memory: bool = True  # train.keep_freed_memory(...) during its turns
 
 
 def make_ways(extras: list[str] | tuple[str, ...] = (), batch_size: int = 64) -> list[Way]:
     """``seed-style`` and ``project`` first, then the requested extras (names in :data:`EXTRAS`)."""
-    ways = [Way(SEED_STYLE, bucket=False, pad_to_max_len=True, recurrence="padded", batch_size=SEED_BATCH_SIZE),
-            Way(PROJECT, bucket=True, pad_to_max_len=False, recurrence="dense", batch_size=batch_size)]
+    seed_style = Way(SEED_STYLE, bucket=False, pad_to_max_len=True, recurrence="padded",
+                     batch_size=SEED_BATCH_SIZE, keep_freed_memory=False)
+    project = Way(PROJECT, bucket=True, pad_to_max_len=False, recurrence="dense", batch_size=batch_size)
+    ways = [seed_style, project]
     for extra in extras:
-        if extra == "packed":
+        if extra == "seed+keep-memory":
+            ways.append(replace(seed_style, name=extra, keep_freed_memory=True))
+        elif extra == "project-glibc":
+            ways.append(replace(project, name=extra, keep_freed_memory=False))
+        elif extra == "packed":
             ways.append(Way("packed", True, False, "packed", batch_size))
         elif extra == "dynamic":
             ways.append(Way("dynamic", False, False, "dense", batch_size))
@@ -290,6 +300,7 @@ class _Trainer:
         n = min(n, self.remaining)
         if n <= 0:
             return
+        keep_freed_memory(self.way.keep_freed_memory)
         start = time.perf_counter()
         train_one_epoch(self.model, islice(self.batches, n), self.optimizer, None, grad_clip=1.0,
                         progress=False, amp_dtype=self.way.amp_dtype, desc=self.way.name)
@@ -333,6 +344,7 @@ def train_peak_memory(way: Way, split: EncodedSplit, vocab_size: int, options: B
     minus the RSS just before the first step. Meant to run in a fresh process (:func:`_memory_in_child`)."""
     if options.threads:
         torch.set_num_threads(options.threads)
+    keep_freed_memory(way.keep_freed_memory)
     torch.manual_seed(options.seed)
     model = _model(way, vocab_size, options)
     optimizer = torch.optim.AdamW(model.parameters(), lr=options.lr)

@@ -65,3 +65,28 @@ def test_unknown_way_and_missing_data_name_the_fix(capsys):
         make_ways(["turbo"])
     assert main(["--profile", "quick", "--no-memory"]) == 2
     assert "make run PROFILE=quick" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("readout, layers", [("pool", 1), ("last", 1), ("attention", 2)])
+def test_project_way_computes_what_packing_computes_and_the_seed_style_way_does_not(cell, readout, layers):
+    """``recurrence="dense"`` (the project's fast path) equals ``"packed"`` in outputs and gradients;
+    ``"padded"`` (the seed-style reference) lets trailing padding into the backward direction."""
+    from sentiment_lib.models import RecurrentClassifier
+
+    lengths = torch.tensor([9, 3, 1, 6])
+    tokens = torch.randint(2, VOCAB, (4, 12), generator=torch.Generator().manual_seed(0))
+    tokens[torch.arange(12)[None, :] >= lengths[:, None]] = 0
+    models = {}
+    for recurrence in ("packed", "dense", "padded"):
+        torch.manual_seed(0)
+        models[recurrence] = RecurrentClassifier(VOCAB, 8, 6, cell=cell, bidirectional=True, num_layers=layers,
+                                                 readout=readout, recurrence=recurrence)
+    logits = {}
+    for recurrence, model in models.items():
+        logits[recurrence] = model(tokens, lengths)
+        logits[recurrence].sum().backward()
+    torch.testing.assert_close(logits["dense"], logits["packed"])
+    for dense, packed in zip(models["dense"].parameters(), models["packed"].parameters()):
+        torch.testing.assert_close(dense.grad, packed.grad)
+    assert not torch.allclose(logits["padded"], logits["packed"])
