@@ -20,12 +20,13 @@ weights) on the same reviews with the same optimiser (AdamW, gradient clipping 1
 - extras on request (``--extra``): ``packed`` (bucketed, ``pack_padded_sequence``), ``dynamic``
   (per-batch padding without bucketing), ``naive-dense`` (bucketed, recurrence over the padded tensor
   as is: the backward direction starts on padding, so it is *not* correct; it shows what the reversal
-  costs), ``bf16`` (project + bfloat16 autocast), ``project@N`` (project with batch size N),
+  costs), ``bf16`` (project + bfloat16 autocast; on a CPU without native bf16 the recurrence itself
+  stays float32, see :mod:`sentiment_lib.models`), ``project@N`` (project with batch size N),
   ``seed+keep-memory`` and ``project-glibc`` (the allocator setting alone, either way round).
 
 The ways take turns, a few batches each (``--chunk``), so that a change in the machine's load hits all of
-them alike; the allocator setting is switched at each turn. Data are a profile's prepared run directory (notebook 02), so tokenisation is not in the loop;
-building batches is, and its share is the ``load %`` column.
+them alike; the allocator setting is switched at each turn. Data are a profile's prepared run directory
+(notebook 02), so tokenisation is not in the loop; building batches is, and its share is ``load %``.
 
 Columns:
 
