@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
@@ -111,8 +110,3 @@ def class_balance(frame: pd.DataFrame) -> pd.DataFrame:
     table["positive_share"] = (table["positive"] / table["reviews"]).round(4)
     return table.reindex([s for s in SUBSETS if s in table.index])
 
-
-def subset_arrays(frame: pd.DataFrame, subset: str) -> tuple[pd.Series, np.ndarray]:
-    """(texts, labels) of one subset, in the frame's order."""
-    part = frame[frame["subset"] == subset]
-    return part["text"], part["label"].to_numpy(dtype=np.int64)

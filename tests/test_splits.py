@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from sentiment_lib.data import DataError
-from sentiment_lib.splits import class_balance, make_splits, subsample, subset_arrays
+from sentiment_lib.splits import class_balance, make_splits, subsample
 
 
 @pytest.fixture
@@ -101,12 +101,9 @@ def test_subsample_sizes_and_stratification(pooled):
         subsample(out, {"train": 1})
 
 
-def test_class_balance_and_subset_arrays(pooled):
+def test_class_balance(pooled):
     out, _ = make_splits(pooled, "random", seed=0)
     table = class_balance(out)
     assert table.index.tolist() == ["train", "val", "test"]
     assert table.loc["train", "reviews"] == 140 and table.loc["train", "positive"] == 70
     assert (table["positive_share"] == 0.5).all()
-    texts, labels = subset_arrays(out, "val")
-    assert len(texts) == len(labels) == 30 and labels.dtype.kind == "i"
-    assert texts.tolist() == out.loc[out["subset"] == "val", "text"].tolist()
