@@ -83,29 +83,36 @@ def report_dir(profile: str) -> Path:
 
 # ``None`` for a split size means "all of it". Sizes are numbers of reviews after stratified
 # subsampling. ``test_size`` None keeps the official 25,000-review test split whole.
+# ``embeddings="word2vec"``: 02 pre-trains word vectors on the training subset plus ``pretrain_reviews`` of
+# the 50,000 unlabelled reviews (``pretrain_epochs`` passes) and 03–05 start their embedding layers from
+# them; ``"random"`` trains every embedding from scratch.
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": dict(
         split="standard", train_size=1200, val_size=300, test_size=600, val_fraction=0.1,
         max_len=96, truncation="head+tail", vocab_size=5000, min_freq=2, remove_stopwords=False,
-        embed_dim=32, hidden_size=32, num_layers=1, dropout=0.3, batch_size=64, lr=3e-3,
+        embeddings="word2vec", pretrain_reviews=2000, pretrain_epochs=2, embed_dim=32, hidden_size=32,
+        num_layers=1, dropout=0.3, batch_size=64, lr=3e-3,
         epochs=2, patience=2, n_trials=2, trial_epochs=1, seed=42,
     ),
     "quick": dict(
         split="standard", train_size=10000, val_size=2000, test_size=None, val_fraction=0.1,
         max_len=256, truncation="head+tail", vocab_size=20000, min_freq=2, remove_stopwords=False,
-        embed_dim=64, hidden_size=64, num_layers=1, dropout=0.3, batch_size=64, lr=3e-3,
-        epochs=4, patience=2, n_trials=6, trial_epochs=2, seed=42,
+        embeddings="word2vec", pretrain_reviews=25000, pretrain_epochs=4, embed_dim=64, hidden_size=64,
+        num_layers=1, dropout=0.3, batch_size=64, lr=1e-3,
+        epochs=6, patience=2, n_trials=6, trial_epochs=2, seed=42,
     ),
     "full": dict(
         split="standard", train_size=None, val_size=None, test_size=None, val_fraction=0.1,
         max_len=400, truncation="head+tail", vocab_size=40000, min_freq=2, remove_stopwords=False,
-        embed_dim=128, hidden_size=256, num_layers=1, dropout=0.4, batch_size=64, lr=2e-3,
+        embeddings="word2vec", pretrain_reviews=50000, pretrain_epochs=5, embed_dim=128, hidden_size=256,
+        num_layers=1, dropout=0.4, batch_size=64, lr=1e-3,
         epochs=8, patience=2, n_trials=20, trial_epochs=3, seed=42,
     ),
 }
 DEFAULT_PROFILE = "quick"
 
 SPLITS = ("standard", "random")
+EMBEDDING_STARTS = ("word2vec", "random")  # pre-trained on train + unlabelled reviews (02), or from scratch
 TRUNCATIONS = ("head", "tail", "head+tail")
 
 
@@ -162,6 +169,13 @@ def resolve_params(profile: str = DEFAULT_PROFILE, **overrides: Any) -> Params:
         raise ValueError("VOCAB_SIZE must be at least 3 (PAD, UNK and one word).")
     if values["split"] not in SPLITS:
         raise ValueError(f"SPLIT must be one of {SPLITS}, got {values['split']!r}.")
+    if values["embeddings"] not in EMBEDDING_STARTS:
+        raise ValueError(f"EMBEDDINGS must be one of {EMBEDDING_STARTS}, got {values['embeddings']!r}.")
+    for name in ("pretrain_reviews", "pretrain_epochs"):
+        value = values[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "pretrain_reviews" else 1):
+            raise ValueError(f"{name.upper()} must be an integer >= {0 if name == 'pretrain_reviews' else 1}, "
+                             f"got {value!r}.")
     if values["truncation"] not in TRUNCATIONS:
         raise ValueError(f"TRUNCATION must be one of {TRUNCATIONS}, got {values['truncation']!r}.")
     if not 0.0 < float(values["val_fraction"]) < 0.5:

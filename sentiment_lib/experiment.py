@@ -20,6 +20,7 @@ from torch import nn
 from . import config
 from .batching import EncodedSplit, make_loader
 from .bundle import save_bundle
+from .embeddings import start_embeddings
 from .metrics import binary_metrics, multiclass_metrics
 from .models import ModelConfig, build_model, count_parameters
 from .prepare import Prepared
@@ -84,12 +85,14 @@ def run_model(name: str, prepared: Prepared, params: config.Params, *, label: st
               num_classes: int | None = None,
               model_options: dict[str, Any] | None = None, train_options: dict[str, Any] | None = None,
               loader_options: dict[str, Any] | None = None, max_len: int | None = None,
-              truncation: str | None = None) -> ModelRun:
+              truncation: str | None = None, pretrained: bool | None = None) -> ModelRun:
     """Seed, build, train and test one model on ``prepared`` (see module docstring).
 
     ``targets`` replaces the sentiment labels per subset (multi-class runs: class indices
     0..``num_classes``-1; ``num_classes`` defaults to the largest index + 1, so pass it when a class
     may be absent from the data); ``label`` names the run in tables (default: ``name``).
+    ``pretrained`` (default: ``params.embeddings == "word2vec"``) starts the embedding layer from the run's
+    word2vec vectors (``prepared.embeddings``); ``run.extra["embeddings"]`` records which start it had.
     """
     splits = prepared.splits
     if targets is not None:
@@ -105,6 +108,7 @@ def run_model(name: str, prepared: Prepared, params: config.Params, *, label: st
     config.seed_everything(params.seed)
     model_cfg = model_config_for(name, len(prepared.vocab), params, num_classes, **(model_options or {}))
     model = build_model(model_cfg)
+    start = start_embeddings(model, prepared, params, pretrained)
     result = fit(model, loaders["train"], loaders["val"], train_cfg)
     scored = evaluate(model, loaders["test"], config.choose_device(train_cfg.device))
     prob, labels = scored["prob"], scored["labels"]
@@ -113,7 +117,7 @@ def run_model(name: str, prepared: Prepared, params: config.Params, *, label: st
     preprocessing = {"max_len": max_len, "truncation": truncation,
                      "remove_stopwords": bool(prepared.params.get("remove_stopwords", False))}
     return ModelRun(label or name, model, model_cfg, preprocessing, result, test, prob, labels,
-                    count_parameters(model))
+                    count_parameters(model), extra={"embeddings": start})
 
 
 def comparison_table(runs: Sequence[ModelRun], extra_rows: Sequence[dict] = ()) -> pd.DataFrame:
@@ -210,7 +214,9 @@ def error_analysis(prepared: Prepared, prob: np.ndarray, max_len: int) -> dict[s
 
 
 DATA_PARAMETERS = ("split", "train_size", "val_size", "test_size", "val_fraction", "max_len", "truncation",
-                   "vocab_size", "min_freq", "remove_stopwords")
+                   "vocab_size", "min_freq", "remove_stopwords", "pretrain_reviews", "pretrain_epochs")
+# Taken from the run directory unless the notebook sets them: the word vectors 02 made, and their width.
+RUN_DEFAULTS = ("embeddings", "embed_dim")
 
 
 def load_run(profile: str, **overrides: Any) -> tuple[config.Params, Prepared]:
@@ -218,14 +224,17 @@ def load_run(profile: str, **overrides: Any) -> tuple[config.Params, Prepared]:
 
     Data parameters (max length, vocabulary, …) come from the run directory written by notebook 02,
     so that a ``-p MAX_LEN 256`` given to 02 carries through; ``overrides`` (the notebook's own
-    papermill parameters: EPOCHS, HIDDEN_SIZE, …) are validated like any profile value.
+    papermill parameters: EPOCHS, HIDDEN_SIZE, …) are validated like any profile value. ``EMBEDDINGS`` and
+    ``EMBED_DIM`` default to 02's (so the models start from the vectors 02 made) unless overridden.
     """
     from .prepare import load_prepared
 
     params = config.resolve_params(profile, **overrides)  # validate before the (slower) load
     prepared = load_prepared(profile, expect_profile=profile)
     data_values = {k: prepared.params[k] for k in DATA_PARAMETERS if k in prepared.params}
-    return config.resolve_params(profile, **{**overrides, **data_values}), prepared
+    run_defaults = {k: prepared.params[k] for k in RUN_DEFAULTS if prepared.params.get(k) is not None}
+    given = {k.lower(): v for k, v in overrides.items() if v is not None}
+    return config.resolve_params(profile, **{**run_defaults, **given, **data_values}), prepared
 
 
 def score_bundle(path: Path, prepared: Prepared, batch_size: int = 256) -> tuple[np.ndarray, dict[str, float]]:

@@ -6,7 +6,9 @@
 - ``vocab.json``    the vocabulary (JSON, not pickle);
 - ``encoded.npz``   per subset: token ids (flat uint16, or int32 for vocabularies over 65,536, + offsets), labels, star ratings;
 - ``reviews.parquet`` the subsets' reviews (subset, split, id, rating, label, text), in the same
-                    row order as the encoded arrays, for reference models and error analysis.
+                    row order as the encoded arrays, for reference models and error analysis;
+- ``embeddings.npy`` (when ``EMBEDDINGS="word2vec"``) float32 (len(vocab), EMBED_DIM) word vectors
+                    pre-trained on the training and unlabelled reviews (:mod:`sentiment_lib.embeddings`).
 
 Files are written atomically and ``params.json`` last, so a directory with a ``params.json`` is
 complete.
@@ -30,17 +32,20 @@ from .splits import SUBSETS
 from .text import Vocab, tokenize_many
 
 PREPARED = "prepared"
+EMBEDDINGS_FILE = "embeddings.npy"
 
 
 @dataclass
 class Prepared:
     """A run's prepared data: ``splits[subset]`` for train/val/test, the vocabulary, the reviews
-    table (same row order as the splits) and the parameters that produced them."""
+    table (same row order as the splits), the parameters that produced them, and pre-trained word
+    vectors (len(vocab), E) aligned with the vocabulary, or ``None``."""
 
     params: dict[str, Any]
     vocab: Vocab
     splits: dict[str, EncodedSplit]
     reviews: pd.DataFrame
+    embeddings: np.ndarray | None = None
 
     def texts(self, subset: str) -> pd.Series:
         return self.reviews.loc[self.reviews["subset"] == subset, "text"].reset_index(drop=True)
@@ -85,6 +90,10 @@ def encode_reviews(frame: pd.DataFrame, vocab_size: int, min_freq: int, remove_s
 
 def save_prepared(directory: Path, prepared: Prepared) -> None:
     """Write a run's prepared data (see module docstring); ``params.json`` goes last."""
+    if prepared.embeddings is not None and (prepared.embeddings.ndim != 2
+                                            or prepared.embeddings.shape[0] != len(prepared.vocab)):
+        raise ValueError(f"The embeddings have shape {prepared.embeddings.shape} for a vocabulary of "
+                         f"{len(prepared.vocab)}: train them with this run's vocabulary (len(vocab), E).")
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "params.json").unlink(missing_ok=True)  # incomplete until rewritten
     arrays = {}
@@ -99,6 +108,13 @@ def save_prepared(directory: Path, prepared: Prepared) -> None:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)
     prepared.vocab.save(directory / "vocab.json")
+    vectors_file = directory / EMBEDDINGS_FILE
+    if prepared.embeddings is None:
+        vectors_file.unlink(missing_ok=True)
+    else:
+        with atomic_path(vectors_file) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, prepared.embeddings.astype(np.float32))
     write_atomic_parquet(prepared.reviews, directory / "reviews.parquet")
     params = dict(prepared.params, vocab_fingerprint=prepared.vocab.fingerprint(),
                   vocab_len=len(prepared.vocab))
@@ -141,4 +157,10 @@ def load_prepared(profile_or_dir: str | Path, expect_profile: str | None = None)
     reviews = pd.read_parquet(directory / "reviews.parquet")
     if len(reviews) != sum(len(s) for s in splits.values()):
         raise ValueError(f"reviews.parquet and encoded.npz in {directory} disagree; rerun 02.")
-    return Prepared(params, vocab, splits, reviews)
+    embeddings = None
+    if (directory / EMBEDDINGS_FILE).exists():
+        embeddings = np.load(directory / EMBEDDINGS_FILE)
+        if embeddings.ndim != 2 or embeddings.shape[0] != len(vocab):
+            raise ValueError(f"{EMBEDDINGS_FILE} in {directory} has shape {embeddings.shape}, not "
+                             f"({len(vocab)}, E) for its vocabulary (another run's vectors?); rerun 02.")
+    return Prepared(params, vocab, splits, reviews, embeddings)

@@ -82,6 +82,7 @@ from optuna.trial import FrozenTrial, TrialState
 from . import config
 from .batching import make_loader
 from .bundle import save_bundle
+from .embeddings import start_embeddings
 from .models import ModelConfig, build_model, count_parameters
 from .predict import final_model_path
 from .prepare import Prepared
@@ -116,20 +117,30 @@ def search_space_spec(params: config.Params) -> dict[str, dict[str, Any]]:
     choices, ``{name: {"low": a, "high": b, "log": bool}}`` for ranges (ints when both ends are ints).
 
     Sizes are bounded by the profile: hidden sizes ``HIDDEN_SIZE/4, /2, ×1``, embedding ``EMBED_DIM/2, ×1``,
-    lengths ``MAX_LEN/4, /2, ×1``. The study stores this dict and refuses to continue with another one.
+    lengths ``MAX_LEN/4, /2, ×1``. When the profile pre-trains word vectors (``EMBEDDINGS="word2vec"``), an
+    ``embeddings`` choice (``word2vec`` or ``random``) comes first, and ``embed_dim`` is searched only for a
+    random start (``"when": {"embeddings": "random"}``: a dimension with ``when`` is suggested only if the
+    earlier ones took those values). The study stores this dict and refuses to continue with another one.
     A narrower space (e.g. fewer models) is a dict of the same form passed as ``space=``.
     """
-    return {
+    space: dict[str, dict[str, Any]] = {
         "model": {"choices": list(MODEL_CHOICES)},
         "num_layers": {"low": 1, "high": 2, "log": False},
         "hidden_size": {"choices": _sizes(params.hidden_size, (4, 2), 8)},
-        "embed_dim": {"choices": _sizes(params.embed_dim, (2,), 8)},
+    }
+    embed_dims = {"choices": _sizes(params.embed_dim, (2,), 8)}
+    if params.embeddings == "word2vec":  # pre-trained vectors have the run's width; only a random start picks
+        space["embeddings"] = {"choices": list(config.EMBEDDING_STARTS)}
+        embed_dims["when"] = {"embeddings": "random"}
+    space["embed_dim"] = embed_dims
+    space.update({
         "dropout": {"low": DROPOUT_RANGE[0], "high": DROPOUT_RANGE[1], "log": False},
         "lr": {"low": LR_RANGE[0], "high": LR_RANGE[1], "log": True},
         "max_len": {"choices": _sizes(params.max_len, (4, 2), 16)},
         "truncation": {"choices": list(config.TRUNCATIONS)},
         "batch_size": {"choices": list(BATCH_SIZES)},
-    }
+    })
+    return space
 
 
 def search_space(trial: optuna.Trial, params: config.Params,
@@ -139,6 +150,8 @@ def search_space(trial: optuna.Trial, params: config.Params,
     space = space if space is not None else search_space_spec(params)
     values: dict[str, Any] = {}
     for name, spec in space.items():
+        if any(values.get(key) != value for key, value in spec.get("when", {}).items()):
+            continue  # conditional dimension: not used by this configuration
         if "choices" in spec:
             values[name] = trial.suggest_categorical(name, list(spec["choices"]))
         elif isinstance(spec["low"], int) and isinstance(spec["high"], int):
@@ -159,6 +172,7 @@ class TrialSettings:
     batch_size: int
     max_len: int
     truncation: str
+    pretrained: bool = False
 
     @property
     def preprocessing(self) -> dict[str, Any]:
@@ -169,8 +183,9 @@ def trial_settings(values: Mapping[str, Any], params: config.Params, vocab_size:
                    num_classes: int = 2) -> TrialSettings:
     """Turn a configuration (``trial.params``, ``study.best_params``) into :class:`TrialSettings`.
 
-    Names missing from ``values`` take the profile's value (``num_layers``: 1); ``model`` is required. An
-    ``lstm`` with two or more layers is built as 04's ``stacked_lstm``.
+    Names missing from ``values`` take the profile's value (``num_layers``: 1; ``embeddings``: the profile's
+    ``EMBEDDINGS``); ``model`` is required. An ``lstm`` with two or more layers is built as 04's
+    ``stacked_lstm``. A ``word2vec`` start uses the profile's ``EMBED_DIM`` (the width of the run's vectors).
     """
     if "model" not in values:
         raise ValueError(f"The configuration {dict(values)} names no model; it needs 'model' (one of "
@@ -179,14 +194,19 @@ def trial_settings(values: Mapping[str, Any], params: config.Params, vocab_size:
     layers = int(values.get("num_layers", 1))
     if name == "lstm" and layers >= 2:
         name = "stacked_lstm"
+    start = str(values.get("embeddings", params.embeddings))
+    if start not in config.EMBEDDING_STARTS:
+        raise ValueError(f"embeddings must be one of {config.EMBEDDING_STARTS}, got {start!r}.")
+    pretrained = start == "word2vec"
+    embed_dim = params.embed_dim if pretrained else int(values.get("embed_dim", params.embed_dim))
     model_config = ModelConfig(
-        name=name, vocab_size=vocab_size, embed_dim=int(values.get("embed_dim", params.embed_dim)),
+        name=name, vocab_size=vocab_size, embed_dim=embed_dim,
         hidden_size=int(values.get("hidden_size", params.hidden_size)), num_layers=layers,
         dropout=float(values.get("dropout", params.dropout)), num_classes=num_classes)
     return TrialSettings(model_config=model_config, lr=float(values.get("lr", params.lr)),
                          batch_size=int(values.get("batch_size", params.batch_size)),
                          max_len=int(values.get("max_len", params.max_len)),
-                         truncation=str(values.get("truncation", params.truncation)))
+                         truncation=str(values.get("truncation", params.truncation)), pretrained=pretrained)
 
 
 def _num_classes(prepared: Prepared) -> int:
@@ -238,6 +258,7 @@ def objective(prepared: Prepared, params: config.Params, device: str = "auto", *
         train_loader, val_loader = _loaders(prepared, settings, params.seed, num_classes)
         config.seed_everything(params.seed)  # same initialisation recipe for every trial
         model = build_model(settings.model_config)
+        start_embeddings(model, prepared, params, settings.pretrained)
         trial.set_user_attr("model_name", settings.model_config.name)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr("n_params", count_parameters(model))
@@ -582,6 +603,7 @@ def retrain_best(prepared: Prepared, params: config.Params, best_params: Mapping
     train_loader, val_loader = _loaders(prepared, settings, params.seed, num_classes)
     config.seed_everything(params.seed)
     model = build_model(settings.model_config)
+    start_embeddings(model, prepared, params, settings.pretrained)
     train_config = TrainConfig(epochs=int(epochs or params.epochs), lr=settings.lr, batch_size=settings.batch_size,
                                patience=params.patience, seed=params.seed, device=device,
                                progress=config.progress_enabled() if progress is None else progress,

@@ -103,6 +103,21 @@ def test_load_run_takes_data_parameters_from_the_run_directory():
     assert len(prepared.splits["train"]) == 64
 
 
+def test_load_run_starts_from_the_run_vectors_unless_told_otherwise():
+    save_tiny_prepared("smoke", embed_dim=24)
+    params, prepared = experiment.load_run("smoke")
+    assert params.embeddings == "word2vec" and params.embed_dim == 24  # 02's, not the profile's 32
+    run = experiment.run_model("lstm", prepared, params, device="cpu", train_options={"epochs": 1})
+    assert run.extra["embeddings"] == "word2vec"
+    params, _ = experiment.load_run("smoke", embeddings="random", embed_dim=8)
+    assert params.embeddings == "random" and params.embed_dim == 8
+    assert experiment.run_model("lstm", prepared, params, device="cpu",
+                                train_options={"epochs": 1}).extra["embeddings"] == "random"
+    save_tiny_prepared("smoke", embed_dim=None)  # 02 run with EMBEDDINGS="random"
+    params, _ = experiment.load_run("smoke")
+    assert params.embeddings == "random"
+
+
 def test_load_run_without_preprocessing_names_the_notebook():
     with pytest.raises(FileNotFoundError, match="02_preprocessing"):
         experiment.load_run("smoke")

@@ -69,6 +69,26 @@ def test_search_space_is_bounded_by_the_profile():
     assert small["max_len"]["choices"] == [32, 64, 128]
 
 
+def test_pretrained_vectors_are_a_choice_and_embed_dim_is_searched_only_without_them(prepared):
+    params = tiny_params(embed_dim=32)
+    spec = tuning.search_space_spec(params)
+    assert spec["embeddings"]["choices"] == ["word2vec", "random"]
+    assert spec["embed_dim"]["when"] == {"embeddings": "random"}
+    assert "embeddings" not in tuning.search_space_spec(tiny_params(embeddings="random"))
+    common = {"model": "bilstm_pool", "num_layers": 1, "hidden_size": 8, "dropout": 0.1, "lr": 1e-3,
+              "max_len": 64, "truncation": "head", "batch_size": 32}
+    with_vectors = tuning.search_space(optuna.trial.FixedTrial({**common, "embeddings": "word2vec"}), params)
+    assert "embed_dim" not in with_vectors  # not suggested, so not recorded as a parameter
+    settings = tuning.trial_settings(with_vectors, params, len(prepared.vocab))
+    assert settings.pretrained and settings.model_config.embed_dim == params.embed_dim
+    from_scratch = tuning.search_space(
+        optuna.trial.FixedTrial({**common, "embeddings": "random", "embed_dim": 16}), params)
+    settings = tuning.trial_settings(from_scratch, params, len(prepared.vocab))
+    assert not settings.pretrained and settings.model_config.embed_dim == 16
+    with pytest.raises(ValueError, match="embeddings must be one of"):
+        tuning.trial_settings({**common, "embeddings": "glove"}, params, len(prepared.vocab))
+
+
 def test_trial_settings_build_the_04_models():
     params = tiny_params()
     two_layer_lstm = tuning.trial_settings({"model": "lstm", "num_layers": 2, "hidden_size": 16}, params, 50)

@@ -45,8 +45,9 @@ def _reviews(n: int, rng: np.random.Generator) -> tuple[list[list[str]], np.ndar
 
 
 def tiny_prepared(n_train: int = 64, n_val: int = 32, n_test: int = 32, seed: int = 0,
-                  profile: str = "smoke") -> Prepared:
-    """A complete ``Prepared`` (vocabulary, encoded splits, reviews table) of made-up reviews."""
+                  profile: str = "smoke", embed_dim: int | None = 32) -> Prepared:
+    """A complete ``Prepared`` (vocabulary, encoded splits, reviews table) of made-up reviews, with word
+    vectors (len(vocab), ``embed_dim``) as 02 writes them (random here; ``embed_dim=None``: none)."""
     rng = np.random.default_rng(seed)
     vocab = Vocab([PAD_TOKEN, UNK_TOKEN, *POSITIVE, *NEGATIVE, *NEUTRAL])
     splits, frames = {}, []
@@ -57,8 +58,13 @@ def tiny_prepared(n_train: int = 64, n_val: int = 32, n_test: int = 32, seed: in
         frames.append(pd.DataFrame({"subset": subset, "split": "train" if subset != "test" else "test",
                                     "id": np.arange(n, dtype=np.int32), "rating": ratings.astype(np.int8),
                                     "label": labels.astype(np.int8), "text": [" ".join(t) for t in tokens]}))
-    params = {"profile": profile, "remove_stopwords": False, "max_len": 128, "truncation": "head+tail"}
-    return Prepared(params, vocab, splits, pd.concat(frames, ignore_index=True))
+    params = {"profile": profile, "remove_stopwords": False, "max_len": 128, "truncation": "head+tail",
+              "embeddings": "random" if embed_dim is None else "word2vec", "embed_dim": embed_dim}
+    vectors = None
+    if embed_dim is not None:
+        vectors = rng.normal(0.0, 0.5, size=(len(vocab), embed_dim)).astype(np.float32)
+        vectors[0] = 0.0
+    return Prepared(params, vocab, splits, pd.concat(frames, ignore_index=True), vectors)
 
 
 def save_tiny_prepared(profile: str = "smoke", **options) -> Prepared:

@@ -1,0 +1,188 @@
+"""Word vectors pre-trained on unlabelled reviews (word2vec), to start the models' embedding layers from.
+
+IMDB ships 50,000 *unlabelled* reviews beside the labelled ones. A model trained from scratch learns its word
+vectors from the labelled training reviews alone (10,000 in the ``quick`` profile); word2vec learns them from
+which words appear together, so it can use the unlabelled text too — and the test split is never read.
+
+- :func:`pretrain_corpus` picks the texts: the ``train`` subset plus up to ``n_unlabelled`` unlabelled
+  reviews (a seeded sample; unlabelled texts that also occur in the validation or test subsets are dropped);
+- :func:`train_word2vec` trains gensim's ``Word2Vec`` (CBOW, negative sampling, C implementation) on their
+  tokens and returns a matrix aligned with the run's vocabulary;
+- :func:`init_embedding` copies that matrix into a model's ``embedding`` layer (fine-tuned afterwards).
+
+Why gensim rather than a word2vec written here in PyTorch: its C kernels train on ~0.5 M tokens/s on one CPU
+core, with subsampling of frequent words and negative sampling done right; a hand-written loop would be
+slower and a source of bugs, for no gain in what the notebooks teach.
+
+Reproducibility: gensim is deterministic for a given seed only with a single worker thread (several threads
+interleave their updates by timing), so :func:`train_word2vec` uses one.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from .text import PAD, Vocab
+
+WINDOW = 5
+MIN_COUNT = 2
+NEGATIVE = 5
+
+
+@dataclass
+class PretrainReport:
+    """What :func:`train_word2vec` did (``reviews``/``tokens``: the corpus, empty reviews left out). ``coverage``: share of the vocabulary's words (PAD and UNK
+    excluded) that received a trained vector; the others start from random vectors of the same scale."""
+
+    reviews: int
+    tokens: int
+    epochs: int
+    dim: int
+    coverage: float
+    seconds: float
+    unlabelled: int = 0  # how many of ``reviews`` are unlabelled ones (set by :func:`pretrain_for_run`)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def pretrain_corpus(frame: pd.DataFrame, unlabelled: pd.Series | Sequence[str], n_unlabelled: int,
+                    seed: int) -> list[str]:
+    """Texts to pre-train word vectors on: the ``train`` subset of ``frame`` (a ``subset`` column, as
+    :func:`sentiment_lib.splits.make_splits` gives) plus a seeded sample of ``n_unlabelled`` reviews from
+    ``unlabelled`` (all of them when fewer). Unlabelled texts equal to a validation or test review are left
+    out, so nothing about those subsets reaches the vectors."""
+    if n_unlabelled < 0:
+        raise ValueError(f"PRETRAIN_REVIEWS must be >= 0, got {n_unlabelled}.")
+    held_out = set(frame.loc[frame["subset"] != "train", "text"])
+    pool = pd.Series(list(unlabelled), dtype=object)
+    pool = pool[~pool.isin(held_out)]
+    if n_unlabelled < len(pool):
+        pool = pool.sample(n=n_unlabelled, random_state=seed)
+    return frame.loc[frame["subset"] == "train", "text"].tolist() + pool.tolist()
+
+
+def train_word2vec(token_lists: Sequence[Sequence[str]], vocab: Vocab, dim: int, epochs: int, seed: int,
+                   progress: bool = False) -> tuple[np.ndarray, PretrainReport]:
+    """Train word2vec (CBOW) on ``token_lists`` and return ``(vectors, report)``.
+
+    ``vectors`` is float32 (len(vocab), dim): row ``i`` is the vector of ``vocab.itos[i]``; the PAD row is
+    zero; words word2vec never saw (fewer than ``MIN_COUNT`` occurrences in the corpus) get random normal
+    vectors with the trained vectors' standard deviation (seeded).
+    """
+    from gensim.models import Word2Vec
+    from gensim.models.callbacks import CallbackAny2Vec
+
+    if dim < 1 or epochs < 1:
+        raise ValueError(f"word2vec needs dim >= 1 and epochs >= 1, got dim={dim}, epochs={epochs}.")
+    sentences = [list(t) for t in token_lists if len(t)]
+    if not sentences:
+        raise ValueError("The pre-training corpus has no tokens: pass the training subset's token lists.")
+    start = time.perf_counter()
+    bar = None
+    callbacks = []
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs, desc="word2vec", unit=" epoch", leave=False)
+
+        class _Tick(CallbackAny2Vec):
+            def on_epoch_end(self, model):  # noqa: D401 - gensim's callback signature
+                bar.update(1)
+
+        callbacks.append(_Tick())
+    model = Word2Vec(sentences=sentences, vector_size=dim, window=WINDOW, min_count=MIN_COUNT, sg=0,
+                     negative=NEGATIVE, epochs=epochs, seed=seed, workers=1, callbacks=callbacks)
+    if bar is not None:
+        bar.close()
+    known = model.wv
+    trained = known.vectors
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(0.0, float(trained.std()) if trained.size else 1.0,
+                         size=(len(vocab), dim)).astype(np.float32)
+    found = 0
+    for i, word in enumerate(vocab.itos):
+        if i >= 2 and word in known.key_to_index:
+            vectors[i] = known[word]
+            found += 1
+    vectors[PAD] = 0.0
+    report = PretrainReport(reviews=len(sentences), tokens=int(sum(len(s) for s in sentences)), epochs=epochs,
+                            dim=dim, coverage=found / max(1, len(vocab) - 2),
+                            seconds=round(time.perf_counter() - start, 2))
+    return vectors, report
+
+
+def nearest_words(vectors: np.ndarray, vocab: Vocab, words: Sequence[str], k: int = 6) -> pd.DataFrame:
+    """The ``k`` nearest vocabulary words (cosine similarity) to each of ``words``: a table with one row
+    per word and ``k`` columns of ``"neighbour (similarity)"``. Words outside the vocabulary are skipped."""
+    norms = np.linalg.norm(vectors, axis=1)
+    unit = vectors / np.maximum(norms, 1e-12)[:, None]
+    rows = {}
+    for word in words:
+        i = vocab.stoi.get(word)
+        if i is None or i < 2:
+            continue
+        similarity = unit @ unit[i]
+        similarity[[PAD, 1, i]] = -np.inf
+        best = np.argsort(-similarity)[:k]
+        rows[word] = [f"{vocab.itos[j]} ({similarity[j]:.2f})" for j in best]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=[f"{n + 1}" for n in range(k)])
+
+
+def init_embedding(model: nn.Module, vectors: np.ndarray | None) -> bool:
+    """Copy ``vectors`` (V, E) into ``model.embedding`` when its shape matches; returns whether it did.
+
+    A model with another embedding width (e.g. an Optuna trial with a smaller ``embed_dim``) keeps its
+    random initialisation, so the caller can record which start a model had.
+    """
+    import torch
+
+    embedding = getattr(model, "embedding", None)
+    if vectors is None or embedding is None or tuple(embedding.weight.shape) != tuple(vectors.shape):
+        return False
+    with torch.no_grad():
+        embedding.weight.copy_(torch.as_tensor(vectors, dtype=embedding.weight.dtype))
+    return True
+
+
+def pretrain_for_run(frame: pd.DataFrame, unlabelled: pd.Series | Sequence[str], vocab: Vocab,
+                     params, cache_dir=None, progress: bool = False
+                     ) -> tuple[np.ndarray | None, PretrainReport | None]:
+    """The run's word vectors as notebook 02 makes them: ``(None, None)`` when ``params.embeddings`` is
+    ``"random"``; else :func:`pretrain_corpus` (``params.pretrain_reviews`` unlabelled reviews), tokenised
+    as the labelled ones (:func:`sentiment_lib.text.tokenize_many`, cached in ``cache_dir``), then
+    :func:`train_word2vec` with ``dim=params.embed_dim``, ``epochs=params.pretrain_epochs``."""
+    from .text import tokenize_many
+
+    if params.embeddings == "random":
+        return None, None
+    texts = pretrain_corpus(frame, unlabelled, params.pretrain_reviews, params.seed)
+    tokens = tokenize_many(texts, params.remove_stopwords, cache_dir=cache_dir, progress=progress)
+    vectors, report = train_word2vec(tokens, vocab, params.embed_dim, params.pretrain_epochs, params.seed, progress)
+    report.unlabelled = len(texts) - int((frame["subset"] == "train").sum())
+    return vectors, report
+
+
+def start_embeddings(model: nn.Module, prepared, params, pretrained: bool | None = None) -> str:
+    """Initialise ``model``'s embedding layer from ``prepared.embeddings`` (``prepared``: a
+    :class:`~sentiment_lib.prepare.Prepared`, ``params``: :class:`~sentiment_lib.config.Params`) when asked
+    (``pretrained``; default ``params.embeddings == "word2vec"``) and the widths agree. Returns ``"word2vec"`` or
+    ``"random"`` (the start the model has). Raises when pre-trained vectors are asked for explicitly but
+    the run has none, or have another width."""
+    wanted = params.embeddings == "word2vec" if pretrained is None else pretrained
+    if not wanted:
+        return "random"
+    if prepared.embeddings is None:
+        raise ValueError("This run directory has no word vectors (embeddings.npy): rerun "
+                         "notebooks/02_preprocessing.ipynb with EMBEDDINGS='word2vec', or pass pretrained=False.")
+    if init_embedding(model, prepared.embeddings):
+        return "word2vec"
+    if pretrained:
+        raise ValueError(f"The run's word vectors are {prepared.embeddings.shape[1]} wide but the model's embedding "
+                         "is not: build it with embed_dim equal to the run's EMBED_DIM, or pass pretrained=False.")
+    return "random"

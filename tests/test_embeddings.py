@@ -1,0 +1,141 @@
+"""Word vectors pre-trained on unlabelled text: corpus choice, word2vec, alignment, start of a model."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from sentiment_lib import config, embeddings
+from sentiment_lib.models import ModelConfig, build_model
+from sentiment_lib.prepare import EMBEDDINGS_FILE, load_prepared, prepared_dir, save_prepared
+from sentiment_lib.text import PAD, Vocab
+
+from tuning_helpers import tiny_params, tiny_prepared
+
+
+def _frame() -> pd.DataFrame:
+    return pd.DataFrame({"subset": ["train", "train", "val", "test"],
+                         "text": ["t1", "t2", "held val", "held test"]})
+
+
+def test_pretrain_corpus_takes_train_and_a_seeded_sample_but_never_held_out_texts():
+    unlabelled = ["u1", "u2", "u3", "held test", "held val", "u4"]
+    corpus = embeddings.pretrain_corpus(_frame(), unlabelled, n_unlabelled=10, seed=0)
+    assert corpus[:2] == ["t1", "t2"]
+    assert sorted(corpus[2:]) == ["u1", "u2", "u3", "u4"]  # texts equal to val/test reviews are left out
+    two = embeddings.pretrain_corpus(_frame(), unlabelled, n_unlabelled=2, seed=3)
+    assert len(two) == 4 and set(two[2:]) <= {"u1", "u2", "u3", "u4"}
+    assert two == embeddings.pretrain_corpus(_frame(), unlabelled, n_unlabelled=2, seed=3)
+    assert embeddings.pretrain_corpus(_frame(), unlabelled, 0, seed=0) == ["t1", "t2"]
+    with pytest.raises(ValueError, match="PRETRAIN_REVIEWS"):
+        embeddings.pretrain_corpus(_frame(), unlabelled, -1, seed=0)
+
+
+def _corpus(n: int = 3000, seed: int = 0) -> list[list[str]]:
+    """Sentences in which good/great share contexts and bad/awful share other contexts."""
+    rng = np.random.default_rng(seed)
+    sentences = []
+    for i in range(n):
+        if i % 2:
+            word, context = rng.choice(["good", "great"]), ["loved", "fun", "superb", "enjoyed"]
+        else:
+            word, context = rng.choice(["bad", "awful"]), ["hated", "boring", "dull", "waste"]
+        words = list(rng.choice(context, size=4)) + [str(word)] + list(rng.choice(context, size=4))
+        sentences.append([str(w) for w in words])
+    return sentences
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def test_word2vec_vectors_are_aligned_with_the_vocabulary_and_learn_shared_contexts():
+    sentences = _corpus()
+    vocab = Vocab.build(sentences, min_freq=1)
+    vocab = Vocab([*vocab.itos, "never_seen"])  # a vocabulary word the corpus lacks
+    vectors, report = embeddings.train_word2vec(sentences, vocab, dim=16, epochs=5, seed=1)
+    assert vectors.shape == (len(vocab), 16) and vectors.dtype == np.float32
+    assert not vectors[PAD].any()
+    assert report.coverage == pytest.approx((len(vocab) - 3) / (len(vocab) - 2))  # all but never_seen
+    assert report.reviews == len(sentences) and report.tokens == 9 * len(sentences)
+    v = {w: vectors[vocab.stoi[w]] for w in ("good", "great", "bad", "awful")}
+    assert _cosine(v["good"], v["great"]) > _cosine(v["good"], v["awful"]) + 0.2
+    assert _cosine(v["bad"], v["awful"]) > _cosine(v["bad"], v["great"]) + 0.2
+    table = embeddings.nearest_words(vectors, vocab, ["good", "not_a_word"], k=3)
+    assert list(table.index) == ["good"] and table.shape == (1, 3)
+    neighbours = [cell.split(" ")[0] for cell in table.loc["good"]]  # "word (similarity)"
+    assert "good" not in neighbours and not {"bad", "awful", "hated", "boring", "dull", "waste"} & set(neighbours)
+
+
+def test_word2vec_is_reproducible_for_a_seed():
+    sentences = _corpus(400)
+    vocab = Vocab.build(sentences, min_freq=1)
+    first, _ = embeddings.train_word2vec(sentences, vocab, dim=8, epochs=2, seed=5)
+    second, _ = embeddings.train_word2vec(sentences, vocab, dim=8, epochs=2, seed=5)
+    other, _ = embeddings.train_word2vec(sentences, vocab, dim=8, epochs=2, seed=6)
+    assert np.array_equal(first, second)
+    assert not np.array_equal(first, other)
+
+
+def test_word2vec_rejects_an_empty_corpus():
+    vocab = Vocab.build([["a", "b"]], min_freq=1)
+    with pytest.raises(ValueError, match="no tokens"):
+        embeddings.train_word2vec([[], []], vocab, dim=8, epochs=1, seed=0)
+
+
+def test_a_model_starts_from_the_run_vectors_when_the_widths_agree():
+    prepared = tiny_prepared(embed_dim=32)
+    params = tiny_params(embed_dim=32)
+    model = build_model(ModelConfig("bilstm_pool", len(prepared.vocab), embed_dim=32, hidden_size=8))
+    assert embeddings.start_embeddings(model, prepared, params) == "word2vec"
+    assert torch.equal(model.embedding.weight.detach(), torch.from_numpy(prepared.embeddings))
+
+    narrow = build_model(ModelConfig("lstm", len(prepared.vocab), embed_dim=16, hidden_size=8))
+    assert embeddings.start_embeddings(narrow, prepared, params) == "random"  # default: keep going
+    with pytest.raises(ValueError, match="embed_dim equal to the run's EMBED_DIM"):
+        embeddings.start_embeddings(narrow, prepared, params, pretrained=True)
+    random_params = tiny_params(embeddings="random")
+    assert embeddings.start_embeddings(model, prepared, random_params) == "random"
+
+
+def test_asking_for_vectors_a_run_does_not_have_names_the_fix():
+    prepared = tiny_prepared(embed_dim=None)
+    model = build_model(ModelConfig("lstm", len(prepared.vocab), embed_dim=32, hidden_size=8))
+    with pytest.raises(ValueError, match="EMBEDDINGS='word2vec'"):
+        embeddings.start_embeddings(model, prepared, tiny_params())
+
+
+def test_vectors_round_trip_through_the_run_directory_and_a_mismatch_is_refused(tmp_path):
+    prepared = tiny_prepared(embed_dim=12)
+    save_prepared(prepared_dir(tmp_path), prepared)
+    loaded = load_prepared(tmp_path)
+    assert np.array_equal(loaded.embeddings, prepared.embeddings)
+
+    without = tiny_prepared(embed_dim=None)
+    save_prepared(prepared_dir(tmp_path), without)  # a rerun with EMBEDDINGS="random" removes stale vectors
+    assert not (prepared_dir(tmp_path) / EMBEDDINGS_FILE).exists()
+    assert load_prepared(tmp_path).embeddings is None
+
+    prepared.embeddings = prepared.embeddings[:-1]
+    fresh = tmp_path / "fresh"
+    with pytest.raises(ValueError, match="this run's vocabulary"):
+        save_prepared(prepared_dir(fresh), prepared)
+    assert not prepared_dir(fresh).exists() or not any(prepared_dir(fresh).iterdir())
+
+
+def test_vectors_from_another_run_are_refused_on_load(tmp_path):
+    save_prepared(prepared_dir(tmp_path), tiny_prepared(embed_dim=8))
+    np.save(prepared_dir(tmp_path) / EMBEDDINGS_FILE, np.zeros((5, 8), dtype=np.float32))
+    with pytest.raises(ValueError, match="another run's vectors"):
+        load_prepared(tmp_path)
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("embeddings", "glove", "EMBEDDINGS must be one of"),
+    ("pretrain_reviews", -5, "PRETRAIN_REVIEWS must be an integer >= 0"),
+    ("pretrain_epochs", 0, "PRETRAIN_EPOCHS must be an integer >= 1"),
+])
+def test_bad_pretraining_parameters_are_refused(name, value, message):
+    with pytest.raises(ValueError, match=message):
+        config.resolve_params("smoke", **{name: value})
