@@ -47,10 +47,13 @@ class ModelRun:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
-        """One line of the comparison table."""
+        """One line of the comparison table: test metrics, size, time, and the kept checkpoint's validation
+        loss and accuracy (what model selection may look at; test metrics are for reporting only)."""
         return {"model": self.name, **{k: self.test.get(k, np.nan) for k in TABLE_METRICS},
                 "parameters": self.parameters, "train_seconds": round(self.fit.seconds, 1),
-                "epochs_run": self.fit.epochs_run, "best_epoch": self.fit.best_epoch}
+                "epochs_run": self.fit.epochs_run, "best_epoch": self.fit.best_epoch,
+                "val_loss": float(self.fit.best_val_loss),
+                "val_accuracy": float(self.fit.best_val_metrics.get("accuracy", np.nan))}
 
 
 def model_config_for(name: str, vocab_size: int, params: config.Params, num_classes: int = 2,

@@ -209,6 +209,34 @@ def trial_settings(values: Mapping[str, Any], params: config.Params, vocab_size:
                          truncation=str(values.get("truncation", params.truncation)), pretrained=pretrained)
 
 
+def configuration_for(name: str, params: config.Params,
+                      space: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """The hand-set configuration of notebook 04's model ``name`` (the profile's sizes, dropout, learning
+    rate, length, truncation, batch size and embedding start) in the search space's terms, e.g. to start a
+    study from it (``run_study(start_from=[...])``). ``stacked_lstm`` is an ``lstm`` with 2 layers.
+
+    Raises ``ValueError`` when the model is not searched (``rnn``) or a value lies outside ``space``.
+    """
+    space = space if space is not None else search_space_spec(params)
+    model, layers = ("lstm", 2) if name == "stacked_lstm" else (name, 1)
+    if model not in space["model"]["choices"]:
+        raise ValueError(f"{name!r} is not searched by this study (models: {space['model']['choices']}).")
+    wanted = {"model": model, "num_layers": layers, "hidden_size": params.hidden_size,
+              "embeddings": params.embeddings, "embed_dim": params.embed_dim, "dropout": params.dropout,
+              "lr": params.lr, "max_len": params.max_len, "truncation": params.truncation,
+              "batch_size": params.batch_size}
+    values: dict[str, Any] = {}
+    for key, spec in space.items():
+        if key not in wanted or any(values.get(k) != v for k, v in spec.get("when", {}).items()):
+            continue
+        value = wanted[key]
+        inside = value in spec["choices"] if "choices" in spec else spec["low"] <= value <= spec["high"]
+        if not inside:
+            raise ValueError(f"{name}'s {key}={value!r} lies outside the search space {spec}.")
+        values[key] = value
+    return values
+
+
 def _num_classes(prepared: Prepared) -> int:
     return max(2, int(prepared.splits["train"].labels.max()) + 1)
 
@@ -477,7 +505,8 @@ def run_study(prepared: Prepared, params: config.Params, n_trials: int | None = 
               pruner: optuna.pruners.BasePruner | None = None, threads: int | None = None,
               timeout: float | None = None, progress: bool = False, verbose: bool = False,
               heartbeat_interval: int | None = HEARTBEAT_INTERVAL,
-              grace_period: int | None = GRACE_PERIOD) -> optuna.Study:
+              grace_period: int | None = GRACE_PERIOD,
+              start_from: Sequence[Mapping[str, Any]] = ()) -> optuna.Study:
     """Create or continue the study and run the trials it is missing; returns the study.
 
     Args:
@@ -499,6 +528,10 @@ def run_study(prepared: Prepared, params: config.Params, n_trials: int | None = 
         timeout: stop starting new trials after this many seconds.
         verbose: keep Optuna's per-trial log lines.
         heartbeat_interval, grace_period: see :func:`open_storage`.
+        start_from: configurations (e.g. :func:`configuration_for` notebook 04's best model) that a *new*
+            study evaluates first, before the sampler proposes its own (``study.enqueue_trial``); they count
+            towards ``n_trials``. A study that already has trials ignores them, so reruns and workers
+            do not add them twice.
 
     Raises ``ValueError`` when the stored study was made with other settings (metric, trial epochs,
     vocabulary, search space): its trials would not be comparable.
@@ -517,6 +550,9 @@ def run_study(prepared: Prepared, params: config.Params, n_trials: int | None = 
             raise ValueError(f"The study {name!r} in {safe_url(url)} is set to {study.direction.name.lower()}, "
                              f"but metric {metric!r} needs {direction}. Pass another study name.")
         _check_setup(study, study_setup(prepared, params, metric, space), url)
+        if start_from and not study.get_trials(deepcopy=False):
+            for values in start_from:
+                study.enqueue_trial(dict(values), user_attrs={"start_from": True}, skip_if_exists=True)
         func = objective(prepared, params, device, metric=metric, space=space, threads=threads, progress=progress)
         if worker_trials is not None:
             study.optimize(func, n_trials=int(worker_trials), timeout=timeout)

@@ -223,6 +223,31 @@ def test_rerun_continues_the_study_without_redoing_trials(prepared, tmp_path):
     assert [(t.params, t.value) for t in straight.trials] == [(t.params, t.value) for t in trials]
 
 
+def test_configuration_for_puts_a_04_model_in_the_search_space_terms():
+    params = tiny_params(hidden_size=32, embed_dim=32, max_len=128, lr=1e-3, dropout=0.3, batch_size=64)
+    stacked = tuning.configuration_for("stacked_lstm", params)
+    assert stacked == {"model": "lstm", "num_layers": 2, "hidden_size": 32, "embeddings": "word2vec",
+                       "dropout": 0.3, "lr": 1e-3, "max_len": 128, "truncation": params.truncation,
+                       "batch_size": 64}  # no embed_dim: a word2vec start has the vectors' width
+    assert tuning.configuration_for("gru", tiny_params(embeddings="random"))["embed_dim"] == 32
+    with pytest.raises(ValueError, match="not searched"):
+        tuning.configuration_for("rnn", params)
+    with pytest.raises(ValueError, match="outside the search space"):
+        tuning.configuration_for("gru", tiny_params(lr=0.5))
+
+
+def test_a_new_study_starts_from_the_given_configurations_once(prepared, tmp_path):
+    params = tiny_params()
+    url = sqlite_url(tmp_path)
+    start = tuning.configuration_for("attention_lstm", params)
+    study = tuning.run_study(prepared, params, 2, storage=url, start_from=[start], **FAST)
+    first = study.trials[0]
+    assert first.params == start and first.user_attrs["start_from"] is True
+    assert "start_from" not in study.trials[1].user_attrs  # then the sampler's own proposals
+    resumed = tuning.run_study(prepared, params, 3, storage=url, start_from=[start], **FAST)
+    assert sum(t.user_attrs.get("start_from", False) for t in resumed.trials) == 1  # not enqueued again
+
+
 def test_a_study_made_with_other_settings_is_refused(prepared, tmp_path):
     url = sqlite_url(tmp_path)
     tuning.run_study(prepared, tiny_params(trial_epochs=1), 1, storage=url, **FAST)
