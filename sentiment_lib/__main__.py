@@ -4,6 +4,7 @@
     snapshots [--only …]                              regenerate the nbval regression snapshots
     data                                              download the official archive (internet)
     predict [--profile P] [TEXT …] [--file F]         label reviews with a run's saved model
+    train MODEL … [--profile P] [-p NAME VALUE]       train models of notebook 04 by name, print test metrics
 """
 from __future__ import annotations
 
@@ -39,6 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--profile", default=config.DEFAULT_PROFILE, choices=sorted(config.PROFILES))
     predict.add_argument("--model", help="path to a model bundle (default: the run's final model)")
     predict.add_argument("--file", help="a file with one review per line ('-' for stdin)")
+    train = sub.add_parser("train", help="train models of notebook 04 by name on a run (02 must have run)")
+    train.add_argument("models", nargs="+", help="model names, e.g. attention_lstm bilstm_pool")
+    train.add_argument("--profile", default=config.DEFAULT_PROFILE, choices=sorted(config.PROFILES))
+    train.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                       default=[], help="a notebook parameter, e.g. -p LR 2e-3 -p EPOCHS 4")
+    train.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    train.add_argument("--save", action="store_true", help="save each bundle as 04 does (models/<name>.pt)")
+    train.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
 
     if args.command == "run":
@@ -64,6 +73,34 @@ def main(argv: list[str] | None = None) -> int:
         from .predict import main_predict
 
         return main_predict(args)
+    elif args.command == "train":
+        return _train(args)
+    return 0
+
+
+def _train(args) -> int:
+    """The ``train`` command: a table of test metrics (and a JSON file with ``--json``)."""
+    import platform
+
+    import pandas as pd
+    import torch
+
+    from .experiment import train_named
+    from .files import write_json_atomic
+
+    overrides = {name.lower(): _parse_value(value) for name, value in args.parameter}
+    try:
+        rows = train_named(args.profile, args.models, device=args.device, save=args.save, **overrides)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    shown = ["accuracy", "precision", "recall", "f1", "roc_auc", "val_accuracy", "epochs_run", "best_epoch",
+             "embeddings", "wall_seconds"]
+    print(pd.DataFrame(rows).set_index("model")[shown].round(4).to_string())
+    if args.json:
+        record = {"profile": args.profile, "parameters": overrides, "machine": platform.machine(),
+                  "threads": torch.get_num_threads(), "device": args.device, "models": rows}
+        write_json_atomic(record, args.json)
     return 0
 
 

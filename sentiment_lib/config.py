@@ -171,11 +171,10 @@ def resolve_params(profile: str = DEFAULT_PROFILE, **overrides: Any) -> Params:
         raise ValueError(f"SPLIT must be one of {SPLITS}, got {values['split']!r}.")
     if values["embeddings"] not in EMBEDDING_STARTS:
         raise ValueError(f"EMBEDDINGS must be one of {EMBEDDING_STARTS}, got {values['embeddings']!r}.")
-    for name in ("pretrain_reviews", "pretrain_epochs"):
+    for name, least in (("pretrain_reviews", 0), ("pretrain_epochs", 1)):
         value = values[name]
-        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "pretrain_reviews" else 1):
-            raise ValueError(f"{name.upper()} must be an integer >= {0 if name == 'pretrain_reviews' else 1}, "
-                             f"got {value!r}.")
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name.upper()} must be an integer >= {least}, got {value!r}.")
     if values["truncation"] not in TRUNCATIONS:
         raise ValueError(f"TRUNCATION must be one of {TRUNCATIONS}, got {values['truncation']!r}.")
     if not 0.0 < float(values["val_fraction"]) < 0.5:

@@ -346,7 +346,6 @@ def labelled(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["label"] >= 0]
 
 
-
 def unlabelled_texts(frame: pd.DataFrame) -> pd.Series:
     """The texts of the unlabelled reviews (``train/unsup``: 50,000 in the full dataset; none in a CSV)."""
     return frame.loc[frame["label"] < 0, "text"].reset_index(drop=True)

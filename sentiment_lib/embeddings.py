@@ -129,8 +129,8 @@ def nearest_words(vectors: np.ndarray, vocab: Vocab, words: Sequence[str], k: in
             continue
         similarity = unit @ unit[i]
         similarity[[PAD, 1, i]] = -np.inf
-        best = np.argsort(-similarity)[:k]
-        rows[word] = [f"{vocab.itos[j]} ({similarity[j]:.2f})" for j in best]
+        best = [j for j in np.argsort(-similarity)[:k] if np.isfinite(similarity[j])]
+        rows[word] = [f"{vocab.itos[j]} ({similarity[j]:.2f})" for j in best] + [""] * (k - len(best))
     return pd.DataFrame.from_dict(rows, orient="index", columns=[f"{n + 1}" for n in range(k)])
 
 
@@ -168,15 +168,35 @@ def pretrain_for_run(frame: pd.DataFrame, unlabelled: pd.Series | Sequence[str],
     return vectors, report
 
 
+def word2vec_unavailable(prepared, embed_dim: int) -> str | None:
+    """Why a model with embedding width ``embed_dim`` cannot start from the run's word vectors
+    (``prepared``: a :class:`~sentiment_lib.prepare.Prepared`), as a sentence naming the fix; ``None`` when it can."""
+    if prepared.embeddings is None:
+        return ("This run directory has no word vectors (embeddings.npy; 02 ran with EMBEDDINGS='random'): rerun "
+                "notebooks/02_preprocessing.ipynb with EMBEDDINGS='word2vec', or pass EMBEDDINGS='random'.")
+    width = int(prepared.embeddings.shape[1])
+    if int(embed_dim) != width:
+        return (f"EMBED_DIM={embed_dim} differs from the width of the run's word vectors ({width}, 02's EMBED_DIM): "
+                f"leave EMBED_DIM unset (or {width}) to start from them, or pass EMBEDDINGS='random'.")
+    return None
+
+
 def start_embeddings(model: nn.Module, prepared, params, pretrained: bool | None = None) -> str:
     """Initialise ``model``'s embedding layer from ``prepared.embeddings`` (``prepared``: a
-    :class:`~sentiment_lib.prepare.Prepared`, ``params``: :class:`~sentiment_lib.config.Params`) when asked
-    (``pretrained``; default ``params.embeddings == "word2vec"``) and the widths agree. Returns ``"word2vec"`` or
-    ``"random"`` (the start the model has). Raises when pre-trained vectors are asked for explicitly but
-    the run has none, or have another width."""
+    :class:`~sentiment_lib.prepare.Prepared`, ``params``: :class:`~sentiment_lib.config.Params`) when
+    ``pretrained`` (default ``params.embeddings == "word2vec"``). Returns the start the model has: ``"word2vec"``
+    or ``"random"``. Raises ``ValueError`` (see :func:`word2vec_unavailable`) when vectors are wanted but the
+    run has none, or the model's embedding has another width: a model never silently starts at random."""
     wanted = params.embeddings == "word2vec" if pretrained is None else pretrained
     if not wanted:
         return "random"
+    embedding = getattr(model, "embedding", None)
+    reason = word2vec_unavailable(prepared, embedding.embedding_dim if embedding is not None else -1)
+    if reason is None and init_embedding(model, prepared.embeddings):
+        return "word2vec"
+    shape = tuple(embedding.weight.shape) if embedding is not None else None
+    raise ValueError(reason or f"The model's embedding layer {shape} does not fit the run's word vectors "
+                               f"{prepared.embeddings.shape}: build the model with this run's vocabulary.")
     if prepared.embeddings is None:
         raise ValueError("This run directory has no word vectors (embeddings.npy): rerun "
                          "notebooks/02_preprocessing.ipynb with EMBEDDINGS='word2vec', or pass pretrained=False.")

@@ -20,7 +20,7 @@ from torch import nn
 from . import config
 from .batching import EncodedSplit, make_loader
 from .bundle import save_bundle
-from .embeddings import start_embeddings
+from .embeddings import start_embeddings, word2vec_unavailable
 from .metrics import binary_metrics, multiclass_metrics
 from .models import ModelConfig, build_model, count_parameters
 from .prepare import Prepared
@@ -53,7 +53,18 @@ class ModelRun:
                 "parameters": self.parameters, "train_seconds": round(self.fit.seconds, 1),
                 "epochs_run": self.fit.epochs_run, "best_epoch": self.fit.best_epoch,
                 "val_loss": float(self.fit.best_val_loss),
-                "val_accuracy": float(self.fit.best_val_metrics.get("accuracy", np.nan))}
+                "val_accuracy": float(self.fit.best_val_metrics.get("accuracy", np.nan)),
+                "settings": self.settings()}
+
+    def settings(self) -> dict[str, Any]:
+        """How the model was built, fed and trained (what notebook 05 needs to start a study from it):
+        ``hidden_size``, ``dropout``, ``embed_dim``, ``embeddings`` (start), ``lr``, ``batch_size``,
+        ``max_len`` (tokens), ``truncation``."""
+        cfg = self.model_config
+        return {"hidden_size": cfg.hidden_size, "dropout": cfg.dropout, "embed_dim": cfg.embed_dim,
+                "embeddings": self.extra.get("embeddings"), "lr": self.extra.get("lr"),
+                "batch_size": self.extra.get("batch_size"), "max_len": self.preprocessing["max_len"],
+                "truncation": self.preprocessing["truncation"]}
 
 
 def model_config_for(name: str, vocab_size: int, params: config.Params, num_classes: int = 2,
@@ -120,7 +131,40 @@ def run_model(name: str, prepared: Prepared, params: config.Params, *, label: st
     preprocessing = {"max_len": max_len, "truncation": truncation,
                      "remove_stopwords": bool(prepared.params.get("remove_stopwords", False))}
     return ModelRun(label or name, model, model_cfg, preprocessing, result, test, prob, labels,
-                    count_parameters(model), extra={"embeddings": start})
+                    count_parameters(model),
+                    extra={"embeddings": start, "lr": train_cfg.lr, "batch_size": train_cfg.batch_size})
+
+
+def train_named(profile: str, names: Sequence[str], *, device: str = "auto", save: bool = False,
+                **overrides: Any) -> list[dict[str, Any]]:
+    """Train models of notebook 04 by name, outside the notebooks (``python -m sentiment_lib train``).
+
+    Each name in ``names`` (keys of ``models.MODELS``) is trained on the run's prepared data with the profile's
+    parameters and ``overrides`` (notebook parameters, e.g. ``lr=2e-3, epochs=4``; see :func:`load_run`) and
+    scored on the test subset, as :func:`run_model` does in 04. Names are checked before anything is loaded.
+    ``save`` writes each bundle where 04 writes it (``artifacts/<profile>/models/<name>.pt``).
+
+    Returns one dict per model: ``ModelRun.row()`` plus ``embeddings`` (the embedding start),
+    ``val_accuracy_history`` (per epoch) and ``wall_seconds`` (training and test scoring, seconds).
+    """
+    from .models import MODELS
+
+    if not names:
+        raise ValueError(f"Name at least one model to train: {', '.join(MODELS)}.")
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        raise ValueError(f"Unknown model(s) {unknown}. Known models: {', '.join(MODELS)}.")
+    params, prepared = load_run(profile, **overrides)
+    rows = []
+    for name in names:
+        start = time.perf_counter()
+        run = run_model(name, prepared, params, device=device)
+        if save:
+            save_run(run, prepared, config.models_dir(profile) / f"{name}.pt")
+        rows.append({**run.row(), "embeddings": run.extra["embeddings"],
+                     "val_accuracy_history": [round(float(v), 4) for v in run.fit.history.val_accuracy],
+                     "wall_seconds": round(time.perf_counter() - start, 1)})
+    return rows
 
 
 def comparison_table(runs: Sequence[ModelRun], extra_rows: Sequence[dict] = ()) -> pd.DataFrame:
@@ -228,7 +272,9 @@ def load_run(profile: str, **overrides: Any) -> tuple[config.Params, Prepared]:
     Data parameters (max length, vocabulary, …) come from the run directory written by notebook 02,
     so that a ``-p MAX_LEN 256`` given to 02 carries through; ``overrides`` (the notebook's own
     papermill parameters: EPOCHS, HIDDEN_SIZE, …) are validated like any profile value. ``EMBEDDINGS`` and
-    ``EMBED_DIM`` default to 02's (so the models start from the vectors 02 made) unless overridden.
+    ``EMBED_DIM`` default to 02's (so the models start from the vectors 02 made) unless overridden; a word2vec
+    start with an ``EMBED_DIM`` other than the vectors' width, or without vectors, is a ``ValueError`` naming
+    the fix, before anything trains.
     """
     from .prepare import load_prepared
 
@@ -237,7 +283,12 @@ def load_run(profile: str, **overrides: Any) -> tuple[config.Params, Prepared]:
     data_values = {k: prepared.params[k] for k in DATA_PARAMETERS if k in prepared.params}
     run_defaults = {k: prepared.params[k] for k in RUN_DEFAULTS if prepared.params.get(k) is not None}
     given = {k.lower(): v for k, v in overrides.items() if v is not None}
-    return config.resolve_params(profile, **{**run_defaults, **given, **data_values}), prepared
+    params = config.resolve_params(profile, **{**run_defaults, **given, **data_values})
+    if params.embeddings == "word2vec":
+        reason = word2vec_unavailable(prepared, params.embed_dim)
+        if reason:
+            raise ValueError(reason)
+    return params, prepared
 
 
 def score_bundle(path: Path, prepared: Prepared, batch_size: int = 256) -> tuple[np.ndarray, dict[str, float]]:

@@ -15,6 +15,7 @@ complete.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -88,6 +89,14 @@ def encode_reviews(frame: pd.DataFrame, vocab_size: int, min_freq: int, remove_s
     return vocab, splits, frame, stats
 
 
+def vectors_fingerprint(vectors: np.ndarray | None) -> str | None:
+    """A short hash of word vectors (float32 bytes and shape), to tell one run's vectors from another's."""
+    if vectors is None:
+        return None
+    data = np.ascontiguousarray(vectors, dtype=np.float32)
+    return hashlib.sha256(repr(data.shape).encode() + data.tobytes()).hexdigest()[:16]
+
+
 def save_prepared(directory: Path, prepared: Prepared) -> None:
     """Write a run's prepared data (see module docstring); ``params.json`` goes last."""
     if prepared.embeddings is not None and (prepared.embeddings.ndim != 2
@@ -117,7 +126,7 @@ def save_prepared(directory: Path, prepared: Prepared) -> None:
                 np.save(f, prepared.embeddings.astype(np.float32))
     write_atomic_parquet(prepared.reviews, directory / "reviews.parquet")
     params = dict(prepared.params, vocab_fingerprint=prepared.vocab.fingerprint(),
-                  vocab_len=len(prepared.vocab))
+                  vocab_len=len(prepared.vocab), vectors_fingerprint=vectors_fingerprint(prepared.embeddings))
     write_json_atomic(params, directory / "params.json")
 
 
@@ -160,7 +169,9 @@ def load_prepared(profile_or_dir: str | Path, expect_profile: str | None = None)
     embeddings = None
     if (directory / EMBEDDINGS_FILE).exists():
         embeddings = np.load(directory / EMBEDDINGS_FILE)
-        if embeddings.ndim != 2 or embeddings.shape[0] != len(vocab):
-            raise ValueError(f"{EMBEDDINGS_FILE} in {directory} has shape {embeddings.shape}, not "
-                             f"({len(vocab)}, E) for its vocabulary (another run's vectors?); rerun 02.")
+        stored = params.get("vectors_fingerprint")  # absent in run directories written before it existed
+        if (embeddings.ndim != 2 or embeddings.shape[0] != len(vocab)
+                or (stored is not None and stored != vectors_fingerprint(embeddings))):
+            raise ValueError(f"{EMBEDDINGS_FILE} in {directory} (shape {embeddings.shape}) is not the one its "
+                             f"params.json was written with (another run's vectors?); rerun 02.")
     return Prepared(params, vocab, splits, reviews, embeddings)

@@ -85,7 +85,7 @@ from .bundle import save_bundle
 from .embeddings import start_embeddings
 from .models import ModelConfig, build_model, count_parameters
 from .predict import final_model_path
-from .prepare import Prepared
+from .prepare import Prepared, vectors_fingerprint
 from .text import Vocab
 from .train import FitResult, TrainConfig, fit
 
@@ -150,7 +150,7 @@ def search_space(trial: optuna.Trial, params: config.Params,
     space = space if space is not None else search_space_spec(params)
     values: dict[str, Any] = {}
     for name, spec in space.items():
-        if any(values.get(key) != value for key, value in spec.get("when", {}).items()):
+        if not _applies(spec, values):
             continue  # conditional dimension: not used by this configuration
         if "choices" in spec:
             values[name] = trial.suggest_categorical(name, list(spec["choices"]))
@@ -209,11 +209,17 @@ def trial_settings(values: Mapping[str, Any], params: config.Params, vocab_size:
                          truncation=str(values.get("truncation", params.truncation)), pretrained=pretrained)
 
 
-def configuration_for(name: str, params: config.Params,
-                      space: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
-    """The hand-set configuration of notebook 04's model ``name`` (the profile's sizes, dropout, learning
-    rate, length, truncation, batch size and embedding start) in the search space's terms, e.g. to start a
-    study from it (``run_study(start_from=[...])``). ``stacked_lstm`` is an ``lstm`` with 2 layers.
+def _applies(spec: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
+    """Whether a (conditional, ``"when"``) dimension is used by a configuration with the earlier ``values``."""
+    return all(values.get(key) == value for key, value in spec.get("when", {}).items())
+
+
+def configuration_for(name: str, params: config.Params, space: Mapping[str, Mapping[str, Any]] | None = None,
+                      settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Notebook 04's model ``name`` as a configuration in the search space's terms, e.g. to start a study from
+    it (``run_study(start_from=[...])``). ``settings`` (04's recorded ``ModelRun.settings()``: hidden size,
+    dropout, learning rate, length, truncation, batch size, embedding start and width) say how 04 ran it;
+    what they leave out takes the profile's value. ``stacked_lstm`` is an ``lstm`` with 2 layers.
 
     Raises ``ValueError`` when the model is not searched (``rnn``) or a value lies outside ``space``.
     """
@@ -225,9 +231,11 @@ def configuration_for(name: str, params: config.Params,
               "embeddings": params.embeddings, "embed_dim": params.embed_dim, "dropout": params.dropout,
               "lr": params.lr, "max_len": params.max_len, "truncation": params.truncation,
               "batch_size": params.batch_size}
+    wanted.update({k: v for k, v in (settings or {}).items() if k in wanted and k not in ("model", "num_layers")
+                   and v is not None})
     values: dict[str, Any] = {}
     for key, spec in space.items():
-        if key not in wanted or any(values.get(k) != v for k, v in spec.get("when", {}).items()):
+        if key not in wanted or not _applies(spec, values):
             continue
         value = wanted[key]
         inside = value in spec["choices"] if "choices" in spec else spec["low"] <= value <= spec["high"]
@@ -451,9 +459,13 @@ def open_storage(url: str, heartbeat_interval: int | None = HEARTBEAT_INTERVAL,
 
 def study_setup(prepared: Prepared, params: config.Params, metric: str,
                 space: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What makes trials comparable; stored in the study and checked when it is continued."""
+    """What makes trials comparable; stored in the study and checked when it is continued: the profile, metric,
+    trial epochs, the vocabulary, the word vectors trials may start from (their fingerprint, ``None`` for a
+    random start) and the search space."""
+    vectors = vectors_fingerprint(prepared.embeddings) if params.embeddings == "word2vec" else None
     setup = {"profile": params.profile, "metric": metric, "trial_epochs": int(params.trial_epochs),
              "vocab_fingerprint": prepared.vocab.fingerprint(), "vocab_size": len(prepared.vocab),
+             "vectors_fingerprint": vectors,
              "search_space": space if space is not None else search_space_spec(params)}
     return json.loads(json.dumps(setup))  # tuples -> lists, as read back from the database
 
@@ -693,11 +705,10 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
                         help="override a profile parameter, e.g. -p TRIAL_EPOCHS 3")
     args = parser.parse_args(argv)
 
-    from .prepare import load_prepared
+    from .experiment import load_run
 
-    try:
-        params = config.resolve_params(args.profile, **{n: _parse_value(v) for n, v in args.parameter})
-        prepared = load_prepared(args.profile, expect_profile=args.profile)
+    try:  # the run's data parameters and embedding start, as notebook 05 has them
+        params, prepared = load_run(args.profile, **{n.lower(): _parse_value(v) for n, v in args.parameter})
         study = run_study(prepared, params, args.trials, storage=args.storage, study_name=args.study,
                           device=args.device, seed=args.seed, metric=args.metric, worker_trials=args.worker_trials,
                           threads=args.threads, timeout=args.timeout, verbose=True)

@@ -66,6 +66,9 @@ def test_word2vec_vectors_are_aligned_with_the_vocabulary_and_learn_shared_conte
     assert list(table.index) == ["good"] and table.shape == (1, 3)
     neighbours = [cell.split(" ")[0] for cell in table.loc["good"]]  # "word (similarity)"
     assert "good" not in neighbours and not {"bad", "awful", "hated", "boring", "dull", "waste"} & set(neighbours)
+    everything = embeddings.nearest_words(vectors, vocab, ["good"], k=len(vocab))  # more than there are
+    cells = list(everything.loc["good"])
+    assert all(cells[: len(vocab) - 3]) and cells[len(vocab) - 3:] == [""] * 3  # no PAD/UNK/itself, no -inf
 
 
 def test_word2vec_is_reproducible_for_a_seed():
@@ -92,11 +95,15 @@ def test_a_model_starts_from_the_run_vectors_when_the_widths_agree():
     assert torch.equal(model.embedding.weight.detach(), torch.from_numpy(prepared.embeddings))
 
     narrow = build_model(ModelConfig("lstm", len(prepared.vocab), embed_dim=16, hidden_size=8))
-    assert embeddings.start_embeddings(narrow, prepared, params) == "random"  # default: keep going
-    with pytest.raises(ValueError, match="embed_dim equal to the run's EMBED_DIM"):
-        embeddings.start_embeddings(narrow, prepared, params, pretrained=True)
+    for pretrained in (None, True):  # never a silent random start when vectors are wanted
+        with pytest.raises(ValueError, match="EMBED_DIM=16 differs .* or pass EMBEDDINGS='random'"):
+            embeddings.start_embeddings(narrow, prepared, params, pretrained=pretrained)
+    assert embeddings.start_embeddings(narrow, prepared, params, pretrained=False) == "random"
     random_params = tiny_params(embeddings="random")
     assert embeddings.start_embeddings(model, prepared, random_params) == "random"
+    other_vocab = build_model(ModelConfig("lstm", len(prepared.vocab) + 1, embed_dim=32, hidden_size=8))
+    with pytest.raises(ValueError, match="this run's vocabulary"):
+        embeddings.start_embeddings(other_vocab, prepared, params)
 
 
 def test_asking_for_vectors_a_run_does_not_have_names_the_fix():
@@ -124,9 +131,12 @@ def test_vectors_round_trip_through_the_run_directory_and_a_mismatch_is_refused(
     assert not prepared_dir(fresh).exists() or not any(prepared_dir(fresh).iterdir())
 
 
-def test_vectors_from_another_run_are_refused_on_load(tmp_path):
-    save_prepared(prepared_dir(tmp_path), tiny_prepared(embed_dim=8))
-    np.save(prepared_dir(tmp_path) / EMBEDDINGS_FILE, np.zeros((5, 8), dtype=np.float32))
+@pytest.mark.parametrize("same_shape", [False, True])
+def test_vectors_from_another_run_are_refused_on_load(tmp_path, same_shape):
+    prepared = tiny_prepared(embed_dim=8)
+    save_prepared(prepared_dir(tmp_path), prepared)
+    other = prepared.embeddings[::-1].copy() if same_shape else np.zeros((5, 8), dtype=np.float32)
+    np.save(prepared_dir(tmp_path) / EMBEDDINGS_FILE, other)
     with pytest.raises(ValueError, match="another run's vectors"):
         load_prepared(tmp_path)
 

@@ -13,7 +13,7 @@ from tuning_helpers import save_tiny_prepared, tiny_params, tiny_prepared
 @pytest.fixture()
 def run():
     prepared = tiny_prepared(n_train=96, n_val=32, n_test=40)
-    params = tiny_params(epochs=3, hidden_size=16, embed_dim=16, lr=0.01, batch_size=16)
+    params = tiny_params(epochs=3, hidden_size=16, embed_dim=16, lr=0.01, batch_size=16, embeddings="random")
     return prepared, params
 
 
@@ -27,6 +27,9 @@ def test_run_model_trains_and_scores_on_test(run):
     row = result.row()
     assert row["parameters"] == result.parameters > 0
     assert 1 <= row["best_epoch"] <= row["epochs_run"] <= 3
+    assert row["settings"] == {"hidden_size": 16, "dropout": params.dropout, "embed_dim": 16,
+                               "embeddings": result.extra["embeddings"], "lr": 0.01, "batch_size": 16,
+                               "max_len": params.max_len, "truncation": params.truncation}
 
 
 def test_same_seed_same_metrics(run):
@@ -137,3 +140,47 @@ def test_misclassified_and_error_analysis(run):
     assert len(wrong) == 2
     analysis = experiment.error_analysis(prepared, prob, max_len=128)
     assert analysis["error_rate"] == pytest.approx(2 / 40)
+
+
+def test_train_command_trains_named_models_and_saves_them(tmp_path, capsys):
+    from sentiment_lib import config
+    from sentiment_lib.__main__ import main
+
+    save_tiny_prepared("smoke")
+    out = tmp_path / "rows.json"
+    assert main(["train", "lstm", "bag_of_embeddings", "--profile", "smoke", "-p", "EPOCHS", "2",
+                 "-p", "HIDDEN_SIZE", "16", "--device", "cpu", "--save", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "lstm" in printed and "bag_of_embeddings" in printed and "accuracy" in printed
+    record = json.loads(out.read_text())
+    assert record["parameters"] == {"epochs": 2, "hidden_size": 16}
+    rows = {r["model"]: r for r in record["models"]}
+    assert set(rows) == {"lstm", "bag_of_embeddings"}
+    assert rows["lstm"]["embeddings"] == "word2vec"  # the run's vectors, as in 04
+    assert 1 <= len(rows["lstm"]["val_accuracy_history"]) == rows["lstm"]["epochs_run"] <= 2
+    _, prepared = experiment.load_run("smoke")
+    _, scored = experiment.score_bundle(config.models_dir("smoke") / "lstm.pt", prepared)
+    assert scored["accuracy"] == pytest.approx(rows["lstm"]["accuracy"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "transformer"], "Known models: lstm"),             # checked before the run is loaded
+    (["train", "lstm", "-p", "DROPOUT", "1.5"], "DROPOUT"),
+    (["train", "lstm"], "02_preprocessing"),                      # no run directory yet
+])
+def test_train_command_bad_input_names_the_fix(argv, message, capsys):
+    from sentiment_lib.__main__ import main
+
+    assert main([*argv, "--profile", "smoke"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_load_run_refuses_a_word2vec_start_it_cannot_give():
+    save_tiny_prepared("smoke", embed_dim=24)
+    with pytest.raises(ValueError, match="EMBED_DIM=16 differs .* 24"):
+        experiment.load_run("smoke", embed_dim=16)  # would otherwise train from a random start, labelled word2vec
+    params, _ = experiment.load_run("smoke", embed_dim=16, embeddings="random")
+    assert (params.embeddings, params.embed_dim) == ("random", 16)
+    save_tiny_prepared("smoke", embed_dim=None)
+    with pytest.raises(ValueError, match="no word vectors"):
+        experiment.load_run("smoke", embeddings="word2vec")

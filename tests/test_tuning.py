@@ -234,6 +234,13 @@ def test_configuration_for_puts_a_04_model_in_the_search_space_terms():
         tuning.configuration_for("rnn", params)
     with pytest.raises(ValueError, match="outside the search space"):
         tuning.configuration_for("gru", tiny_params(lr=0.5))
+    # 04's recorded settings win over the profile's (04 may have run with -p LR …, -p EMBEDDINGS random …)
+    ran = {"hidden_size": 16, "dropout": 0.1, "lr": 3e-3, "batch_size": 32, "max_len": 64, "truncation": "tail",
+           "embeddings": "random", "embed_dim": 16}
+    assert tuning.configuration_for("stacked_lstm", params, settings=ran) == {
+        "model": "lstm", "num_layers": 2, **ran}
+    with pytest.raises(ValueError, match="hidden_size=512 lies outside"):
+        tuning.configuration_for("gru", params, settings={"hidden_size": 512})
 
 
 def test_a_new_study_starts_from_the_given_configurations_once(prepared, tmp_path):
@@ -244,7 +251,9 @@ def test_a_new_study_starts_from_the_given_configurations_once(prepared, tmp_pat
     first = study.trials[0]
     assert first.params == start and first.user_attrs["start_from"] is True
     assert "start_from" not in study.trials[1].user_attrs  # then the sampler's own proposals
-    resumed = tuning.run_study(prepared, params, 3, storage=url, start_from=[start], **FAST)
+    other = tuning.configuration_for("gru", params)  # e.g. 04 rerun since: a study with trials ignores it
+    resumed = tuning.run_study(prepared, params, 3, storage=url, start_from=[start, other], **FAST)
+    assert len(resumed.trials) == 3
     assert sum(t.user_attrs.get("start_from", False) for t in resumed.trials) == 1  # not enqueued again
 
 
@@ -258,6 +267,10 @@ def test_a_study_made_with_other_settings_is_refused(prepared, tmp_path):
     other_vocab.vocab.stoi["extra"] = len(other_vocab.vocab.itos) - 1
     with pytest.raises(ValueError, match="vocab_fingerprint"):
         tuning.run_study(other_vocab, tiny_params(trial_epochs=1), 2, storage=url, **FAST)
+    other_vectors = tiny_prepared()
+    other_vectors.embeddings = other_vectors.embeddings * 2  # 02 rerun with other pre-training, same vocabulary
+    with pytest.raises(ValueError, match="vectors_fingerprint"):
+        tuning.run_study(other_vectors, tiny_params(trial_epochs=1), 2, storage=url, **FAST)
     with pytest.raises(ValueError, match="needs maximize"):
         tuning.run_study(prepared, tiny_params(trial_epochs=1), 2, storage=url, metric="val_accuracy", **FAST)
     # Another study name in the same database is fine.
@@ -370,7 +383,7 @@ def test_retrain_best_and_save_the_final_model(prepared):
 
 
 def test_worker_command_runs_trials_of_the_stored_study(tmp_path, capsys):
-    save_tiny_prepared("smoke")
+    save_tiny_prepared("smoke", embed_dim=24)  # 02's vectors are 24 wide, not the profile's 32: the worker uses 02's
     url = sqlite_url(tmp_path)
     common = ["--profile", "smoke", "--storage", url, "--device", "cpu", "--threads", "1"]
     assert tuning.worker_main([*common, "--trials", "2"]) == 0
