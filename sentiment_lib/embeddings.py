@@ -191,18 +191,10 @@ def start_embeddings(model: nn.Module, prepared, params, pretrained: bool | None
     if not wanted:
         return "random"
     embedding = getattr(model, "embedding", None)
-    reason = word2vec_unavailable(prepared, embedding.embedding_dim if embedding is not None else -1)
+    if embedding is None:
+        raise ValueError(f"{type(model).__name__} has no embedding layer to start from word vectors.")
+    reason = word2vec_unavailable(prepared, embedding.embedding_dim)
     if reason is None and init_embedding(model, prepared.embeddings):
         return "word2vec"
-    shape = tuple(embedding.weight.shape) if embedding is not None else None
-    raise ValueError(reason or f"The model's embedding layer {shape} does not fit the run's word vectors "
-                               f"{prepared.embeddings.shape}: build the model with this run's vocabulary.")
-    if prepared.embeddings is None:
-        raise ValueError("This run directory has no word vectors (embeddings.npy): rerun "
-                         "notebooks/02_preprocessing.ipynb with EMBEDDINGS='word2vec', or pass pretrained=False.")
-    if init_embedding(model, prepared.embeddings):
-        return "word2vec"
-    if pretrained:
-        raise ValueError(f"The run's word vectors are {prepared.embeddings.shape[1]} wide but the model's embedding "
-                         "is not: build it with embed_dim equal to the run's EMBED_DIM, or pass pretrained=False.")
-    return "random"
+    raise ValueError(reason or f"The model's embedding layer {tuple(embedding.weight.shape)} does not fit the "
+                               f"run's word vectors {prepared.embeddings.shape}: build it with this run's vocabulary.")
