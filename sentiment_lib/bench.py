@@ -81,7 +81,7 @@ import torch
 
 from .batching import Batch, EncodedSplit, make_loader
 from .models import BiLSTMPool
-from .train import evaluate, keep_freed_memory, train_one_epoch
+from .train import FreedMemoryCap, evaluate, keep_freed_memory, train_one_epoch
 
 SEED_STYLE, PROJECT = "seed-style", "project"
 EXTRAS = ("packed", "dynamic", "naive-dense", "bf16", "project@N", "seed+keep-memory", "project-glibc")
@@ -296,6 +296,7 @@ class _Trainer:
         self.remaining = len(loader)
         self.batches = _TimedBatches(iter(loader))
         self.seconds = 0.0
+        self.memory_cap = FreedMemoryCap() if way.keep_freed_memory else None  # as fit() does
 
     def step(self, n: int) -> None:
         n = min(n, self.remaining)
@@ -304,7 +305,8 @@ class _Trainer:
         keep_freed_memory(self.way.keep_freed_memory)
         start = time.perf_counter()
         train_one_epoch(self.model, islice(self.batches, n), self.optimizer, None, grad_clip=1.0,
-                        progress=False, amp_dtype=self.way.amp_dtype, desc=self.way.name)
+                        progress=False, amp_dtype=self.way.amp_dtype, desc=self.way.name,
+                        after_step=self.memory_cap)
         self.seconds += time.perf_counter() - start
         self.remaining -= n
 

@@ -6,7 +6,9 @@ import torch
 
 from sentiment_lib.batching import EncodedSplit, make_loader
 from sentiment_lib.models import ModelConfig, build_model
-from sentiment_lib.train import (HISTORY_COLUMNS, TrainConfig, evaluate, fit, make_scheduler, predict_proba)
+from sentiment_lib import train as training
+from sentiment_lib.train import (HISTORY_COLUMNS, FreedMemoryCap, TrainConfig, evaluate, fit, make_scheduler,
+                                 predict_proba)
 
 VOCAB, SIGNAL = 20, 5
 
@@ -172,7 +174,62 @@ def test_warm_up_then_constant_or_linear_decay():
 @pytest.mark.parametrize("overrides, message", [
     (dict(epochs=0), "epochs"), (dict(lr=0), "lr=1e-3"), (dict(patience=0), "None"),
     (dict(grad_clip=0.0), "None"), (dict(amp_dtype="float16"), "bfloat16"), (dict(decay="cosine"), "linear"),
+    (dict(freed_memory_limit_mib=-1), "keep_freed_memory=False"),
 ])
 def test_invalid_train_configs_raise(overrides, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**overrides)
+
+
+class _FakeLibc:
+    def __init__(self):
+        self.trims = 0
+
+    def malloc_trim(self, pad):
+        self.trims += 1
+        return 1
+
+
+def test_freed_memory_cap_releases_only_when_resident_memory_grows_past_the_limit(monkeypatch):
+    mib = 2 ** 20
+    readings = iter([1000 * mib, 1500 * mib, 1600 * mib, 1100 * mib, 1200 * mib, 1700 * mib, 1200 * mib])
+    libc = _FakeLibc()
+    monkeypatch.setattr(training, "resident_bytes", lambda: next(readings))
+    monkeypatch.setattr(training, "_glibc", lambda: libc)
+    cap = FreedMemoryCap(limit_mib=512)
+    cap()  # first step: 1000 MiB is the base
+    cap()  # 1500: within 512 of the base
+    assert libc.trims == 0
+    cap()  # 1600 > 1000 + 512: release; the base becomes the level after it (1100)
+    assert (libc.trims, cap.releases, cap.base) == (1, 1, 1100 * mib)
+    cap()  # 1200: within the limit of the new base
+    cap()  # 1700 > 1100 + 512: second release
+    assert (libc.trims, cap.releases, cap.base) == (2, 2, 1200 * mib)
+
+
+@pytest.mark.skipif(training._glibc() is None or training.resident_bytes() is None, reason="glibc on Linux only")
+def test_freed_memory_cap_hands_kept_memory_back_to_the_kernel():
+    assert training.keep_freed_memory(True)
+    try:
+        cap = FreedMemoryCap(limit_mib=64)
+        cap()
+        block = np.ones(256 * 2 ** 20 // 8)  # 256 MiB, touched; from the heap while memory is kept
+        del block  # freed, but kept by malloc: resident memory stays up
+        kept = training.resident_bytes()
+        assert kept > cap.base + 128 * 2 ** 20
+        cap()
+        assert cap.releases == 1
+        assert training.resident_bytes() < kept - 128 * 2 ** 20
+    finally:
+        training.keep_freed_memory(False)
+
+
+def test_fit_on_cpu_passes_a_memory_cap_to_each_training_step(monkeypatch):
+    calls = []
+    real = training.train_one_epoch
+    monkeypatch.setattr(training, "train_one_epoch",
+                        lambda *a, **k: calls.append(k.get("after_step")) or real(*a, **k))
+    for keep in (True, False):
+        fit(new_model(), *loaders(synthetic_split(64, 0), synthetic_split(32, 1)),
+            quiet(epochs=1, keep_freed_memory=keep))
+    assert isinstance(calls[0], FreedMemoryCap) and calls[1] is None
