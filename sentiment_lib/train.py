@@ -242,8 +242,8 @@ class FreedMemoryCap:
     resident after 100 steps and 15 GB later, against 1.4 GB with glibc's defaults. When the resident
     size is more than ``limit_mib`` above its level after the last release, ``malloc_trim(0)`` hands
     the free pages back to the kernel; the next steps fault them in again, as with the defaults. Same
-    run: 3.7 GB peak at ``limit_mib=2048``, 4 releases in 100 steps, 0.83 s/step (kept, unbounded:
-    0.76; defaults: 0.98). A no-op off glibc/Linux.
+    run: 3.7 GB peak at ``limit_mib=2048``, 4–8 releases in 100 steps, 0.83–0.90 s/step (kept,
+    unbounded: 0.76; defaults: 0.98). A no-op off glibc/Linux.
     """
 
     def __init__(self, limit_mib: int = 2048):
