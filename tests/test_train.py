@@ -192,19 +192,21 @@ class _FakeLibc:
 
 def test_freed_memory_cap_releases_only_when_resident_memory_grows_past_the_limit(monkeypatch):
     mib = 2 ** 20
-    readings = iter([1000 * mib, 1500 * mib, 1600 * mib, 1100 * mib, 1200 * mib, 1700 * mib, 1200 * mib])
+    readings = iter([3000 * mib, 1000 * mib, 1500 * mib, 1600 * mib, 1100 * mib, 1200 * mib, 1700 * mib,
+                     1200 * mib])
     libc = _FakeLibc()
     monkeypatch.setattr(training, "resident_bytes", lambda: next(readings))
     monkeypatch.setattr(training, "_glibc", lambda: libc)
     cap = FreedMemoryCap(limit_mib=512)
-    cap()  # first step: 1000 MiB is the base
+    cap()  # first step: 3000 MiB, partly kept by an earlier training: released, 1000 MiB is the base
+    assert (libc.trims, cap.base) == (1, 1000 * mib)
     cap()  # 1500: within 512 of the base
-    assert libc.trims == 0
+    assert libc.trims == 1
     cap()  # 1600 > 1000 + 512: release; the base becomes the level after it (1100)
-    assert (libc.trims, cap.releases, cap.base) == (1, 1, 1100 * mib)
+    assert (libc.trims, cap.releases, cap.base) == (2, 2, 1100 * mib)
     cap()  # 1200: within the limit of the new base
-    cap()  # 1700 > 1100 + 512: second release
-    assert (libc.trims, cap.releases, cap.base) == (2, 2, 1200 * mib)
+    cap()  # 1700 > 1100 + 512: another release
+    assert (libc.trims, cap.releases, cap.base) == (3, 3, 1200 * mib)
 
 
 @pytest.mark.skipif(training._glibc() is None or training.resident_bytes() is None, reason="glibc on Linux only")
@@ -212,13 +214,13 @@ def test_freed_memory_cap_hands_kept_memory_back_to_the_kernel():
     assert training.keep_freed_memory(True)
     try:
         cap = FreedMemoryCap(limit_mib=64)
-        cap()
+        cap()  # releases what earlier tests kept and sets the base
         block = np.ones(256 * 2 ** 20 // 8)  # 256 MiB, touched; from the heap while memory is kept
         del block  # freed, but kept by malloc: resident memory stays up
         kept = training.resident_bytes()
         assert kept > cap.base + 128 * 2 ** 20
         cap()
-        assert cap.releases == 1
+        assert cap.releases == 2
         assert training.resident_bytes() < kept - 128 * 2 ** 20
     finally:
         training.keep_freed_memory(False)
