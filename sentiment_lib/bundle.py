@@ -23,6 +23,7 @@ from .text import Vocab, tokenize, truncate
 from .train import predict_proba
 
 FORMAT_VERSION = 1
+_PAYLOAD_KEYS = ("model_config", "state_dict", "vocab", "preprocessing", "metrics")
 PREPROCESSING_KEYS = ("max_len", "truncation", "remove_stopwords")
 
 
@@ -150,14 +151,31 @@ def load_bundle(path: os.PathLike | str) -> Bundle:
         raise FileNotFoundError(
             f"No model bundle at {path}. Run notebooks 03/04/05 first (make run), which save their best "
             "model there, or pass the path of a bundle you saved with save_bundle().")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    version = payload.get("format_version")
+    not_bundle = (f"{path} is not a model bundle saved by save_bundle(); pass the .pt file a notebook saved "
+                  "(artifacts/<profile>/models/) or rerun the notebook that trains it.")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # unpickling errors, truncated files, text files: torch raises many kinds
+        raise ValueError(f"{not_bundle} (torch.load: {type(err).__name__})") from err
+    if not isinstance(payload, dict) or "format_version" not in payload:
+        raise ValueError(not_bundle)
+    version = payload["format_version"]
     if version != FORMAT_VERSION:
         raise ValueError(f"{path} is a bundle of format {version}, this code reads format {FORMAT_VERSION}; "
                          "re-save it by rerunning the notebook that trained it.")
-    config = ModelConfig.from_dict(payload["model_config"])
+    missing = [key for key in _PAYLOAD_KEYS if key not in payload]
+    if missing:
+        raise ValueError(f"{not_bundle} (it lacks {missing})")
+    if not isinstance(payload["model_config"], dict) or not isinstance(payload["state_dict"], dict):
+        raise ValueError(f"{not_bundle} (its model_config or state_dict is not a mapping)")
+    config = ModelConfig.from_dict(payload["model_config"])  # ValueError naming a bad field or model
     model = build_model(config)
-    model.load_state_dict(payload["state_dict"])
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as err:
+        detail = " ".join(str(err).split())[:300]
+        raise ValueError(f"{path}: its weights do not fit its model configuration ({detail}); the file is "
+                         "damaged or was edited — re-save it by rerunning the notebook that trained it.") from err
     model.eval()
     return Bundle(model=model, model_config=config, vocab=Vocab(payload["vocab"]),
                   preprocessing=payload["preprocessing"], metrics=payload["metrics"], path=path)

@@ -14,6 +14,7 @@ here, in one place:
 """
 from __future__ import annotations
 
+import math
 import os
 import random
 from dataclasses import dataclass
@@ -141,6 +142,16 @@ def _check_positive_int(name: str, value: Any, allow_none: bool = False) -> None
         raise ValueError(f"{name.upper()} must be a positive integer{extra}, got {value!r}.")
 
 
+def _number(name: str, value: Any) -> float:
+    """``value`` as a float; a ``ValueError`` naming the parameter when it is not a finite real number
+    (a string such as ``"1e-3"`` is refused, as for the integer parameters: pass the number itself)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        example = {"lr": 0.001, "dropout": 0.3, "val_fraction": 0.1}.get(name, 0.5)
+        raise ValueError(f"{name.upper()} must be a number, got {value!r}; give one such as "
+                         f"-p {name.upper()} {example} (a number, not a string).")
+    return float(value)
+
+
 def resolve_params(profile: str = DEFAULT_PROFILE, **overrides: Any) -> Params:
     """Merge the profile's row of ``PROFILES`` with non-``None`` overrides and validate.
 
@@ -177,11 +188,13 @@ def resolve_params(profile: str = DEFAULT_PROFILE, **overrides: Any) -> Params:
             raise ValueError(f"{name.upper()} must be an integer >= {least}, got {value!r}.")
     if values["truncation"] not in TRUNCATIONS:
         raise ValueError(f"TRUNCATION must be one of {TRUNCATIONS}, got {values['truncation']!r}.")
-    if not 0.0 < float(values["val_fraction"]) < 0.5:
+    for name in ("val_fraction", "dropout", "lr"):
+        values[name] = _number(name, values[name])
+    if not 0.0 < values["val_fraction"] < 0.5:
         raise ValueError(f"VAL_FRACTION must be in (0, 0.5), got {values['val_fraction']!r}.")
-    if not 0.0 <= float(values["dropout"]) < 1.0:
+    if not 0.0 <= values["dropout"] < 1.0:
         raise ValueError(f"DROPOUT must be in [0, 1), got {values['dropout']!r}.")
-    if not float(values["lr"]) > 0:
+    if not values["lr"] > 0:
         raise ValueError(f"LR must be positive, got {values['lr']!r}.")
     if not isinstance(values["seed"], int) or isinstance(values["seed"], bool):
         raise ValueError(f"SEED must be an integer, got {values['seed']!r}.")
@@ -218,11 +231,13 @@ def choose_device(preference: str = "auto") -> "torch.device":  # noqa: F821
     """
     import torch
 
-    preference = os.environ.get("SENTIMENT_DEVICE", preference) if preference == "auto" else preference
+    source = "DEVICE"
+    if preference == "auto" and "SENTIMENT_DEVICE" in os.environ:
+        preference, source = os.environ["SENTIMENT_DEVICE"], "$SENTIMENT_DEVICE"
     if preference == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if preference == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("DEVICE='cuda' was asked for but no CUDA GPU is visible; use 'auto' or 'cpu'.")
+        raise RuntimeError(f"{source}='cuda' was asked for but no CUDA GPU is visible; use 'auto' or 'cpu'.")
     if preference not in ("cpu", "cuda"):
-        raise ValueError(f"DEVICE must be 'auto', 'cpu' or 'cuda', got {preference!r}.")
+        raise ValueError(f"{source} must be 'auto', 'cpu' or 'cuda', got {preference!r}.")
     return torch.device(preference)

@@ -21,7 +21,7 @@ option (``"dense"`` and ``"packed"``: same weights, same function, different spe
   (oneDNN on CPU, cuDNN on GPU; input projections for all steps in one matrix product). Padding comes
   *after* each review's real tokens, so the forward direction reaches every real step before any padding;
   the backward direction reads a copy of each review reversed within its own length
-  (:func:`reverse_within_length`), so it also starts on a real token. Outputs at padded steps are
+  (``_reversal_index``), so it also starts on a real token. Outputs at padded steps are
   ignored by every readout. Equal to ``"packed"`` up to float rounding. On a GPU a bidirectional model
   packs instead (cuDNN runs packed sequences natively).
 - ``"packed"``: ``pack_padded_sequence``. Exact, but on CPU it runs the cell step by step on shrinking
@@ -59,6 +59,27 @@ def length_mask(lengths: torch.Tensor, max_len: int, device: torch.device | None
     return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
 
 
+def check_batch(tokens: torch.Tensor, lengths: torch.Tensor, vocab_size: int) -> None:
+    """Refuse a batch the models cannot read correctly, naming the fix (a model would otherwise return
+    made-up logits for a length of 0, or fail deep in torch for an id outside the vocabulary).
+
+    Args: tokens (B, T) integer ids in ``[0, vocab_size)``; lengths (B,) with ``1 <= lengths[b] <= T``.
+    """
+    if tokens.dim() != 2 or lengths.dim() != 1 or lengths.numel() != tokens.size(0):
+        raise ValueError(f"Expected tokens (B, T) and lengths (B,), got {tuple(tokens.shape)} and "
+                         f"{tuple(lengths.shape)}; batch reviews with sentiment_lib.batching.make_loader.")
+    if tokens.dtype.is_floating_point or lengths.dtype.is_floating_point:
+        raise ValueError("tokens and lengths must be integer tensors (torch.long); encode reviews with a Vocab.")
+    if tokens.numel() == 0:
+        raise ValueError("The batch is empty; give at least one review with at least one token.")
+    if int(lengths.min()) < 1 or int(lengths.max()) > tokens.size(1):
+        raise ValueError(f"lengths must be between 1 and T={tokens.size(1)}, got {int(lengths.min())}.."
+                         f"{int(lengths.max())}; drop reviews with no token (a length of 0 has nothing to read).")
+    if int(tokens.min()) < 0 or int(tokens.max()) >= vocab_size:
+        raise ValueError(f"Token ids must be in [0, {vocab_size}), got {int(tokens.min())}..{int(tokens.max())}: "
+                         "the ids come from another vocabulary; encode with the vocabulary the model was built for.")
+
+
 def masked_mean_max_pool(outputs: torch.Tensor, lengths: torch.Tensor, time_dim: int = 1) -> torch.Tensor:
     """Mean and max of per-step outputs over each sequence's real steps only.
 
@@ -94,24 +115,6 @@ def _reversal_index(lengths: torch.Tensor, steps: int) -> torch.Tensor:
 def _gather_steps(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``x`` (T, B, F) re-ordered along time by ``index`` (T, B)."""
     return x.gather(0, index.unsqueeze(-1).expand_as(x))
-
-
-def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor, time_dim: int = 1) -> torch.Tensor:
-    """Reverse each sequence's first ``lengths[b]`` steps, leaving its trailing padding in place.
-
-    Args:
-        x: (B, T, F) with ``time_dim=1`` or (T, B, F) with ``time_dim=0``.
-        lengths: (B,) real steps per sequence, all >= 1.
-
-    Returns a tensor shaped like ``x``: step t < L holds step L-1-t of the input; steps t >= L are
-    unchanged. It is its own inverse, so it also puts a reversed run's outputs back in reading order.
-    """
-    if time_dim not in (0, 1):
-        raise ValueError(f"time_dim must be 0 (T, B, F) or 1 (B, T, F), got {time_dim}.")
-    index = _reversal_index(lengths.to(x.device), x.size(time_dim))
-    if time_dim == 0:
-        return _gather_steps(x, index)
-    return _gather_steps(x.transpose(0, 1), index).transpose(0, 1)
 
 
 @functools.lru_cache(maxsize=None)
@@ -266,8 +269,10 @@ class RecurrentClassifier(nn.Module):
 
         Args: tokens (B, T) long, lengths (B,) long.
 
-        Returns ``(features (B, F), attention weights (B, T) or None)``.
+        Returns ``(features (B, F), attention weights (B, T) or None)``. Raises ``ValueError`` for an
+        impossible batch (:func:`check_batch`).
         """
+        check_batch(tokens, lengths, self.embedding.num_embeddings)
         if self.read_padded_last_step:  # padding runs through the recurrence: the seed's defect
             outputs, _ = self._cell(self.embedding(tokens.t()), self.rnn._flat_weights, self.rnn.num_layers,
                                     self.bidirectional)
@@ -470,7 +475,8 @@ class BagOfEmbeddings(nn.Module):
         self.mlp = nn.Sequential(*layers)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Args: tokens (B, T) long, lengths (B,) long. Returns logits (B,) or (B, C)."""
+        """Args: tokens (B, T) long, lengths (B,) long (:func:`check_batch`). Returns logits (B,) or (B, C)."""
+        check_batch(tokens, lengths, self.embedding.num_embeddings)
         embedded = self.embedding(tokens)  # (B, T, E)
         mask = length_mask(lengths, tokens.size(1), tokens.device).unsqueeze(-1)
         mean = (embedded * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)

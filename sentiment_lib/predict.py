@@ -65,15 +65,19 @@ def resolve_bundle(profile: str, model: str | None = None) -> Path:
         f"(notebook 05 saves it), or pass --model PATH to a saved bundle.{hint}")
 
 
-def _lines(stream: TextIO) -> list[str]:
-    """Non-blank lines of ``stream``, without their line ends."""
-    return [line.rstrip("\r\n") for line in stream if line.strip()]
+def _lines(stream: TextIO, name: str = "stdin") -> list[str]:
+    """Non-blank lines of ``stream``, without their line ends; :class:`PredictError` when it is not UTF-8."""
+    try:
+        return [line.rstrip("\r\n") for line in stream if line.strip()]
+    except UnicodeDecodeError as err:
+        raise PredictError(f"{name} is not UTF-8 text ({err.reason} at byte {err.start}); save the reviews as "
+                           "UTF-8 (e.g. iconv -f latin1 -t utf-8 FILE > FILE.utf8) and pass that.") from None
 
 
 def gather_texts(texts: Sequence[str], file: str | None, stdin: TextIO | None = None) -> list[str]:
     """Reviews from the arguments, then from ``file`` (one per line; ``'-'`` is stdin), or from stdin when
     there are neither and stdin is not a terminal. Raises :class:`PredictError` when there is nothing to
-    score, a file is missing, or an argument is blank."""
+    score, a file is missing or not UTF-8, or an argument is blank."""
     stdin = stdin if stdin is not None else sys.stdin
     blank = [i + 1 for i, text in enumerate(texts) if not text.strip()]
     if blank:
@@ -86,7 +90,7 @@ def gather_texts(texts: Sequence[str], file: str | None, stdin: TextIO | None = 
         if not path.is_file():
             raise PredictError(f"No file {path}: give a text file with one review per line, or '-' for stdin.")
         with open(path, encoding="utf-8") as handle:
-            gathered += _lines(handle)
+            gathered += _lines(handle, str(path))
     elif not texts and stdin is not None and not _is_terminal(stdin):
         gathered += _lines(stdin)
     if not gathered:

@@ -56,6 +56,30 @@ def test_missing_bundle_names_the_fix(tmp_path):
         load_bundle(tmp_path / "missing.pt")
 
 
+def test_a_file_that_is_not_a_bundle_names_the_fix(tmp_path):
+    text = tmp_path / "notes.pt"
+    text.write_text("not a model")
+    with pytest.raises(ValueError, match=r"not a model bundle saved by save_bundle.*rerun the notebook"):
+        load_bundle(text)
+    listed = tmp_path / "list.pt"
+    torch.save([1, 2, 3], listed)
+    with pytest.raises(ValueError, match="not a model bundle"):
+        load_bundle(listed)
+    partial = tmp_path / "partial.pt"
+    torch.save({"format_version": 1, "model_config": {}}, partial)
+    with pytest.raises(ValueError, match=r"lacks \['state_dict'"):
+        load_bundle(partial)
+
+
+def test_weights_that_do_not_fit_the_configuration_name_the_fix(tmp_path):
+    path = save(make_bundle(), tmp_path / "a.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["model_config"]["hidden_size"] = 7  # the weights are for hidden size 6
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match="weights do not fit its model configuration.*rerunning the notebook"):
+        load_bundle(path)
+
+
 @pytest.mark.parametrize("texts, message", [
     ([], "non-empty list"),
     (["great film", "   ", ""], r"indices \[1, 2\] are empty"),

@@ -52,10 +52,17 @@ def test_unknown_parameter_is_refused():
     ("MAX_LEN", 0), ("MAX_LEN", -5), ("MAX_LEN", 12.5), ("EPOCHS", True), ("BATCH_SIZE", "64"),
     ("TRAIN_SIZE", 0), ("VOCAB_SIZE", 2), ("DROPOUT", 1.0), ("DROPOUT", -0.1), ("TRUNCATION", "middle"),
     ("SPLIT", "x"), ("VAL_FRACTION", 0.5), ("LR", 0), ("SEED", 1.5), ("REMOVE_STOPWORDS", "yes"),
+    ("LR", "1e-3"), ("LR", "fast"), ("LR", float("nan")), ("DROPOUT", "0.3"), ("DROPOUT", [0.3]), ("LR", True),
 ])
 def test_bad_values_are_refused_naming_the_parameter(name, value):
     with pytest.raises(ValueError, match=name):
         resolve_params("smoke", **{name: value})
+
+
+def test_float_parameters_are_stored_as_floats():
+    params = resolve_params("smoke", lr=1, dropout=0, val_fraction=0.25)
+    assert (params.lr, params.dropout, params.val_fraction) == (1.0, 0.0, 0.25)
+    assert all(isinstance(v, float) for v in (params.lr, params.dropout, params.val_fraction))
 
 
 def test_none_sizes_mean_all():
@@ -75,8 +82,11 @@ def test_choose_device(monkeypatch):
     assert config.choose_device("cpu").type == "cpu"
     monkeypatch.setenv("SENTIMENT_DEVICE", "cpu")
     assert config.choose_device("auto").type == "cpu"
-    with pytest.raises(ValueError, match="DEVICE"):
+    with pytest.raises(ValueError, match="^DEVICE must be"):
         config.choose_device("tpu")
+    monkeypatch.setenv("SENTIMENT_DEVICE", "gpu")  # the bad value came from the environment: say so
+    with pytest.raises(ValueError, match=r"^\$SENTIMENT_DEVICE must be .*got 'gpu'"):
+        config.choose_device("auto")
 
 
 # --------------------------------------------------------------------------------------------

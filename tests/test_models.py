@@ -43,6 +43,20 @@ def test_extra_trailing_padding_does_not_change_any_output(name):
         torch.testing.assert_close(m(tokens, lengths), m(wider, lengths))
 
 
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("change, message", [
+    (lambda t, n: (t, torch.tensor([7, 0, 1, 5])), "lengths must be between 1 and T=7.*drop reviews"),
+    (lambda t, n: (t, torch.tensor([8, 3, 1, 5])), "lengths must be between 1 and T=7"),
+    (lambda t, n: (t.clone().fill_(VOCAB), n), r"Token ids must be in \[0, 30\).*another vocabulary"),
+    (lambda t, n: (t, n[:3]), r"Expected tokens \(B, T\) and lengths \(B,\)"),
+    (lambda t, n: (t.float(), n), "integer tensors"),
+])
+def test_an_impossible_batch_names_the_fix(name, change, message):
+    tokens, lengths = change(*padded_batch([7, 3, 1, 5]))
+    with pytest.raises(ValueError, match=message):
+        model(name)(tokens, lengths)
+
+
 def test_reading_the_padded_last_step_lets_padding_change_the_output():
     tokens, lengths = padded_batch([6, 2, 4])
     wider = torch.cat([tokens, torch.zeros(3, 40, dtype=torch.long)], dim=1)

@@ -9,7 +9,7 @@ import torch
 
 from sentiment_lib import config, predict
 from sentiment_lib.__main__ import main
-from sentiment_lib.bundle import save_bundle
+from sentiment_lib.bundle import load_bundle, save_bundle
 from sentiment_lib.models import ModelConfig, build_model
 from sentiment_lib.train import TrainConfig, fit
 
@@ -58,13 +58,16 @@ def parse(line: str) -> tuple[str, float, str]:
 
 
 def test_labels_reviews_given_as_arguments(final_bundle, capsys):
-    code, lines, err = run(capsys, "good great superb wonderful w1 w2", "bad awful dull boring w1 w2")
+    reviews = ["good great superb wonderful w1 w2", "bad awful dull boring w1 w2"]
+    code, lines, err = run(capsys, *reviews)
     assert code == 0, err
     assert [parse(line)[0] for line in lines] == ["positive", "negative"]
-    for line in lines:
+    positive = load_bundle(final_bundle).predict(reviews)  # P(positive) per review
+    expected = [positive[0], 1.0 - positive[1]]  # each line prints the probability of its own label
+    for line, review, want in zip(lines, reviews, expected):
         label, prob, text = parse(line)
-        assert 0.5 <= prob <= 1.0
-        assert text.startswith(("good great", "bad awful"))
+        assert prob == pytest.approx(want, abs=5e-5)  # printed with 4 decimals
+        assert text == review
 
 
 def test_reads_a_file_of_reviews_one_per_line(final_bundle, capsys, tmp_path):
@@ -120,6 +123,21 @@ def test_a_bundle_path_that_does_not_exist(final_bundle, capsys, tmp_path):
 def test_bad_input_is_a_clear_error(final_bundle, capsys, argv, message):
     code, lines, err = run(capsys, *argv)
     assert code == 2 and lines == [] and message in err
+
+
+def test_a_file_that_is_not_utf8_names_the_fix(final_bundle, capsys, tmp_path):
+    file = tmp_path / "latin1.txt"
+    file.write_bytes("un film tr\u00e8s r\u00e9ussi\n".encode("latin-1"))
+    code, lines, err = run(capsys, "--file", str(file))
+    assert code == 2 and lines == [] and "is not UTF-8 text" in err and "save the reviews as UTF-8" in err
+
+
+def test_a_model_path_that_is_not_a_bundle_names_the_fix(final_bundle, capsys, tmp_path):
+    other = tmp_path / "README.pt"
+    other.write_text("# not a model")
+    code, lines, err = run(capsys, "--model", str(other), "good film")
+    assert code == 2 and lines == [] and "not a model bundle saved by save_bundle" in err
+    assert "weights_only=False" not in err  # torch's own advice would load arbitrary pickles
 
 
 class Terminal(io.StringIO):
