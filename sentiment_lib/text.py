@@ -163,14 +163,6 @@ class Vocab:
     def decode(self, ids: Iterable[int]) -> list[str]:
         return [self.itos[i] for i in ids]
 
-    def oov_rate(self, token_lists: Iterable[Sequence[str]]) -> float:
-        """Share of tokens (not types) in ``token_lists`` that are out of vocabulary."""
-        total = unknown = 0
-        for tokens in token_lists:
-            total += len(tokens)
-            unknown += sum(1 for t in tokens if t not in self.stoi)
-        return unknown / total if total else 0.0
-
     def fingerprint(self) -> str:
         """A short hash of the token list: tells whether two runs share a vocabulary."""
         return hashlib.sha256("\n".join(self.itos).encode()).hexdigest()[:12]

@@ -56,8 +56,9 @@ class TrainConfig:
             ``make_loader`` (kept here so one object records the whole training recipe).
         grad_clip: clip the global gradient L2 norm to this value; ``None`` disables clipping.
         warmup_steps: optimizer steps of linear warm-up from ``lr / warmup_steps`` to ``lr``.
-        decay: after warm-up, ``"constant"`` keeps ``lr``; ``"linear"`` decays it to 0 at the last step
-            of ``epochs`` epochs.
+        decay: after warm-up, ``"constant"`` keeps ``lr``; ``"linear"`` decays it linearly towards 0,
+            reached one step after the last of ``epochs`` epochs (the last step uses
+            ``lr / (total steps - warmup_steps)``).
         patience: stop after this many epochs without a lower validation loss; ``None`` never stops early.
         seed: seeds Python, NumPy and torch at the start of :func:`fit` (dropout, shuffling).
         device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.

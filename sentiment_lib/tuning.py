@@ -624,14 +624,6 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("number") if rows else pd.DataFrame()
 
 
-def intermediate_frame(study: optuna.Study) -> pd.DataFrame:
-    """The per-epoch validation scores reported to the pruner: columns ``number``, ``epoch``, ``value``,
-    ``state`` (the trial's final state), one row per trial and epoch (for learning-curve plots)."""
-    rows = [{"number": t.number, "epoch": int(step), "value": float(value), "state": t.state.name}
-            for t in study.get_trials(deepcopy=False) for step, value in sorted(t.intermediate_values.items())]
-    return pd.DataFrame(rows, columns=["number", "epoch", "value", "state"])
-
-
 # --------------------------------------------------------------------------------------------
 # The final model
 # --------------------------------------------------------------------------------------------

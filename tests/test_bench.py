@@ -13,7 +13,8 @@ VOCAB = 40
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
+def restore_threads():
+    """The benchmark sets torch's thread count (``threads=1`` below); give the next test the previous one."""
     previous = torch.get_num_threads()
     yield
     torch.set_num_threads(previous)
@@ -56,8 +57,18 @@ def test_peak_memory_is_measured_for_a_training_step():
     assert memory["peak MiB"] > 0 and np.isfinite(memory["train MiB"])
 
 
-def test_flop_formula_for_seed_000_s_bilstm():
-    assert lstm_train_flops_per_token(128, 256) == 2 * 3 * 2 * 4 * 256 * (128 + 256)  # 4.72 MFLOP
+@pytest.mark.parametrize("embed, hidden, layers, bidirectional", [
+    (128, 256, 1, True), (128, 256, 2, True), (32, 16, 3, False), (8, 4, 2, True)])
+def test_flop_count_is_six_per_weight_of_the_torch_lstm(embed, hidden, layers, bidirectional):
+    """Independent of the formula: a matrix weight costs 2 FLOPs (multiply-add) per token forward and twice
+    that backward, so a step costs 6 × the number of weight-matrix entries of the same ``nn.LSTM``."""
+    lstm = torch.nn.LSTM(embed, hidden, layers, bidirectional=bidirectional)
+    weights = sum(p.numel() for name, p in lstm.named_parameters() if name.startswith("weight"))
+    assert lstm_train_flops_per_token(embed, hidden, layers, bidirectional) == 6 * weights
+
+
+def test_flop_count_for_seed_000_s_bilstm():
+    assert lstm_train_flops_per_token(128, 256) == pytest.approx(4.72e6, rel=1e-3)  # 4.72 MFLOP per real token
 
 
 def test_unknown_way_and_missing_data_name_the_fix(capsys):

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from sentiment_lib import experiment, summary
-from sentiment_lib.prepare import load_prepared
 
 from tuning_helpers import save_tiny_prepared, tiny_params, tiny_prepared
 

@@ -81,8 +81,3 @@ def test_history_comparison_draws_one_line_per_model():
     fig = plots.plot_history_comparison({"lstm": HISTORY, "gru": HISTORY.assign(val_accuracy=[0.6, 0.7, 0.75])})
     assert [line.get_label() for line in fig.axes[0].get_lines()] == ["lstm", "gru"]
     assert fig.axes[0].get_ylabel() == "validation accuracy"
-
-
-def test_model_figures_section_header_is_present():
-    source = open(plots.__file__, encoding="utf-8").read()
-    assert "# --- model figures ---" in source

@@ -22,6 +22,8 @@ from sentiment_lib import tuning
 from tuning_helpers import PostgresServer, PostgresUnavailable, find_postgres_bin, install_postgres, \
     save_tiny_prepared
 
+pytestmark = pytest.mark.slow  # installs and starts a server: `make unit` leaves it out, `make test` runs it
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2
 

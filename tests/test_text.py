@@ -142,7 +142,6 @@ def test_encode_maps_unknown_tokens_to_unk():
     assert ids.dtype == np.int32 and ids.tolist() == [2, UNK, 6, UNK]
     assert vocab.encode([]).tolist() == []
     assert vocab.decode([2, 3, 1]) == ["a", "b", UNK_TOKEN]
-    assert vocab.oov_rate([["a", "zebra"], ["b", "b"]]) == 0.25
 
 
 def test_vocab_json_round_trip(tmp_path):
