@@ -270,7 +270,8 @@ def load_run(profile: str, **overrides: Any) -> tuple[config.Params, Prepared]:
     """The run's prepared data and its parameters for notebooks 03–05.
 
     Data parameters (max length, vocabulary, …) come from the run directory written by notebook 02,
-    so that a ``-p MAX_LEN 256`` given to 02 carries through; ``overrides`` (the notebook's own
+    so that a ``-p MAX_LEN 256`` given to 02 carries through; one given here that differs from 02's is a
+    ``ValueError`` naming the fix (rerun 02 with it), never silently replaced; ``overrides`` (the notebook's own
     papermill parameters: EPOCHS, HIDDEN_SIZE, …) are validated like any profile value. ``EMBEDDINGS`` and
     ``EMBED_DIM`` default to 02's (so the models start from the vectors 02 made) unless overridden; a word2vec
     start with an ``EMBED_DIM`` other than the vectors' width, or without vectors, is a ``ValueError`` naming
@@ -283,6 +284,14 @@ def load_run(profile: str, **overrides: Any) -> tuple[config.Params, Prepared]:
     data_values = {k: prepared.params[k] for k in DATA_PARAMETERS if k in prepared.params}
     run_defaults = {k: prepared.params[k] for k in RUN_DEFAULTS if prepared.params.get(k) is not None}
     given = {k.lower(): v for k, v in overrides.items() if v is not None}
+    clashes = {k: (v, data_values[k]) for k, v in given.items() if k in data_values and v != data_values[k]}
+    if clashes:  # silently training with 02's value instead would report numbers for settings nobody asked for
+        told = ", ".join(f"{k.upper()}={v!r} (02 used {run!r})" for k, (v, run) in clashes.items())
+        flags = " ".join(f"-p {k.upper()} {v!r}" for k, (v, _) in clashes.items())
+        raise ValueError(
+            f"{told}: data parameters come from notebook 02's run directory. Prepare the data again with them "
+            f"(python -m sentiment_lib run --profile {profile} {flags}, or --only 02 … for some notebooks), "
+            "or drop them here.")
     params = config.resolve_params(profile, **{**run_defaults, **given, **data_values})
     if params.embeddings == "word2vec":
         reason = word2vec_unavailable(prepared, params.embed_dim)

@@ -105,6 +105,16 @@ def test_load_run_takes_data_parameters_from_the_run_directory():
     assert len(prepared.splits["train"]) == 64
 
 
+def test_load_run_refuses_a_data_parameter_that_differs_from_the_run_s():
+    save_tiny_prepared("smoke")
+    with pytest.raises(ValueError, match=r"MAX_LEN=800 \(02 used 128\).*run --profile smoke -p MAX_LEN 800"):
+        experiment.load_run("smoke", max_len=800)
+    with pytest.raises(ValueError, match=r"TRUNCATION='tail' \(02 used 'head\+tail'\)"):
+        experiment.load_run("smoke", truncation="tail", epochs=1)
+    params, _ = experiment.load_run("smoke", max_len=128, truncation="head+tail")  # the chain passes 02's own values
+    assert params.max_len == 128
+
+
 def test_load_run_starts_from_the_run_vectors_unless_told_otherwise():
     save_tiny_prepared("smoke", embed_dim=24)
     params, prepared = experiment.load_run("smoke")
