@@ -33,17 +33,19 @@ class EncodedSplit:
             self.ratings = np.full(len(self.ids), -1, dtype=np.int64)
         if not (len(self.ids) == len(self.labels) == len(self.ratings)):
             raise ValueError("ids, labels and ratings must have the same length.")
-        empty = [i for i, x in enumerate(self.ids) if len(x) == 0]
-        if empty:
-            raise ValueError(f"Reviews {empty[:5]} encode to no tokens; drop them before batching.")
+        self._lengths = np.fromiter((len(x) for x in self.ids), dtype=np.int64, count=len(self.ids))
+        self._lengths.setflags(write=False)
+        empty = np.flatnonzero(self._lengths == 0)
+        if empty.size:
+            raise ValueError(f"Reviews {empty[:5].tolist()} encode to no tokens; drop them before batching.")
 
     def __len__(self) -> int:
         return len(self.ids)
 
     @property
     def lengths(self) -> np.ndarray:
-        """Untruncated token counts, shape (N,)."""
-        return np.fromiter((len(x) for x in self.ids), dtype=np.int64, count=len(self.ids))
+        """Untruncated token counts, shape (N,), read-only; counted once, when the split is made."""
+        return self._lengths
 
     def with_labels(self, labels: np.ndarray) -> "EncodedSplit":
         """The same reviews with other targets (e.g. star-rating buckets)."""

@@ -44,6 +44,10 @@ HISTORY_COLUMNS = ["epoch", "train_loss", "train_accuracy", "train_precision", "
 METRIC_NAMES = ("accuracy", "precision", "recall", "f1")
 
 
+# What fit() lets kept freed memory grow by before handing it back (FreedMemoryCap); see TrainConfig.
+FREED_MEMORY_LIMIT_MIB = 2048
+
+
 @dataclass
 class TrainConfig:
     """Optimisation settings for :func:`fit`.
@@ -90,7 +94,7 @@ class TrainConfig:
     num_threads: int | None = None
     progress: bool = True
     keep_freed_memory: bool = True
-    freed_memory_limit_mib: int = 2048
+    freed_memory_limit_mib: int = FREED_MEMORY_LIMIT_MIB
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -249,7 +253,7 @@ class FreedMemoryCap:
     ``releases`` counts the ``malloc_trim`` calls. A no-op off glibc/Linux.
     """
 
-    def __init__(self, limit_mib: int = 2048):
+    def __init__(self, limit_mib: int = FREED_MEMORY_LIMIT_MIB):
         self.limit = int(limit_mib) * 2 ** 20
         self.base: int | None = None
         self.releases = 0
