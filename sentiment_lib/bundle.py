@@ -4,6 +4,12 @@ A bundle is a ``torch.save`` of plain data only — the model's state dict (tens
 :class:`~sentiment_lib.models.ModelConfig` as a dict, the vocabulary as its list of tokens, the
 preprocessing settings (``max_len``, ``truncation``, ``remove_stopwords``) and the evaluation metrics — so
 it loads with ``torch.load(path, weights_only=True)``: no pickled code runs on load.
+
+An *ensemble* bundle (:func:`save_ensemble`, notebook 05's final model when ``ENSEMBLE`` > 1) holds several
+such models over one vocabulary, each with its own configuration and truncation, under ``members``;
+:func:`load_bundle` gives an :class:`Ensemble`, whose probabilities are the mean of its members'. Both kinds
+answer ``predict(texts)`` and ``predict_split(split)`` the same way, so ``predict`` and the notebooks need
+not know which one they hold.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from .train import predict_proba
 
 FORMAT_VERSION = 1
 _PAYLOAD_KEYS = ("model_config", "state_dict", "vocab", "preprocessing", "metrics")
+_MEMBER_KEYS = ("model_config", "state_dict", "preprocessing")
 PREPROCESSING_KEYS = ("max_len", "truncation", "remove_stopwords")
 
 
@@ -43,6 +50,30 @@ def _plain(value: Any, where: str) -> Any:
                     "dicts only. Convert it (e.g. float(x), list(x)) before saving.")
 
 
+def _model_payload(model: nn.Module, model_config: ModelConfig, vocab: Vocab,
+                   preprocessing: dict[str, Any]) -> dict[str, Any]:
+    """One model's part of a bundle (``model_config``, ``state_dict``, ``preprocessing``), checked."""
+    missing = [key for key in PREPROCESSING_KEYS if key not in preprocessing]
+    if missing:
+        raise ValueError(f"preprocessing lacks {missing}; pass the max_len, truncation and remove_stopwords "
+                         "the training data was prepared with.")
+    if len(vocab) != model_config.vocab_size:
+        raise ValueError(f"The vocabulary has {len(vocab)} tokens but model_config.vocab_size is "
+                         f"{model_config.vocab_size}; save the vocabulary the model was trained with.")
+    return {
+        "model_config": _plain(model_config.to_dict(), "model_config"),
+        "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
+        "preprocessing": _plain(dict(preprocessing), "preprocessing"),
+    }
+
+
+def _write(path: os.PathLike | str, payload: dict[str, Any]) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
 def save_bundle(path: os.PathLike | str, model: nn.Module, model_config: ModelConfig, vocab: Vocab,
                 preprocessing: dict[str, Any], metrics: dict[str, Any] | None = None) -> Path:
     """Write a bundle to ``path`` atomically (temp file + ``os.replace``); returns the path.
@@ -55,25 +86,39 @@ def save_bundle(path: os.PathLike | str, model: nn.Module, model_config: ModelCo
             ``remove_stopwords`` (bool) — exactly how the training reviews were prepared.
         metrics: evaluation numbers to keep beside the model (plain numbers, strings, lists, dicts).
     """
-    missing = [key for key in PREPROCESSING_KEYS if key not in preprocessing]
-    if missing:
-        raise ValueError(f"preprocessing lacks {missing}; pass the max_len, truncation and remove_stopwords "
-                         "the training data was prepared with.")
-    if len(vocab) != model_config.vocab_size:
-        raise ValueError(f"The vocabulary has {len(vocab)} tokens but model_config.vocab_size is "
-                         f"{model_config.vocab_size}; save the vocabulary the model was trained with.")
-    payload = {
-        "format_version": FORMAT_VERSION,
-        "model_config": _plain(model_config.to_dict(), "model_config"),
-        "state_dict": {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()},
-        "vocab": list(vocab.itos),
-        "preprocessing": _plain(dict(preprocessing), "preprocessing"),
-        "metrics": _plain(dict(metrics or {}), "metrics"),
-    }
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return path
+    payload = {"format_version": FORMAT_VERSION, **_model_payload(model, model_config, vocab, preprocessing),
+               "vocab": list(vocab.itos), "metrics": _plain(dict(metrics or {}), "metrics")}
+    return _write(path, payload)
+
+
+def save_ensemble(path: os.PathLike | str, members: Sequence[tuple[str, nn.Module, ModelConfig, dict[str, Any]]],
+                  vocab: Vocab, metrics: dict[str, Any] | None = None) -> Path:
+    """Write an ensemble bundle to ``path`` atomically; returns the path.
+
+    ``members``: ``(name, model, model_config, preprocessing)`` per model (at least two; ``name`` labels it
+    in tables, e.g. ``"trial 6 attention_lstm"``), all trained on ``vocab`` and with the same
+    ``remove_stopwords`` (one tokenisation feeds them all) and number of classes; their ``max_len`` and
+    ``truncation`` may differ.
+    """
+    if len(members) < 2:
+        raise ValueError(f"An ensemble needs at least two models, got {len(members)}; save a single model "
+                         "with save_bundle().")
+    stopwords = {bool(pre.get("remove_stopwords")) for *_, pre in members}
+    if len(stopwords) > 1:
+        raise ValueError("The ensemble's models were trained with and without stopword removal; train them "
+                         "on one run's data (one REMOVE_STOPWORDS).")
+    classes = {cfg.num_classes for _, _, cfg, _ in members}
+    if len(classes) > 1:
+        raise ValueError(f"The ensemble's models predict different numbers of classes {sorted(classes)}; average "
+                         "models of one task (all binary, or all with the same rating buckets).")
+    names = [str(name) for name, *_ in members]
+    if len(set(names)) < len(names):
+        raise ValueError(f"Ensemble member names must differ, got {names}.")
+    parts = [{"name": name, **_model_payload(model, cfg, vocab, pre)} for name, (_, model, cfg, pre)
+             in zip(names, members)]
+    payload = {"format_version": FORMAT_VERSION, "members": parts, "vocab": list(vocab.itos),
+               "metrics": _plain(dict(metrics or {}), "metrics")}
+    return _write(path, payload)
 
 
 @dataclass
@@ -120,6 +165,11 @@ class Bundle:
         indices).
         """
         split = EncodedSplit(self._check_texts(texts), np.zeros(len(texts), dtype=np.int64))
+        return self.predict_split(split, batch_size)
+
+    def predict_split(self, split: EncodedSplit, batch_size: int = 256) -> np.ndarray:
+        """Probabilities (N,) or (N, C) for an already encoded split (untruncated ids, e.g. a run's
+        ``prepared.splits["test"]``), truncated with this bundle's ``max_len`` and ``truncation``."""
         loader = make_loader(split, batch_size, int(self.preprocessing["max_len"]),
                              self.preprocessing["truncation"], binary=self.model_config.num_classes == 2)
         return predict_proba(self.model, loader, self._device())
@@ -144,8 +194,55 @@ class Bundle:
         return tokens, weights[0].cpu().numpy()
 
 
-def load_bundle(path: os.PathLike | str) -> Bundle:
-    """Load a bundle written by :func:`save_bundle` (with ``weights_only=True``) onto the CPU."""
+@dataclass
+class Ensemble:
+    """Several bundles over one vocabulary; a prediction is the mean of the members' probabilities."""
+
+    members: list[Bundle]
+    names: list[str]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def vocab(self) -> Vocab:
+        return self.members[0].vocab
+
+    @property
+    def num_classes(self) -> int:
+        return self.members[0].model_config.num_classes
+
+    def predict(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Mean of the members' :meth:`Bundle.predict` (texts encoded once), shape (N,) or (N, C)."""
+        split = EncodedSplit(self.members[0]._check_texts(texts), np.zeros(len(texts), dtype=np.int64))
+        return self.predict_split(split, batch_size)
+
+    def predict_split(self, split: EncodedSplit, batch_size: int = 256) -> np.ndarray:
+        """Mean of the members' :meth:`Bundle.predict_split`, each with its own truncation."""
+        return np.mean([member.predict_split(split, batch_size) for member in self.members], axis=0)
+
+    def attention(self, text: str):
+        raise ValueError("This bundle is an ensemble of several models; attention is a property of one model. "
+                         f"Load the bundle of one attention_lstm model instead (members: {self.names}).")
+
+
+def _load_model(part: dict[str, Any], path: Path, not_bundle: str) -> tuple[nn.Module, ModelConfig]:
+    """Build the model of one bundle part (``model_config`` + ``state_dict``) and load its weights."""
+    if not isinstance(part.get("model_config"), dict) or not isinstance(part.get("state_dict"), dict):
+        raise ValueError(f"{not_bundle} (its model_config or state_dict is not a mapping)")
+    config = ModelConfig.from_dict(part["model_config"])  # ValueError naming a bad field or model
+    model = build_model(config)
+    try:
+        model.load_state_dict(part["state_dict"])
+    except RuntimeError as err:
+        detail = " ".join(str(err).split())[:300]
+        raise ValueError(f"{path}: its weights do not fit its model configuration ({detail}); the file is "
+                         "damaged or was edited — re-save it by rerunning the notebook that trained it.") from err
+    return model.eval(), config
+
+
+def load_bundle(path: os.PathLike | str) -> Bundle | Ensemble:
+    """Load a bundle written by :func:`save_bundle` (a :class:`Bundle`) or :func:`save_ensemble` (an
+    :class:`Ensemble`) with ``weights_only=True``, onto the CPU."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
@@ -163,19 +260,31 @@ def load_bundle(path: os.PathLike | str) -> Bundle:
     if version != FORMAT_VERSION:
         raise ValueError(f"{path} is a bundle of format {version}, this code reads format {FORMAT_VERSION}; "
                          "re-save it by rerunning the notebook that trained it.")
+    if "members" in payload:
+        return _load_ensemble(payload, path, not_bundle)
     missing = [key for key in _PAYLOAD_KEYS if key not in payload]
     if missing:
         raise ValueError(f"{not_bundle} (it lacks {missing})")
-    if not isinstance(payload["model_config"], dict) or not isinstance(payload["state_dict"], dict):
-        raise ValueError(f"{not_bundle} (its model_config or state_dict is not a mapping)")
-    config = ModelConfig.from_dict(payload["model_config"])  # ValueError naming a bad field or model
-    model = build_model(config)
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except RuntimeError as err:
-        detail = " ".join(str(err).split())[:300]
-        raise ValueError(f"{path}: its weights do not fit its model configuration ({detail}); the file is "
-                         "damaged or was edited — re-save it by rerunning the notebook that trained it.") from err
-    model.eval()
+    model, config = _load_model(payload, path, not_bundle)
     return Bundle(model=model, model_config=config, vocab=Vocab(payload["vocab"]),
                   preprocessing=payload["preprocessing"], metrics=payload["metrics"], path=path)
+
+
+def _load_ensemble(payload: dict[str, Any], path: Path, not_bundle: str) -> Ensemble:
+    parts = payload["members"]
+    if not isinstance(parts, list) or len(parts) < 2 or not all(isinstance(p, dict) for p in parts):
+        raise ValueError(f"{not_bundle} (its members are not a list of at least two models)")
+    missing = [key for key in ("vocab", "metrics") if key not in payload]
+    if missing:
+        raise ValueError(f"{not_bundle} (it lacks {missing})")
+    vocab = Vocab(payload["vocab"])
+    members, names = [], []
+    for i, part in enumerate(parts):
+        missing = [key for key in _MEMBER_KEYS if key not in part]
+        if missing:
+            raise ValueError(f"{not_bundle} (member {i} lacks {missing})")
+        model, config = _load_model(part, path, not_bundle)
+        members.append(Bundle(model=model, model_config=config, vocab=vocab, preprocessing=part["preprocessing"],
+                              path=path))
+        names.append(str(part.get("name", f"member {i}")))
+    return Ensemble(members=members, names=names, metrics=payload["metrics"], path=path)

@@ -300,17 +300,46 @@ def load_run(profile: str, **overrides: Any) -> tuple[config.Params, Prepared]:
     return params, prepared
 
 
-def score_bundle(path: Path, prepared: Prepared, batch_size: int = 256) -> tuple[np.ndarray, dict[str, float]]:
-    """Score a saved model bundle on the run's encoded test subset (no re-tokenising), with the
-    bundle's own truncation. Returns (test probabilities (N,), metrics)."""
+def _loaded_for_run(path: Path, prepared: Prepared):
     from .bundle import load_bundle
-    from .train import predict_proba
 
     loaded = load_bundle(path)
     if list(loaded.vocab.itos) != list(prepared.vocab.itos):
         raise ValueError(f"The bundle {path} was trained with another vocabulary than this run's; rerun the "
-                         "notebook that saved it (03/04) after 02.")
-    pre = loaded.preprocessing
-    loader = make_loader(prepared.splits["test"], batch_size, int(pre["max_len"]), pre["truncation"])
-    prob = predict_proba(loaded.model, loader, next(loaded.model.parameters()).device)
-    return prob, binary_metrics(prepared.splits["test"].labels, prob)
+                         "notebook that saved it (03/04/05) after 02.")
+    return loaded
+
+
+def score_bundle(path: Path, prepared: Prepared, batch_size: int = 256) -> tuple[np.ndarray, dict[str, float]]:
+    """Score a saved model bundle (one model or an ensemble) on the run's encoded test subset (no
+    re-tokenising), with the bundle's own truncation. Returns (test probabilities (N,), metrics)."""
+    test = prepared.splits["test"]
+    prob = _loaded_for_run(path, prepared).predict_split(test, batch_size)
+    return prob, binary_metrics(test.labels, prob)
+
+
+ENSEMBLE_ROW = "ensemble (mean)"
+
+
+def score_members(path: Path, prepared: Prepared, batch_size: int = 256
+                  ) -> tuple[np.ndarray, dict[str, float], pd.DataFrame]:
+    """:func:`score_bundle` that also scores each model of an ensemble bundle on its own.
+
+    Returns ``(prob, metrics, table)``: the bundle's test probabilities (N,) and metrics, as
+    :func:`score_bundle` gives them, and a table of :data:`TABLE_METRICS` with one row per member (indexed by
+    its name) and a last row :data:`ENSEMBLE_ROW` for their mean. A single-model bundle gives one row, named
+    after its architecture.
+    """
+    from .bundle import Ensemble
+
+    loaded = _loaded_for_run(path, prepared)
+    test = prepared.splits["test"]
+    if not isinstance(loaded, Ensemble):
+        prob = loaded.predict_split(test, batch_size)
+        metrics = binary_metrics(test.labels, prob)
+        return prob, metrics, pd.DataFrame({loaded.model_config.name: metrics}).T[list(TABLE_METRICS)]
+    probs = {name: member.predict_split(test, batch_size) for name, member in zip(loaded.names, loaded.members)}
+    prob = np.mean(list(probs.values()), axis=0)  # what Ensemble.predict_split gives, without scoring twice
+    rows = {name: binary_metrics(test.labels, p) for name, p in probs.items()}
+    rows[ENSEMBLE_ROW] = binary_metrics(test.labels, prob)
+    return prob, rows[ENSEMBLE_ROW], pd.DataFrame(rows).T[list(TABLE_METRICS)]

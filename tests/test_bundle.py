@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from sentiment_lib.bundle import Bundle, load_bundle, save_bundle
+from sentiment_lib.bundle import Bundle, Ensemble, load_bundle, save_bundle, save_ensemble
 from sentiment_lib.models import ModelConfig, build_model
 from sentiment_lib.text import Vocab, tokenize
 
@@ -108,3 +108,62 @@ def test_save_requires_the_preprocessing_settings(tmp_path):
     with pytest.raises(ValueError, match="truncation"):
         save_bundle(tmp_path / "x.pt", bundle.model, bundle.model_config, bundle.vocab, {"max_len": 6},
                     {})
+
+
+def make_members():
+    """Two models over one vocabulary that read different parts of a review."""
+    first, second = make_bundle("attention_lstm"), make_bundle("bilstm_pool")
+    second.vocab = first.vocab
+    second.preprocessing = {"max_len": 4, "truncation": "head", "remove_stopwords": False}
+    return [("trial 3 attention_lstm", first), ("trial 0 bilstm_pool", second)]
+
+
+def save_members(path, members, metrics=None):
+    return save_ensemble(path, [(n, b.model, b.model_config, b.preprocessing) for n, b in members],
+                         members[0][1].vocab, metrics)
+
+
+def test_an_ensemble_predicts_the_mean_of_its_members_each_with_its_own_truncation(tmp_path):
+    members = make_members()
+    path = save_members(tmp_path / "final.pt", members, {"accuracy": 0.9})
+    loaded = load_bundle(path)
+    assert isinstance(loaded, Ensemble) and loaded.names == ["trial 3 attention_lstm", "trial 0 bilstm_pool"]
+    assert loaded.metrics == {"accuracy": 0.9} and loaded.vocab.itos == members[0][1].vocab.itos
+    singles = [b.predict(TEXTS) for _, b in members]
+    assert not np.allclose(singles[0], singles[1])  # the average is of two different opinions
+    np.testing.assert_allclose(loaded.predict(TEXTS), (singles[0] + singles[1]) / 2, rtol=1e-6)
+    assert [m.preprocessing["max_len"] for m in loaded.members] == [6, 4]
+    assert all(not m.model.training for m in loaded.members)
+    with pytest.raises(ValueError, match="ensemble.*attention_lstm"):
+        loaded.attention(TEXTS[0])
+    with pytest.raises(ValueError, match=r"indices \[1\] are empty"):
+        loaded.predict(["good", " "])
+
+
+def test_an_ensemble_needs_two_members_of_one_tokenisation_with_distinct_names(tmp_path):
+    members = make_members()
+    with pytest.raises(ValueError, match="at least two models.*save_bundle"):
+        save_members(tmp_path / "a.pt", members[:1])
+    with pytest.raises(ValueError, match="names must differ"):
+        save_members(tmp_path / "a.pt", [members[0], ("trial 3 attention_lstm", members[1][1])])
+    four = ModelConfig("lstm", len(members[0][1].vocab), embed_dim=8, hidden_size=6, num_classes=4)
+    with pytest.raises(ValueError, match="different numbers of classes"):
+        save_ensemble(tmp_path / "a.pt", [("a", members[0][1].model, members[0][1].model_config, PREPROCESSING),
+                                          ("b", build_model(four), four, PREPROCESSING)], members[0][1].vocab)
+    members[1][1].preprocessing = {**members[1][1].preprocessing, "remove_stopwords": True}
+    with pytest.raises(ValueError, match="REMOVE_STOPWORDS"):
+        save_members(tmp_path / "a.pt", members)
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_a_damaged_ensemble_names_the_fix(tmp_path):
+    path = save_members(tmp_path / "final.pt", make_members())
+    payload = torch.load(path, weights_only=True)
+    del payload["members"][1]["state_dict"]
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match=r"member 1 lacks \['state_dict'\]"):
+        load_bundle(path)
+    payload["members"] = payload["members"][:1]
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match="at least two models"):
+        load_bundle(path)

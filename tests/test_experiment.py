@@ -87,6 +87,28 @@ def test_saved_bundle_scores_like_the_model(run, tmp_path):
     assert metrics["accuracy"] == pytest.approx(result.test["accuracy"])
 
 
+def test_score_members_scores_each_model_of_an_ensemble_and_their_mean(run, tmp_path):
+    from sentiment_lib.bundle import save_ensemble
+
+    prepared, params = run
+    runs = [experiment.run_model(name, prepared, params, device="cpu", train_options={"epochs": 1})
+            for name in ("lstm", "bag_of_embeddings")]
+    path = save_ensemble(tmp_path / "final.pt", [(r.name, r.model, r.model_config, r.preprocessing) for r in runs],
+                         prepared.vocab)
+    prob, metrics, table = experiment.score_members(path, prepared)
+    assert list(table.index) == ["lstm", "bag_of_embeddings", experiment.ENSEMBLE_ROW]
+    assert list(table.columns) == list(experiment.TABLE_METRICS)
+    np.testing.assert_allclose(prob, (runs[0].test_prob + runs[1].test_prob) / 2, atol=1e-6)
+    for r in runs:
+        assert table.loc[r.name, "accuracy"] == pytest.approx(r.test["accuracy"])
+    assert table.loc[experiment.ENSEMBLE_ROW, "accuracy"] == pytest.approx(metrics["accuracy"])
+    scored, by_score_bundle = experiment.score_bundle(path, prepared)
+    np.testing.assert_allclose(scored, prob, rtol=1e-6)
+    single = experiment.save_run(runs[0], prepared, tmp_path / "lstm.pt")
+    _, _, one = experiment.score_members(single, prepared)
+    assert list(one.index) == ["lstm"] and one.loc["lstm", "accuracy"] == pytest.approx(runs[0].test["accuracy"])
+
+
 def test_score_bundle_refuses_another_runs_vocabulary(run, tmp_path):
     prepared, params = run
     result = experiment.run_model("lstm", prepared, params, device="cpu", train_options={"epochs": 1})

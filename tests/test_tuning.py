@@ -368,12 +368,83 @@ def test_retrain_best_and_save_the_final_model(prepared):
     assert model_config.name == "bilstm_pool" and model_config.hidden_size == 8
     assert result.epochs_run <= 2 and 1 <= result.best_epoch <= result.epochs_run
     assert preprocessing == {"max_len": 32, "truncation": "tail", "remove_stopwords": False}
-    path = tuning.save_final_model("smoke", model, model_config, prepared.vocab, preprocessing,
-                                   {"val_loss": result.best_val_loss})
+    trial = finished_trial(best, 0.5)
+    path = tuning.save_final_model("smoke", [tuning.Retrained(trial, model, model_config, result, preprocessing)],
+                                   prepared.vocab, {"val_loss": result.best_val_loss})
     assert path == final_model_path("smoke")
     bundle = load_bundle(path)
     assert bundle.preprocessing["truncation"] == "tail"
     assert bundle.predict(["good great film", "bad dull film"]).shape == (2,)
+
+
+def finished_trial(params: dict, value: float, number: int = 0) -> optuna.trial.FrozenTrial:
+    """A complete trial with these parameters (each a one-choice distribution), as a study would hold it."""
+    dist = {k: optuna.distributions.CategoricalDistribution([v]) for k, v in params.items()}
+    trial = optuna.trial.create_trial(params=params, distributions=dist, value=value)
+    trial.number = number
+    return trial
+
+
+def study_of(values: list[tuple[dict, float | None]], direction: str = "minimize") -> optuna.Study:
+    """An in-memory study holding the given (params, value) trials; value None: a pruned trial."""
+    study = optuna.create_study(direction=direction)
+    dist = {"model": optuna.distributions.CategoricalDistribution(["lstm", "gru", "bilstm"]),
+            "lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)}
+    for p, value in values:
+        state = TrialState.PRUNED if value is None else TrialState.COMPLETE
+        study.add_trial(optuna.trial.create_trial(params=p, distributions=dist, value=value, state=state))
+    return study
+
+
+def test_top_trials_are_the_best_distinct_complete_configurations():
+    a, b, c = ({"model": "lstm", "lr": 1e-3}, {"model": "gru", "lr": 1e-3}, {"model": "bilstm", "lr": 3e-3})
+    study = study_of([(a, 0.30), (b, 0.25), (a, 0.28), (c, None), (c, 0.40)])
+    assert [t.number for t in tuning.top_trials(study, 3)] == [1, 2, 4]  # a's better run counts, once
+    assert [t.number for t in tuning.top_trials(study, 1)] == [study.best_trial.number]
+    assert len(tuning.top_trials(study, 10)) == 3  # fewer configurations than asked: all of them
+    maximised = study_of([(a, 0.80), (b, 0.90), (c, 0.85)], direction="maximize")
+    assert [t.number for t in tuning.top_trials(maximised, 2)] == [1, 2]
+    with pytest.raises(ValueError, match="no complete trial.*N_TRIALS"):
+        tuning.top_trials(study_of([(a, None)]), 2)
+    with pytest.raises(ValueError, match="ENSEMBLE"):
+        tuning.top_trials(study, 0)
+
+
+def test_an_ensemble_final_model_averages_its_retrained_members(prepared):
+    from sentiment_lib.bundle import Ensemble
+
+    params = tiny_params(epochs=1)
+    base = {"num_layers": 1, "hidden_size": 8, "embed_dim": 16, "dropout": 0.1, "lr": 5e-3, "batch_size": 32}
+    configs = [{**base, "model": "bag_of_embeddings", "max_len": 32, "truncation": "tail"},
+               {**base, "model": "lstm", "max_len": 64, "truncation": "head"}]
+    trials = [finished_trial(p, v, number) for number, (p, v) in enumerate(zip(configs, (0.4, 0.5)))]
+    members = tuning.retrain_trials(prepared, params, trials, device="cpu", progress=False, threads=1)
+    assert [m.name for m in members] == ["trial 0 bag_of_embeddings", "trial 1 lstm"]
+    alone, _, _, _ = tuning.retrain_best(prepared, params, configs[0], device="cpu", progress=False, threads=1)
+    for name, tensor in alone.state_dict().items():  # the first member is what ENSEMBLE=1 would give
+        assert torch.equal(tensor, members[0].model.state_dict()[name]), name
+
+    frame = tuning.members_frame(members)
+    assert list(frame.index) == [m.name for m in members]
+    assert list(frame["trial_val_loss"]) == [0.4, 0.5] and list(frame["max_len"]) == [32, 64]
+    assert list(frame["val_loss"]) == [m.fit.best_val_loss for m in members]
+
+    path = tuning.save_final_model("smoke", members, prepared.vocab)
+    loaded = load_bundle(path)
+    assert isinstance(loaded, Ensemble) and loaded.names == frame.index.tolist()
+    texts = ["good great film", "bad dull film"]
+    separate = [load_bundle(tuning.save_final_model("smoke", [m], prepared.vocab)).predict(texts) for m in members]
+    assert abs(separate[0] - separate[1]).max() > 1e-4
+    assert loaded.predict(texts) == pytest.approx((separate[0] + separate[1]) / 2, rel=1e-6)
+
+    test = {"accuracy": 0.75, "precision": 0.7, "recall": 0.8, "f1": 0.74, "roc_auc": 0.8}
+    row = tuning.final_model_row(members, test)
+    assert row["architecture"] == "bag_of_embeddings + lstm" and row["trials"] == [0, 1]
+    assert row["parameters"] == sum(sum(p.numel() for p in m.model.parameters()) for m in members)
+    assert row["epochs_run"] == [1, 1] and row["accuracy"] == 0.75
+    json.dumps(row)
+    with pytest.raises(ValueError, match="retrain_trials"):
+        tuning.save_final_model("smoke", [], prepared.vocab)
 
 
 # --------------------------------------------------------------------------------------------
