@@ -710,13 +710,13 @@ def retrain_trials(prepared: Prepared, params: config.Params, trials: Sequence[F
 
 def members_frame(members: Sequence[Retrained]) -> pd.DataFrame:
     """One row per retrained member (indexed by its name): the trial's parameters and validation loss, then
-    the retraining's best epoch, epochs run, validation loss and accuracy at the kept epoch, and seconds."""
+    the retraining's best epoch, epochs run, and validation loss and accuracy at the kept epoch (no wall
+    times, so that the table is the same on every run with the same seed; ``m.fit.seconds`` has them)."""
     rows = {}
     for m in members:
         rows[m.name] = {**m.trial.params, "trial_val_loss": m.trial.value, "best_epoch": m.fit.best_epoch,
                         "epochs_run": m.fit.epochs_run, "val_loss": m.fit.best_val_loss,
-                        "val_accuracy": m.fit.best_val_metrics.get("accuracy", np.nan),
-                        "seconds": round(m.fit.seconds, 1)}
+                        "val_accuracy": m.fit.best_val_metrics.get("accuracy", np.nan)}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
