@@ -91,6 +91,16 @@ def save_bundle(path: os.PathLike | str, model: nn.Module, model_config: ModelCo
     return _write(path, payload)
 
 
+def _check_compatible(num_classes: Sequence[Any], remove_stopwords: Sequence[Any], where: str = "") -> None:
+    """An ensemble's members must answer one task and read one tokenisation; ``ValueError`` naming the fix."""
+    if len(set(num_classes)) > 1:
+        raise ValueError(f"{where}The ensemble's models predict different numbers of classes {list(num_classes)}; "
+                         "average models of one task (all binary, or all with the same rating buckets).")
+    if len({bool(r) for r in remove_stopwords}) > 1:
+        raise ValueError(f"{where}The ensemble's models were trained with and without stopword removal; train "
+                         "them on one run's data (one REMOVE_STOPWORDS).")
+
+
 def save_ensemble(path: os.PathLike | str, members: Sequence[tuple[str, nn.Module, ModelConfig, dict[str, Any]]],
                   vocab: Vocab, metrics: dict[str, Any] | None = None) -> Path:
     """Write an ensemble bundle to ``path`` atomically; returns the path.
@@ -103,19 +113,14 @@ def save_ensemble(path: os.PathLike | str, members: Sequence[tuple[str, nn.Modul
     if len(members) < 2:
         raise ValueError(f"An ensemble needs at least two models, got {len(members)}; save a single model "
                          "with save_bundle().")
-    stopwords = {bool(pre.get("remove_stopwords")) for *_, pre in members}
-    if len(stopwords) > 1:
-        raise ValueError("The ensemble's models were trained with and without stopword removal; train them "
-                         "on one run's data (one REMOVE_STOPWORDS).")
-    classes = {cfg.num_classes for _, _, cfg, _ in members}
-    if len(classes) > 1:
-        raise ValueError(f"The ensemble's models predict different numbers of classes {sorted(classes)}; average "
-                         "models of one task (all binary, or all with the same rating buckets).")
     names = [str(name) for name, *_ in members]
     if len(set(names)) < len(names):
-        raise ValueError(f"Ensemble member names must differ, got {names}.")
+        raise ValueError(f"Ensemble member names must differ, got {names}; name each model once "
+                         "(e.g. 'trial <number> <architecture>').")
     parts = [{"name": name, **_model_payload(model, cfg, vocab, pre)} for name, (_, model, cfg, pre)
-             in zip(names, members)]
+             in zip(names, members)]  # checks each member's preprocessing keys and vocabulary first
+    _check_compatible([p["model_config"].get("num_classes") for p in parts],
+                      [p["preprocessing"]["remove_stopwords"] for p in parts])
     payload = {"format_version": FORMAT_VERSION, "members": parts, "vocab": list(vocab.itos),
                "metrics": _plain(dict(metrics or {}), "metrics")}
     return _write(path, payload)
@@ -287,4 +292,8 @@ def _load_ensemble(payload: dict[str, Any], path: Path, not_bundle: str) -> Ense
         members.append(Bundle(model=model, model_config=config, vocab=vocab, preprocessing=part["preprocessing"],
                               path=path))
         names.append(str(part.get("name", f"member {i}")))
+    if len(set(names)) < len(names):
+        raise ValueError(f"{not_bundle} (its member names repeat: {names})")
+    _check_compatible([m.model_config.num_classes for m in members],
+                      [m.preprocessing.get("remove_stopwords") for m in members], where=f"{path}: ")
     return Ensemble(members=members, names=names, metrics=payload["metrics"], path=path)

@@ -301,17 +301,22 @@ def load_run(profile: str, **overrides: Any) -> tuple[config.Params, Prepared]:
 
 
 def _loaded_for_run(path: Path, prepared: Prepared):
-    from .bundle import load_bundle
+    """The bundle at ``path`` (one model or an ensemble), checked to fit this run's binary test data."""
+    from .bundle import Ensemble, load_bundle
 
     loaded = load_bundle(path)
     if list(loaded.vocab.itos) != list(prepared.vocab.itos):
         raise ValueError(f"The bundle {path} was trained with another vocabulary than this run's; rerun the "
                          "notebook that saved it (03/04/05) after 02.")
+    classes = loaded.num_classes if isinstance(loaded, Ensemble) else loaded.model_config.num_classes
+    if classes != 2:
+        raise ValueError(f"The bundle {path} predicts {classes} classes (rating buckets); these scores are for "
+                         "positive/negative models: score it with multiclass_metrics on its own labels.")
     return loaded
 
 
 def score_bundle(path: Path, prepared: Prepared, batch_size: int = 256) -> tuple[np.ndarray, dict[str, float]]:
-    """Score a saved model bundle (one model or an ensemble) on the run's encoded test subset (no
+    """Score a saved binary model bundle (one model or an ensemble) on the run's encoded test subset (no
     re-tokenising), with the bundle's own truncation. Returns (test probabilities (N,), metrics)."""
     test = prepared.splits["test"]
     prob = _loaded_for_run(path, prepared).predict_split(test, batch_size)
@@ -319,27 +324,33 @@ def score_bundle(path: Path, prepared: Prepared, batch_size: int = 256) -> tuple
 
 
 ENSEMBLE_ROW = "ensemble (mean)"
+MEMBER_METRICS = (*TABLE_METRICS, "log_loss")
 
 
-def score_members(path: Path, prepared: Prepared, batch_size: int = 256
+def score_members(path: Path, prepared: Prepared, subset: str = "test", batch_size: int = 256
                   ) -> tuple[np.ndarray, dict[str, float], pd.DataFrame]:
-    """:func:`score_bundle` that also scores each model of an ensemble bundle on its own.
+    """:func:`score_bundle` on ``subset`` (``"test"`` or ``"val"``) that also scores each model of an
+    ensemble bundle on its own.
 
-    Returns ``(prob, metrics, table)``: the bundle's test probabilities (N,) and metrics, as
-    :func:`score_bundle` gives them, and a table of :data:`TABLE_METRICS` with one row per member (indexed by
-    its name) and a last row :data:`ENSEMBLE_ROW` for their mean. A single-model bundle gives one row, named
-    after its architecture.
+    Returns ``(prob, metrics, table)``: the bundle's probabilities (N,) and metrics (:data:`TABLE_METRICS`),
+    as :func:`score_bundle` gives them on that subset, and a table of :data:`MEMBER_METRICS` (``log_loss``:
+    mean cross-entropy, the study's objective on validation) with one row per member (indexed by its name)
+    and a last row :data:`ENSEMBLE_ROW` for their mean. A single-model bundle gives one row, named after its
+    architecture.
     """
+    from sklearn.metrics import log_loss
+
     from .bundle import Ensemble
 
+    if subset not in ("test", "val"):
+        raise ValueError(f"subset must be 'test' or 'val', got {subset!r}.")
     loaded = _loaded_for_run(path, prepared)
-    test = prepared.splits["test"]
-    if not isinstance(loaded, Ensemble):
-        prob = loaded.predict_split(test, batch_size)
-        metrics = binary_metrics(test.labels, prob)
-        return prob, metrics, pd.DataFrame({loaded.model_config.name: metrics}).T[list(TABLE_METRICS)]
-    probs = {name: member.predict_split(test, batch_size) for name, member in zip(loaded.names, loaded.members)}
-    prob = np.mean(list(probs.values()), axis=0)  # what Ensemble.predict_split gives, without scoring twice
-    rows = {name: binary_metrics(test.labels, p) for name, p in probs.items()}
-    rows[ENSEMBLE_ROW] = binary_metrics(test.labels, prob)
-    return prob, rows[ENSEMBLE_ROW], pd.DataFrame(rows).T[list(TABLE_METRICS)]
+    split = prepared.splits[subset]
+    members = (list(zip(loaded.names, loaded.members)) if isinstance(loaded, Ensemble)
+               else [(loaded.model_config.name, loaded)])
+    probs = [member.predict_split(split, batch_size) for _, member in members]
+    prob = np.mean(probs, axis=0)  # what Ensemble.predict_split gives, without scoring twice
+    rows = [(name, p) for (name, _), p in zip(members, probs)] + ([(ENSEMBLE_ROW, prob)] if len(probs) > 1 else [])
+    table = pd.DataFrame([{**binary_metrics(split.labels, p), "log_loss": log_loss(split.labels, p, labels=[0, 1])}
+                          for _, p in rows], index=[name for name, _ in rows])[list(MEMBER_METRICS)]
+    return prob, binary_metrics(split.labels, prob), table

@@ -57,10 +57,12 @@ machine only (file locking over network filesystems is unreliable); use PostgreS
 objective, one per distinct configuration); :func:`retrain_trials` trains each configuration for ``EPOCHS``
 epochs (:func:`retrain_best`: best checkpoint by validation loss, early stopping); :func:`save_final_model`
 writes the run's bundle ``artifacts/<profile>/models/final.pt`` — one model, or with several an ensemble whose
-probability is the mean of theirs — which ``python -m sentiment_lib predict`` loads. Why average: the top
-configurations of a study are about equally good on validation (their differences are within its noise) but
-err on partly different reviews, so their mean is right more often than any one of them. Test accuracy of
-the three best trials alone and averaged: ``quick`` 0.7923–0.8827 → 0.8896, ``full`` 0.8975–0.9108 → 0.9131.
+probability is the mean of theirs — which ``python -m sentiment_lib predict`` loads. Why average: models of
+different configurations err on partly different reviews, so the mean is often right where one of them is
+confidently wrong; notebook 05 measures it against the best trial alone on validation and test. Test accuracy
+of the three best trials alone and averaged: ``quick`` 0.7923–0.8827 → 0.8896, ``full`` 0.8975–0.9108 →
+0.9131 (on validation the average's loss is lower than the best trial's on ``full``, 0.2157 vs 0.2207, and
+higher on ``quick``, 0.2948 vs 0.2884: a gain, but not a guaranteed one).
 """
 from __future__ import annotations
 
@@ -96,6 +98,8 @@ from .train import FitResult, TrainConfig, fit
 
 MODEL_CHOICES = ("lstm", "bilstm", "bilstm_pool", "attention_lstm", "gru", "bag_of_embeddings")
 BATCH_SIZES = (32, 64, 128)
+SPACE_ORDER = ("model", "num_layers", "hidden_size", "embeddings", "embed_dim", "dropout", "lr", "max_len",
+               "truncation", "batch_size")  # the dimensions of search_space_spec, in its order
 LR_RANGE = (3e-4, 1e-2)
 DROPOUT_RANGE = (0.0, 0.5)
 METRICS = {"val_loss": "minimize", "val_accuracy": "maximize"}
@@ -699,25 +703,38 @@ def retrain_trials(prepared: Prepared, params: config.Params, trials: Sequence[F
                    epochs: int | None = None, device: str = "auto", *, progress: bool | None = None,
                    threads: int | None = None) -> list[Retrained]:
     """:func:`retrain_best` for each of ``trials`` (e.g. :func:`top_trials`), in order, each seeded with
-    ``SEED`` as a single retraining would be (so the first member is the model ``ENSEMBLE=1`` gives)."""
+    ``SEED`` as a single retraining would be (so the first member is the model ``ENSEMBLE=1`` gives).
+    A trial given twice is a ``ValueError`` before anything trains; a member whose training diverges is a
+    ``FloatingPointError`` naming its trial."""
+    numbers = [t.number for t in trials]
+    if len(set(numbers)) < len(numbers):
+        raise ValueError(f"Trials {numbers} repeat one: pass distinct trials (tuning.top_trials gives them).")
     members = []
     for trial in trials:
-        model, model_config, result, preprocessing = retrain_best(prepared, params, trial.params, epochs, device,
-                                                                  progress=progress, threads=threads)
+        try:
+            model, model_config, result, preprocessing = retrain_best(prepared, params, trial.params, epochs,
+                                                                      device, progress=progress, threads=threads)
+        except FloatingPointError as err:
+            raise FloatingPointError(f"Retraining trial {trial.number} ({trial.params}) diverged: {err} Leave it "
+                                     "out (a smaller ENSEMBLE) or retrain with another SEED.") from err
         members.append(Retrained(trial, model, model_config, result, preprocessing))
     return members
 
 
 def members_frame(members: Sequence[Retrained]) -> pd.DataFrame:
-    """One row per retrained member (indexed by its name): the trial's parameters and validation loss, then
-    the retraining's best epoch, epochs run, and validation loss and accuracy at the kept epoch (no wall
-    times, so that the table is the same on every run with the same seed; ``m.fit.seconds`` has them)."""
+    """One row per retrained member (indexed by its name): the trial's parameters (columns in search-space
+    order) and validation loss, then the retraining's best epoch, epochs run, and validation loss and accuracy
+    at the kept epoch (no wall times, so that the table is the same on every run with the same seed;
+    ``m.fit.seconds`` has them)."""
     rows = {}
     for m in members:
-        rows[m.name] = {**m.trial.params, "trial_val_loss": m.trial.value, "best_epoch": m.fit.best_epoch,
-                        "epochs_run": m.fit.epochs_run, "val_loss": m.fit.best_val_loss,
+        rows[m.name] = {**m.trial.params, "trial_val_loss": m.trial.user_attrs.get("val_loss", np.nan),
+                        "best_epoch": m.fit.best_epoch, "epochs_run": m.fit.epochs_run,
+                        "val_loss": m.fit.best_val_loss,
                         "val_accuracy": m.fit.best_val_metrics.get("accuracy", np.nan)}
-    return pd.DataFrame.from_dict(rows, orient="index")
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    order = [c for c in SPACE_ORDER if c in frame.columns]
+    return frame[order + [c for c in frame.columns if c not in order]]
 
 
 def save_final_model(profile: str, members: Sequence[Retrained], vocab: Vocab,
@@ -733,6 +750,28 @@ def save_final_model(profile: str, members: Sequence[Retrained], vocab: Vocab,
         return save_bundle(path, m.model, m.model_config, vocab, dict(m.preprocessing), dict(metrics or {}))
     return save_ensemble(path, [(m.name, m.model, m.model_config, dict(m.preprocessing)) for m in members],
                          vocab, dict(metrics or {}))
+
+
+def ensemble_sentence(on_val: pd.DataFrame, on_test: pd.DataFrame, epochs: int) -> str:
+    """One sentence for notebook 05's conclusions: what averaging did, against the best trial alone (the
+    first member, what ``ENSEMBLE=1`` gives), on validation — where the members were chosen — and on test.
+
+    ``on_val``, ``on_test``: the tables of :func:`~sentiment_lib.experiment.score_members` (rows: members,
+    best first, then ``ensemble (mean)`` when there are several; columns include ``accuracy`` and
+    ``log_loss``)."""
+    from .experiment import ENSEMBLE_ROW
+
+    first = on_test.index[0]
+    if ENSEMBLE_ROW not in on_test.index:
+        return (f"The best trial alone ({first}), retrained for up to {epochs} epochs, is the final model: "
+                f"test accuracy {on_test.loc[first, 'accuracy']:.4f}.")
+    members = on_test.drop(index=ENSEMBLE_ROW)
+    return (f"The final model averages {len(members)} configurations, each retrained for up to {epochs} epochs. "
+            f"On validation the average has loss {on_val.loc[ENSEMBLE_ROW, 'log_loss']:.4f} and accuracy "
+            f"{on_val.loc[ENSEMBLE_ROW, 'accuracy']:.4f}, against {on_val.loc[first, 'log_loss']:.4f} and "
+            f"{on_val.loc[first, 'accuracy']:.4f} for the best trial alone ({first}); on the test subset "
+            f"{on_test.loc[ENSEMBLE_ROW, 'accuracy']:.4f} against {on_test.loc[first, 'accuracy']:.4f} "
+            f"(the members alone: {members['accuracy'].min():.4f}–{members['accuracy'].max():.4f}).")
 
 
 def final_model_row(members: Sequence[Retrained], test: Mapping[str, float]) -> dict[str, Any]:

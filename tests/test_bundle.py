@@ -167,3 +167,30 @@ def test_a_damaged_ensemble_names_the_fix(tmp_path):
     torch.save(payload, path)
     with pytest.raises(ValueError, match="at least two models"):
         load_bundle(path)
+
+
+def test_a_multiclass_ensemble_averages_class_probabilities(tmp_path):
+    vocab = make_bundle().vocab
+    configs = [ModelConfig(name, len(vocab), embed_dim=8, hidden_size=6, num_classes=4)
+               for name in ("lstm", "bag_of_embeddings")]
+    torch.manual_seed(0)
+    members = [(c.name, build_model(c).eval(), c, dict(PREPROCESSING)) for c in configs]
+    loaded = load_bundle(save_ensemble(tmp_path / "e.pt", members, vocab))
+    prob = loaded.predict(TEXTS)
+    assert prob.shape == (4, 4) and np.allclose(prob.sum(axis=1), 1.0, atol=1e-5)
+    singles = [Bundle(m, c, vocab, dict(PREPROCESSING)).predict(TEXTS) for _, m, c, _ in members]
+    np.testing.assert_allclose(prob, (singles[0] + singles[1]) / 2, rtol=1e-5)
+
+
+def test_an_edited_ensemble_with_clashing_members_is_refused_on_load(tmp_path):
+    path = save_members(tmp_path / "final.pt", make_members())
+    payload = torch.load(path, weights_only=True)
+    payload["members"][1]["name"] = payload["members"][0]["name"]
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match="member names repeat"):
+        load_bundle(path)
+    payload["members"][1]["name"] = "other"
+    payload["members"][1]["preprocessing"]["remove_stopwords"] = True
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match="with and without stopword removal"):
+        load_bundle(path)

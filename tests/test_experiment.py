@@ -97,16 +97,37 @@ def test_score_members_scores_each_model_of_an_ensemble_and_their_mean(run, tmp_
                          prepared.vocab)
     prob, metrics, table = experiment.score_members(path, prepared)
     assert list(table.index) == ["lstm", "bag_of_embeddings", experiment.ENSEMBLE_ROW]
-    assert list(table.columns) == list(experiment.TABLE_METRICS)
+    assert list(table.columns) == [*experiment.TABLE_METRICS, "log_loss"]
+    labels = prepared.splits["test"].labels
+    p = np.clip(prob.astype(float), 1e-15, 1 - 1e-15)
+    assert table.loc[experiment.ENSEMBLE_ROW, "log_loss"] == pytest.approx(
+        -np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)), rel=1e-5)
     np.testing.assert_allclose(prob, (runs[0].test_prob + runs[1].test_prob) / 2, atol=1e-6)
     for r in runs:
         assert table.loc[r.name, "accuracy"] == pytest.approx(r.test["accuracy"])
     assert table.loc[experiment.ENSEMBLE_ROW, "accuracy"] == pytest.approx(metrics["accuracy"])
     scored, by_score_bundle = experiment.score_bundle(path, prepared)
     np.testing.assert_allclose(scored, prob, rtol=1e-6)
+    val_prob, val_metrics, on_val = experiment.score_members(path, prepared, subset="val")
+    assert val_prob.shape == (len(prepared.splits["val"].labels),) and list(on_val.index) == list(table.index)
+    assert on_val.loc[experiment.ENSEMBLE_ROW, "accuracy"] == pytest.approx(val_metrics["accuracy"])
+    with pytest.raises(ValueError, match="'test' or 'val'"):
+        experiment.score_members(path, prepared, subset="train")
     single = experiment.save_run(runs[0], prepared, tmp_path / "lstm.pt")
     _, _, one = experiment.score_members(single, prepared)
     assert list(one.index) == ["lstm"] and one.loc["lstm", "accuracy"] == pytest.approx(runs[0].test["accuracy"])
+
+
+def test_scoring_a_multiclass_bundle_as_binary_names_the_fix(run, tmp_path):
+    from sentiment_lib.bundle import save_bundle
+    from sentiment_lib.models import ModelConfig, build_model
+
+    prepared, _ = run
+    cfg = ModelConfig("lstm", len(prepared.vocab), embed_dim=8, hidden_size=8, num_classes=4)
+    path = save_bundle(tmp_path / "buckets.pt", build_model(cfg), cfg, prepared.vocab,
+                       {"max_len": 16, "truncation": "head", "remove_stopwords": False})
+    with pytest.raises(ValueError, match="predicts 4 classes.*multiclass_metrics"):
+        experiment.score_bundle(path, prepared)
 
 
 def test_score_bundle_refuses_another_runs_vocabulary(run, tmp_path):

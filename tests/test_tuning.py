@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 import torch
 from optuna.trial import TrialState
@@ -63,6 +64,7 @@ def test_search_space_is_bounded_by_the_profile():
         assert set(spec["model"]["choices"]) == set(tuning.MODEL_CHOICES)
         assert set(spec["truncation"]["choices"]) == {"head", "tail", "head+tail"}
         assert spec["lr"]["log"] is True
+        assert [n for n in tuning.SPACE_ORDER if n in spec] == list(spec)
     small = tuning.search_space_spec(tiny_params(hidden_size=32, max_len=128, embed_dim=32))
     assert small["hidden_size"]["choices"] == [8, 16, 32]
     assert small["embed_dim"]["choices"] == [16, 32]
@@ -378,9 +380,10 @@ def test_retrain_best_and_save_the_final_model(prepared):
 
 
 def finished_trial(params: dict, value: float, number: int = 0) -> optuna.trial.FrozenTrial:
-    """A complete trial with these parameters (each a one-choice distribution), as a study would hold it."""
+    """A complete trial with these parameters (each a one-choice distribution) and validation loss
+    ``value``, as a study would hold it."""
     dist = {k: optuna.distributions.CategoricalDistribution([v]) for k, v in params.items()}
-    trial = optuna.trial.create_trial(params=params, distributions=dist, value=value)
+    trial = optuna.trial.create_trial(params=params, distributions=dist, value=value, user_attrs={"val_loss": value})
     trial.number = number
     return trial
 
@@ -400,6 +403,8 @@ def test_top_trials_are_the_best_distinct_complete_configurations():
     a, b, c = ({"model": "lstm", "lr": 1e-3}, {"model": "gru", "lr": 1e-3}, {"model": "bilstm", "lr": 3e-3})
     study = study_of([(a, 0.30), (b, 0.25), (a, 0.28), (c, None), (c, 0.40)])
     assert [t.number for t in tuning.top_trials(study, 3)] == [1, 2, 4]  # a's better run counts, once
+    tied = study_of([(a, 0.30), (b, 0.25), (c, float("inf")), (a, 0.25)])
+    assert [t.number for t in tuning.top_trials(tied, 3)] == [1, 3]  # ties: the earlier trial first; inf is no result
     assert [t.number for t in tuning.top_trials(study, 1)] == [study.best_trial.number]
     assert len(tuning.top_trials(study, 10)) == 3  # fewer configurations than asked: all of them
     maximised = study_of([(a, 0.80), (b, 0.90), (c, 0.85)], direction="maximize")
@@ -427,6 +432,7 @@ def test_an_ensemble_final_model_averages_its_retrained_members(prepared):
     frame = tuning.members_frame(members)
     assert list(frame.index) == [m.name for m in members]
     assert list(frame["trial_val_loss"]) == [0.4, 0.5] and list(frame["max_len"]) == [32, 64]
+    assert list(frame.columns[:3]) == ["model", "num_layers", "hidden_size"]  # search-space order first
     assert list(frame["val_loss"]) == [m.fit.best_val_loss for m in members]
 
     path = tuning.save_final_model("smoke", members, prepared.vocab)
@@ -445,6 +451,33 @@ def test_an_ensemble_final_model_averages_its_retrained_members(prepared):
     json.dumps(row)
     with pytest.raises(ValueError, match="retrain_trials"):
         tuning.save_final_model("smoke", [], prepared.vocab)
+    with pytest.raises(ValueError, match="repeat one.*top_trials"):
+        tuning.retrain_trials(prepared, params, [trials[0], trials[0]], device="cpu", progress=False, threads=1)
+
+
+def test_a_diverging_member_names_its_trial(prepared, monkeypatch):
+    def diverge(*args, **kwargs):
+        raise FloatingPointError("Validation loss is nan at epoch 1: training diverged.")
+
+    monkeypatch.setattr(tuning, "retrain_best", diverge)
+    trial = finished_trial({"model": "lstm", "lr": 0.5}, 0.3, number=7)
+    with pytest.raises(FloatingPointError, match="trial 7 .*diverged.*smaller ENSEMBLE"):
+        tuning.retrain_trials(prepared, tiny_params(), [trial], device="cpu")
+
+
+def test_ensemble_sentence_compares_the_average_with_the_best_trial_alone():
+    from sentiment_lib.experiment import ENSEMBLE_ROW
+
+    def table(acc, loss):
+        return pd.DataFrame({"accuracy": acc, "log_loss": loss}, index=["trial 4 lstm", "trial 1 gru", ENSEMBLE_ROW])
+
+    line = tuning.ensemble_sentence(table([0.85, 0.84, 0.87], [0.35, 0.36, 0.33]),
+                                    table([0.86, 0.83, 0.88], [0.34, 0.37, 0.31]), epochs=6)
+    assert "averages 2 configurations" in line and "up to 6 epochs" in line
+    assert "loss 0.3300 and accuracy 0.8700, against 0.3500 and 0.8500" in line and "(trial 4 lstm)" in line
+    assert "test subset 0.8800 against 0.8600" in line and "0.8300–0.8600" in line
+    alone = table([0.85, 0.84, 0.87], [0.35, 0.36, 0.33]).iloc[:1]
+    assert tuning.ensemble_sentence(alone, alone, 6).startswith("The best trial alone (trial 4 lstm)")
 
 
 # --------------------------------------------------------------------------------------------
