@@ -29,8 +29,9 @@ from .text import Vocab, tokenize, truncate
 from .train import predict_proba
 
 FORMAT_VERSION = 1
-_PAYLOAD_KEYS = ("model_config", "state_dict", "vocab", "preprocessing", "metrics")
-_MEMBER_KEYS = ("model_config", "state_dict", "preprocessing")
+_MEMBER_KEYS = ("model_config", "state_dict", "preprocessing")  # one model's part of a file
+_SHARED_KEYS = ("vocab", "metrics")                               # once per file
+_PAYLOAD_KEYS = (*_MEMBER_KEYS, *_SHARED_KEYS)                     # a single-model bundle
 PREPROCESSING_KEYS = ("max_len", "truncation", "remove_stopwords")
 
 
@@ -137,6 +138,15 @@ class Bundle:
     metrics: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
 
+    @property
+    def num_classes(self) -> int:
+        return self.model_config.num_classes
+
+    @property
+    def named_members(self) -> list[tuple[str, "Bundle"]]:
+        """``[(architecture, self)]``: a single model as a one-member list, like :attr:`Ensemble.named_members`."""
+        return [(self.model_config.name, self)]
+
     def _device(self) -> torch.device:
         """Where the model's weights live (the CPU after :func:`load_bundle`)."""
         return next(self.model.parameters()).device
@@ -176,7 +186,7 @@ class Bundle:
         """Probabilities (N,) or (N, C) for an already encoded split (untruncated ids, e.g. a run's
         ``prepared.splits["test"]``), truncated with this bundle's ``max_len`` and ``truncation``."""
         loader = make_loader(split, batch_size, int(self.preprocessing["max_len"]),
-                             self.preprocessing["truncation"], binary=self.model_config.num_classes == 2)
+                             self.preprocessing["truncation"], binary=self.num_classes == 2)
         return predict_proba(self.model, loader, self._device())
 
     @torch.no_grad()
@@ -214,7 +224,12 @@ class Ensemble:
 
     @property
     def num_classes(self) -> int:
-        return self.members[0].model_config.num_classes
+        return self.members[0].num_classes
+
+    @property
+    def named_members(self) -> list[tuple[str, Bundle]]:
+        """``[(name, member)]`` in saved order (best trial first for notebook 05's final model)."""
+        return list(zip(self.names, self.members))
 
     def predict(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Mean of the members' :meth:`Bundle.predict` (texts encoded once), shape (N,) or (N, C)."""
@@ -279,7 +294,7 @@ def _load_ensemble(payload: dict[str, Any], path: Path, not_bundle: str) -> Ense
     parts = payload["members"]
     if not isinstance(parts, list) or len(parts) < 2 or not all(isinstance(p, dict) for p in parts):
         raise ValueError(f"{not_bundle} (its members are not a list of at least two models)")
-    missing = [key for key in ("vocab", "metrics") if key not in payload]
+    missing = [key for key in _SHARED_KEYS if key not in payload]
     if missing:
         raise ValueError(f"{not_bundle} (it lacks {missing})")
     vocab = Vocab(payload["vocab"])
@@ -294,6 +309,6 @@ def _load_ensemble(payload: dict[str, Any], path: Path, not_bundle: str) -> Ense
         names.append(str(part.get("name", f"member {i}")))
     if len(set(names)) < len(names):
         raise ValueError(f"{not_bundle} (its member names repeat: {names})")
-    _check_compatible([m.model_config.num_classes for m in members],
+    _check_compatible([m.num_classes for m in members],
                       [m.preprocessing.get("remove_stopwords") for m in members], where=f"{path}: ")
     return Ensemble(members=members, names=names, metrics=payload["metrics"], path=path)

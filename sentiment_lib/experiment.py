@@ -302,25 +302,23 @@ def load_run(profile: str, **overrides: Any) -> tuple[config.Params, Prepared]:
 
 def _loaded_for_run(path: Path, prepared: Prepared):
     """The bundle at ``path`` (one model or an ensemble), checked to fit this run's binary test data."""
-    from .bundle import Ensemble, load_bundle
+    from .bundle import load_bundle
 
     loaded = load_bundle(path)
     if list(loaded.vocab.itos) != list(prepared.vocab.itos):
         raise ValueError(f"The bundle {path} was trained with another vocabulary than this run's; rerun the "
                          "notebook that saved it (03/04/05) after 02.")
-    classes = loaded.num_classes if isinstance(loaded, Ensemble) else loaded.model_config.num_classes
-    if classes != 2:
-        raise ValueError(f"The bundle {path} predicts {classes} classes (rating buckets); these scores are for "
-                         "positive/negative models: score it with multiclass_metrics on its own labels.")
+    if loaded.num_classes != 2:
+        raise ValueError(f"The bundle {path} predicts {loaded.num_classes} classes (rating buckets); these scores "
+                         "are for positive/negative models: score it with multiclass_metrics on its own labels.")
     return loaded
 
 
 def score_bundle(path: Path, prepared: Prepared, batch_size: int = 256) -> tuple[np.ndarray, dict[str, float]]:
     """Score a saved binary model bundle (one model or an ensemble) on the run's encoded test subset (no
     re-tokenising), with the bundle's own truncation. Returns (test probabilities (N,), metrics)."""
-    test = prepared.splits["test"]
-    prob = _loaded_for_run(path, prepared).predict_split(test, batch_size)
-    return prob, binary_metrics(test.labels, prob)
+    prob, metrics, _ = score_members(path, prepared, batch_size=batch_size)
+    return prob, metrics
 
 
 ENSEMBLE_ROW = "ensemble (mean)"
@@ -329,28 +327,25 @@ MEMBER_METRICS = (*TABLE_METRICS, "log_loss")
 
 def score_members(path: Path, prepared: Prepared, subset: str = "test", batch_size: int = 256
                   ) -> tuple[np.ndarray, dict[str, float], pd.DataFrame]:
-    """:func:`score_bundle` on ``subset`` (``"test"`` or ``"val"``) that also scores each model of an
-    ensemble bundle on its own.
+    """Score a saved binary bundle on ``subset`` (``"test"`` or ``"val"``), and each model of an ensemble
+    bundle on its own (each member reads the split once; their mean is the ensemble's prediction).
 
     Returns ``(prob, metrics, table)``: the bundle's probabilities (N,) and metrics (:data:`TABLE_METRICS`),
-    as :func:`score_bundle` gives them on that subset, and a table of :data:`MEMBER_METRICS` (``log_loss``:
-    mean cross-entropy, the study's objective on validation) with one row per member (indexed by its name)
-    and a last row :data:`ENSEMBLE_ROW` for their mean. A single-model bundle gives one row, named after its
-    architecture.
+    and a table of :data:`MEMBER_METRICS` (``log_loss``: mean cross-entropy, the study's objective on
+    validation) with one row per member (indexed by its name) and, for an ensemble, a last row
+    :data:`ENSEMBLE_ROW` for their mean. A single-model bundle gives one row, named after its architecture.
     """
     from sklearn.metrics import log_loss
-
-    from .bundle import Ensemble
 
     if subset not in ("test", "val"):
         raise ValueError(f"subset must be 'test' or 'val', got {subset!r}.")
     loaded = _loaded_for_run(path, prepared)
     split = prepared.splits[subset]
-    members = (list(zip(loaded.names, loaded.members)) if isinstance(loaded, Ensemble)
-               else [(loaded.model_config.name, loaded)])
-    probs = [member.predict_split(split, batch_size) for _, member in members]
-    prob = np.mean(probs, axis=0)  # what Ensemble.predict_split gives, without scoring twice
-    rows = [(name, p) for (name, _), p in zip(members, probs)] + ([(ENSEMBLE_ROW, prob)] if len(probs) > 1 else [])
-    table = pd.DataFrame([{**binary_metrics(split.labels, p), "log_loss": log_loss(split.labels, p, labels=[0, 1])}
-                          for _, p in rows], index=[name for name, _ in rows])[list(MEMBER_METRICS)]
-    return prob, binary_metrics(split.labels, prob), table
+    rows = [(name, member.predict_split(split, batch_size)) for name, member in loaded.named_members]
+    prob = np.mean([p for _, p in rows], axis=0)  # what Ensemble.predict_split gives
+    if len(rows) > 1:
+        rows.append((ENSEMBLE_ROW, prob))
+    scored = [{**binary_metrics(split.labels, p), "log_loss": log_loss(split.labels, p, labels=[0, 1])}
+              for _, p in rows]
+    table = pd.DataFrame(scored, index=[name for name, _ in rows])[list(MEMBER_METRICS)]
+    return prob, {k: scored[-1][k] for k in TABLE_METRICS}, table
