@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import torch
 from optuna.trial import TrialState
+from sklearn.metrics import log_loss
 
 from sentiment_lib import config, tuning
 from sentiment_lib.bundle import load_bundle
@@ -443,12 +444,30 @@ def test_an_ensemble_final_model_averages_its_retrained_members(prepared):
     assert abs(separate[0] - separate[1]).max() > 1e-4
     assert loaded.predict(texts) == pytest.approx((separate[0] + separate[1]) / 2, rel=1e-6)
 
+    # forward selection on validation, from each member's own saved-bundle probabilities
+    val = prepared.splits["val"]
+    alone_val = [load_bundle(tuning.save_final_model("smoke", [m], prepared.vocab)).predict_split(val)
+                 for m in members]
+    kept, steps = tuning.select_members(members, prepared)
+    best = min(range(2), key=lambda i: log_loss(val.labels, alone_val[i]))
+    assert kept[0] is members[best] and steps["added"].iloc[0] == members[best].name
+    assert steps["val_loss"].iloc[0] == pytest.approx(log_loss(val.labels, alone_val[best]))
+    assert steps["val_loss"].iloc[1] == pytest.approx(log_loss(val.labels, (alone_val[0] + alone_val[1]) / 2))
+    assert [m.name for m in kept] == list(steps["added"][steps["kept"]])
+    assert len(kept) == (2 if steps["val_loss"].iloc[1] < steps["val_loss"].iloc[0] else 1)
+    with pytest.raises(ValueError, match="retrain_trials"):
+        tuning.select_members([], prepared)
+
     test = {"accuracy": 0.75, "precision": 0.7, "recall": 0.8, "f1": 0.74, "roc_auc": 0.8}
     row = tuning.final_model_row(members, test)
     assert row["architecture"] == "bag_of_embeddings + lstm" and row["trials"] == [0, 1]
     assert row["parameters"] == sum(sum(p.numel() for p in m.model.parameters()) for m in members)
-    assert row["epochs_run"] == [1, 1] and row["accuracy"] == 0.75
+    assert row["epochs_run"] == [1, 1] and row["accuracy"] == 0.75 and row["candidates"] == [0, 1]
     json.dumps(row)
+    one = tuning.final_model_row(members[1:], test, candidates=members)  # one kept of two retrained
+    assert one["trials"] == [1] and one["candidates"] == [0, 1] and one["architecture"] == "lstm"
+    assert one["train_seconds"] == pytest.approx(sum(m.fit.seconds for m in members), abs=0.1)
+    assert one["parameters"] == sum(p.numel() for p in members[1].model.parameters())
     with pytest.raises(ValueError, match="retrain_trials"):
         tuning.save_final_model("smoke", [], prepared.vocab)
     with pytest.raises(ValueError, match="repeat one.*top_trials"):
@@ -472,12 +491,17 @@ def test_ensemble_sentence_compares_the_average_with_the_best_trial_alone():
         return pd.DataFrame({"accuracy": acc, "log_loss": loss}, index=["trial 4 lstm", "trial 1 gru", ENSEMBLE_ROW])
 
     line = tuning.ensemble_sentence(table([0.85, 0.84, 0.87], [0.35, 0.36, 0.33]),
-                                    table([0.86, 0.83, 0.88], [0.34, 0.37, 0.31]), epochs=6)
-    assert "averages 2 configurations" in line and "up to 6 epochs" in line
+                                    table([0.86, 0.83, 0.88], [0.34, 0.37, 0.31]), epochs=6, candidates=3)
+    assert "averages 2 of the 3 retrained configurations" in line and "up to 6 epochs" in line
     assert "loss 0.3300 and accuracy 0.8700, against 0.3500 and 0.8500" in line and "(trial 4 lstm)" in line
     assert "test subset 0.8800 against 0.8600" in line and "0.8300–0.8600" in line
+    assert "averages 2 of the 2" in tuning.ensemble_sentence(table([.8] * 3, [.3] * 3), table([.8] * 3, [.3] * 3), 6)
     alone = table([0.85, 0.84, 0.87], [0.35, 0.36, 0.33]).iloc[:1]
-    assert tuning.ensemble_sentence(alone, alone, 6).startswith("The best trial alone (trial 4 lstm)")
+    line = tuning.ensemble_sentence(alone, alone, 6)
+    assert line.startswith("The best retrained configuration alone (trial 4 lstm, up to 6 epochs)")
+    rejected = tuning.ensemble_sentence(alone, alone, 6, candidates=3)
+    assert rejected.startswith("Adding any of the other 2 retrained configuration(s) did not lower the validation loss")
+    assert "best retrained configuration alone (trial 4 lstm" in rejected and "test accuracy 0.8500" in rejected
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,96 @@
+"""Which trained models to average: greedy forward selection by validation loss.
+
+Averaging the probabilities of several models helps when they err on different inputs, and can hurt when a
+weak member drags the mean or when near-copies of one model just double its vote. Taking the k best models
+by their own score ignores both. Forward selection (Caruana et al., "Ensemble selection from libraries of
+models", ICML 2004) judges each addition by what it does to the *average*: start from the candidate with the
+lowest validation loss; at each step add the remaining candidate whose addition gives the average with the
+lowest validation loss; stop when no addition lowers it. Without replacement, so every kept model has equal
+weight and the ensemble bundle's plain mean applies.
+
+The choice is made on the validation subset, the subset that chose each model's checkpoint and the study's
+trials; the test subset is never read.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import log_loss
+
+
+def _scores(labels: np.ndarray, prob: np.ndarray) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of probabilities ``prob``: (N,) for the positive class of a binary
+    task, or (N, C) class probabilities."""
+    if prob.ndim == 1:
+        return float(log_loss(labels, prob, labels=[0, 1])), float(np.mean((prob >= 0.5) == labels))
+    return (float(log_loss(labels, prob, labels=list(range(prob.shape[1])))),
+            float(np.mean(prob.argmax(axis=1) == labels)))
+
+
+def _checked(probs: Sequence[np.ndarray], labels: np.ndarray, names: Sequence[str] | None
+             ) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
+    if len(probs) == 0:
+        raise ValueError("No candidate models to select from: pass at least one array of probabilities.")
+    arrays = [np.asarray(p, dtype=np.float64) for p in probs]
+    labels = np.asarray(labels)
+    names = [f"candidate {i}" for i in range(len(arrays))] if names is None else list(names)
+    if len(names) != len(arrays) or len(set(names)) != len(names):
+        raise ValueError(f"Give one distinct name per candidate: {len(arrays)} candidates, names {names}.")
+    for name, p in zip(names, arrays):
+        if p.shape != arrays[0].shape or p.ndim not in (1, 2) or len(p) != len(labels):
+            raise ValueError(f"{name}'s probabilities have shape {p.shape}; every candidate needs ({len(labels)},) "
+                             f"or ({len(labels)}, C), the same for all (first: {arrays[0].shape}).")
+        if not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1:
+            raise ValueError(f"{name}'s probabilities are not all in [0, 1] (NaN, inf or out of range): score "
+                             "the models with predict_split, which returns probabilities, not logits.")
+    return arrays, labels, names
+
+
+@dataclass
+class Selection:
+    """The outcome of :func:`forward_select`.
+
+    ``chosen``: indices into the candidates, in the order they were added (the first is the best alone).
+    ``steps``: one row per step, indexed by step number from 1 — ``added`` (the candidate's name), ``val_loss``
+    and ``val_accuracy`` of the average after adding it, and ``kept`` (``False`` for the last row when the
+    search stopped because the best addition did not lower the loss).
+    """
+
+    chosen: list[int]
+    steps: pd.DataFrame
+
+
+def forward_select(probs: Sequence[np.ndarray], labels: np.ndarray, names: Sequence[str] | None = None,
+                   tolerance: float = 0.0) -> Selection:
+    """Greedy forward selection, without replacement, of the candidates whose mean probability has the lowest
+    validation log loss.
+
+    ``probs``: each candidate's validation probabilities, all (N,) (binary: positive class) or all (N, C);
+    ``labels``: (N,) true classes; ``names``: labels for the ``steps`` table (default ``candidate i``);
+    ``tolerance``: an addition is kept only if it lowers the loss by more than this (0: any decrease).
+    Ties go to the earlier candidate, so list candidates best-ranked first. ``ValueError`` on no candidates,
+    mismatched shapes, or values that are not probabilities.
+    """
+    arrays, labels, names = _checked(probs, labels, names)
+    alone = [_scores(labels, p)[0] for p in arrays]
+    chosen = [int(np.argmin(alone))]  # argmin: the earliest of tied candidates
+    total = arrays[chosen[0]].copy()
+    loss, accuracy = _scores(labels, total)
+    rows = [{"added": names[chosen[0]], "val_loss": loss, "val_accuracy": accuracy, "kept": True}]
+    while len(chosen) < len(arrays):
+        trials = {i: _scores(labels, (total + arrays[i]) / (len(chosen) + 1))
+                  for i in range(len(arrays)) if i not in chosen}
+        best = min(trials, key=lambda i: (trials[i][0], i))
+        better = trials[best][0] < loss - tolerance
+        rows.append({"added": names[best], "val_loss": trials[best][0], "val_accuracy": trials[best][1],
+                     "kept": better})
+        if not better:
+            break
+        chosen.append(best)
+        total += arrays[best]
+        loss = trials[best][0]
+    steps = pd.DataFrame(rows, index=pd.RangeIndex(1, len(rows) + 1, name="step"))
+    return Selection(chosen, steps)
