@@ -62,11 +62,12 @@ keeps those whose average has the lowest validation loss (greedy forward selecti
 mean of theirs — which ``python -m sentiment_lib predict`` loads. Why average: models of different
 configurations err on partly different reviews, so the mean is often right where one of them is confidently
 wrong. Why select rather than take the best k: near-copies of one configuration err on the same reviews and
-add little, and a weak member can drag the mean. Measured on ``full`` (16 finished trials, test accuracy):
-the best three alone 0.8975–0.9077 averaged to 0.9083 — two of them 2×256 attention LSTMs sharing 68% of
-their test errors; forward selection from the best four keeps three (two 2×256 and the 1×256 network: the
-2×64 one does not lower validation loss) and gets 0.9142. It is no guaranteed gain on test: on ``quick`` it
-drops a weak BiLSTM (0.7923 alone) that raises validation loss, and gets 0.8860 where all three gave 0.8896.
+add little, and a weak member can drag the mean. It is no guaranteed gain on test. Measured (test accuracy):
+``full`` at 16 finished trials, the best three alone 0.8975–0.9077 averaged to 0.9083 (two of them 2×256
+attention LSTMs sharing 68% of their test errors), while selection from the best four kept two 2×256 nets
+and 04's 1×256 one and got 0.9142; at the profile's 20 trials selection keeps the best three, 0.9112. On
+``quick`` it drops a weak BiLSTM (0.7923 alone) that raises validation loss and gets 0.8860, where all three
+gave 0.8896.
 """
 from __future__ import annotations
 
