@@ -21,7 +21,7 @@ from . import config
 from .batching import EncodedSplit, make_loader
 from .bundle import save_bundle
 from .embeddings import start_embeddings, word2vec_unavailable
-from .metrics import binary_metrics, multiclass_metrics
+from .metrics import binary_metrics, log_loss, multiclass_metrics
 from .models import ModelConfig, build_model, count_parameters
 from .prepare import Prepared
 from .summary import update_summary
@@ -335,8 +335,6 @@ def score_members(path: Path, prepared: Prepared, subset: str = "test", batch_si
     validation) with one row per member (indexed by its name) and, for an ensemble, a last row
     :data:`ENSEMBLE_ROW` for their mean. A single-model bundle gives one row, named after its architecture.
     """
-    from sklearn.metrics import log_loss
-
     if subset not in ("test", "val"):
         raise ValueError(f"subset must be 'test' or 'val', got {subset!r}.")
     loaded = _loaded_for_run(path, prepared)
@@ -345,7 +343,7 @@ def score_members(path: Path, prepared: Prepared, subset: str = "test", batch_si
     prob = np.mean([p for _, p in rows], axis=0)  # what Ensemble.predict_split gives
     if len(rows) > 1:
         rows.append((ENSEMBLE_ROW, prob))
-    scored = [{**binary_metrics(split.labels, p), "log_loss": log_loss(split.labels, p, labels=[0, 1])}
+    scored = [{**binary_metrics(split.labels, p), "log_loss": log_loss(split.labels, p)}
               for _, p in rows]
     table = pd.DataFrame(scored, index=[name for name, _ in rows])[list(MEMBER_METRICS)]
     return prob, {k: scored[-1][k] for k in TABLE_METRICS}, table

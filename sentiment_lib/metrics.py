@@ -48,6 +48,34 @@ def binary_metrics(y_true, prob, threshold: float = 0.5) -> dict[str, float]:
     }
 
 
+def _classes(prob: np.ndarray) -> list[int]:
+    if prob.ndim not in (1, 2):
+        raise ValueError(f"prob must have shape (N,) (binary) or (N, C) (multi-class), got {prob.shape}.")
+    return [0, 1] if prob.ndim == 1 else list(range(prob.shape[1]))
+
+
+def log_loss(y_true, prob) -> float:
+    """Mean cross-entropy in nats — the loss training minimises and the study's objective.
+
+    ``prob``: (N,) probability of class 1 for labels 0/1, or (N, C) class probabilities for labels 0..C-1.
+    """
+    y_true = np.asarray(y_true).astype(int).ravel()
+    prob = np.asarray(prob, dtype=float)
+    _check_pair(y_true, prob)
+    return float(skm.log_loss(y_true, prob, labels=_classes(prob)))
+
+
+def accuracy(y_true, prob, threshold: float = 0.5) -> float:
+    """Share of correct predictions: ``prob >= threshold`` for (N,) binary probabilities, the arg-max for
+    (N, C) class probabilities (the rules of :func:`binary_metrics` and :func:`multiclass_metrics`)."""
+    y_true = np.asarray(y_true).astype(int).ravel()
+    prob = np.asarray(prob, dtype=float)
+    _check_pair(y_true, prob)
+    _classes(prob)
+    y_pred = (prob >= threshold).astype(int) if prob.ndim == 1 else prob.argmax(axis=1)
+    return float(np.mean(y_pred == y_true))
+
+
 def multiclass_metrics(y_true, prob) -> dict[str, float]:
     """Accuracy and macro-averaged precision, recall and F1 over all C classes.
 

@@ -2,11 +2,12 @@
 
 Averaging the probabilities of several models helps when they err on different inputs, and can hurt when a
 weak member drags the mean or when near-copies of one model just double its vote. Taking the k best models
-by their own score ignores both. Forward selection (Caruana et al., "Ensemble selection from libraries of
-models", ICML 2004) judges each addition by what it does to the *average*: start from the candidate with the
-lowest validation loss; at each step add the remaining candidate whose addition gives the average with the
-lowest validation loss; stop when no addition lowers it. Without replacement, so every kept model has equal
-weight and the ensemble bundle's plain mean applies.
+by their own score ignores both. Forward selection judges each addition by what it does to the *average*:
+start from the candidate with the lowest validation loss; at each step add the remaining candidate whose
+addition gives the average with the lowest validation loss; stop when no addition lowers it. This is a
+variant of Caruana et al., "Ensemble selection from libraries of models" (ICML 2004), which adds with
+replacement for a fixed number of steps and keeps the best prefix; here members are added without
+replacement, so every kept model has equal weight and the ensemble bundle's plain mean applies.
 
 The choice is made on the validation subset, the subset that chose each model's checkpoint and the study's
 trials; the test subset is never read.
@@ -18,16 +19,13 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import log_loss
+
+from .metrics import accuracy, log_loss
 
 
 def _scores(labels: np.ndarray, prob: np.ndarray) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) of probabilities ``prob``: (N,) for the positive class of a binary
-    task, or (N, C) class probabilities."""
-    if prob.ndim == 1:
-        return float(log_loss(labels, prob, labels=[0, 1])), float(np.mean((prob >= 0.5) == labels))
-    return (float(log_loss(labels, prob, labels=list(range(prob.shape[1])))),
-            float(np.mean(prob.argmax(axis=1) == labels)))
+    """(mean cross-entropy, accuracy) of probabilities (N,) (binary: class 1) or (N, C)."""
+    return log_loss(labels, prob), accuracy(labels, prob)
 
 
 def _checked(probs: Sequence[np.ndarray], labels: np.ndarray, names: Sequence[str] | None
@@ -36,16 +34,21 @@ def _checked(probs: Sequence[np.ndarray], labels: np.ndarray, names: Sequence[st
         raise ValueError("No candidate models to select from: pass at least one array of probabilities.")
     arrays = [np.asarray(p, dtype=np.float64) for p in probs]
     labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) == 0:
+        raise ValueError(f"labels must be a non-empty vector (N,) of class indices, got shape {labels.shape}.")
     names = [f"candidate {i}" for i in range(len(arrays))] if names is None else list(names)
     if len(names) != len(arrays) or len(set(names)) != len(names):
         raise ValueError(f"Give one distinct name per candidate: {len(arrays)} candidates, names {names}.")
     for name, p in zip(names, arrays):
-        if p.shape != arrays[0].shape or p.ndim not in (1, 2) or len(p) != len(labels):
+        if p.shape != arrays[0].shape or p.ndim not in (1, 2) or len(p) != len(labels) or p.shape[1:] == (1,):
             raise ValueError(f"{name}'s probabilities have shape {p.shape}; every candidate needs ({len(labels)},) "
                              f"or ({len(labels)}, C), the same for all (first: {arrays[0].shape}).")
         if not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1:
             raise ValueError(f"{name}'s probabilities are not all in [0, 1] (NaN, inf or out of range): score "
                              "the models with predict_split, which returns probabilities, not logits.")
+        if p.ndim == 2 and not np.allclose(p.sum(axis=1), 1.0, atol=1e-3):
+            raise ValueError(f"{name}'s class probabilities do not sum to 1 per row: pass softmax outputs "
+                             "(predict_split gives them).")
     return arrays, labels, names
 
 
@@ -54,9 +57,9 @@ class Selection:
     """The outcome of :func:`forward_select`.
 
     ``chosen``: indices into the candidates, in the order they were added (the first is the best alone).
-    ``steps``: one row per step, indexed by step number from 1 — ``added`` (the candidate's name), ``val_loss``
-    and ``val_accuracy`` of the average after adding it, and ``kept`` (``False`` for the last row when the
-    search stopped because the best addition did not lower the loss).
+    ``steps``: one row per step, indexed by step number from 1 — ``candidate`` (by name: at step 1 the best
+    alone, later the best addition), ``val_loss`` and ``val_accuracy`` of the average with it, and ``kept`` (``False`` for the last
+    row when the search stopped because that best addition did not lower the loss).
     """
 
     chosen: list[int]
@@ -74,18 +77,21 @@ def forward_select(probs: Sequence[np.ndarray], labels: np.ndarray, names: Seque
     Ties go to the earlier candidate, so list candidates best-ranked first. ``ValueError`` on no candidates,
     mismatched shapes, or values that are not probabilities.
     """
+    if not (np.isfinite(tolerance) and tolerance >= 0):
+        raise ValueError(f"tolerance must be a finite number >= 0 (the loss decrease an addition must beat), "
+                         f"got {tolerance!r}.")
     arrays, labels, names = _checked(probs, labels, names)
     alone = [_scores(labels, p)[0] for p in arrays]
     chosen = [int(np.argmin(alone))]  # argmin: the earliest of tied candidates
     total = arrays[chosen[0]].copy()
     loss, accuracy = _scores(labels, total)
-    rows = [{"added": names[chosen[0]], "val_loss": loss, "val_accuracy": accuracy, "kept": True}]
+    rows = [{"candidate": names[chosen[0]], "val_loss": loss, "val_accuracy": accuracy, "kept": True}]
     while len(chosen) < len(arrays):
         trials = {i: _scores(labels, (total + arrays[i]) / (len(chosen) + 1))
                   for i in range(len(arrays)) if i not in chosen}
-        best = min(trials, key=lambda i: (trials[i][0], i))
+        best = min(trials, key=lambda i: trials[i][0])  # the first of equal losses: the earlier candidate
         better = trials[best][0] < loss - tolerance
-        rows.append({"added": names[best], "val_loss": trials[best][0], "val_accuracy": trials[best][1],
+        rows.append({"candidate": names[best], "val_loss": trials[best][0], "val_accuracy": trials[best][1],
                      "kept": better})
         if not better:
             break

@@ -750,7 +750,7 @@ def select_members(members: Sequence[Retrained], prepared: Prepared, batch_size:
     average's loss most, stop when none does). The test subset is not read.
 
     Returns ``(kept, steps)``: the kept members in the order added (the first is the best alone) and the
-    steps table (``added``, the average's ``val_loss`` and ``val_accuracy``, ``kept``)."""
+    steps table (``candidate``, the average's ``val_loss`` and ``val_accuracy``, ``kept``)."""
     if not members:
         raise ValueError("No retrained model to select from: pass the list retrain_trials() returned.")
     split = prepared.splits["val"]
@@ -775,31 +775,34 @@ def save_final_model(profile: str, members: Sequence[Retrained], vocab: Vocab,
                          vocab, dict(metrics or {}))
 
 
-def ensemble_sentence(on_val: pd.DataFrame, on_test: pd.DataFrame, epochs: int, candidates: int | None = None
-                      ) -> str:
+def ensemble_sentence(on_val: pd.DataFrame, on_test: pd.DataFrame, epochs: int, candidates: int | None = None,
+                      best: str | None = None) -> str:
     """One sentence for notebook 05's conclusions: what averaging did, against the best retrained model alone
     (the first member, the one forward selection started from), on validation — where the members were
     chosen — and on test.
 
     ``on_val``, ``on_test``: the tables of :func:`~sentiment_lib.experiment.score_members` (rows: members,
     best first, then ``ensemble (mean)`` when there are several; columns include ``accuracy`` and
-    ``log_loss``); ``candidates``: how many configurations were retrained (default: as many as members)."""
+    ``log_loss``); ``candidates``: how many configurations were retrained (default: as many as members);
+    ``best``: the first member's name (e.g. ``kept[0].name``; default: its row name — for a single-model
+    bundle only its architecture)."""
     from .experiment import ENSEMBLE_ROW
 
     first = on_test.index[0]
+    label = best or first
     kept = len(on_test.index.drop(ENSEMBLE_ROW, errors="ignore"))
     candidates = kept if candidates is None else int(candidates)
     if ENSEMBLE_ROW not in on_test.index:
         why = (f"Adding any of the other {candidates - 1} retrained configuration(s) did not lower the validation "
                "loss, so the" if candidates > 1 else "The")
-        return (f"{why} best retrained configuration alone ({first}, up to {epochs} epochs) is the final model: "
+        return (f"{why} best retrained configuration alone ({label}, up to {epochs} epochs) is the final model: "
                 f"test accuracy {on_test.loc[first, 'accuracy']:.4f}.")
     members = on_test.drop(index=ENSEMBLE_ROW)
     return (f"The final model averages {kept} of the {candidates} retrained configurations (each for up to "
             f"{epochs} epochs; kept by forward selection on validation loss). "
             f"On validation the average has loss {on_val.loc[ENSEMBLE_ROW, 'log_loss']:.4f} and accuracy "
             f"{on_val.loc[ENSEMBLE_ROW, 'accuracy']:.4f}, against {on_val.loc[first, 'log_loss']:.4f} and "
-            f"{on_val.loc[first, 'accuracy']:.4f} for the best of them alone ({first}); on the test subset "
+            f"{on_val.loc[first, 'accuracy']:.4f} for the best of them alone ({label}); on the test subset "
             f"{on_test.loc[ENSEMBLE_ROW, 'accuracy']:.4f} against {on_test.loc[first, 'accuracy']:.4f} "
             f"(the members alone: {members['accuracy'].min():.4f}–{members['accuracy'].max():.4f}).")
 
@@ -808,8 +811,9 @@ def final_model_row(members: Sequence[Retrained], test: Mapping[str, float],
                     candidates: Sequence[Retrained] | None = None) -> dict[str, Any]:
     """The ``final`` entry of ``metrics.json``: the test metrics (:data:`~sentiment_lib.experiment.TABLE_METRICS`
     keys of ``test``), the architecture(s), trials, parameters summed over the members, each member's epochs
-    run and best epoch (lists, in member order), the trials retrained as ``candidates`` (default: the members)
-    and the training seconds summed over all of those (the cost of the final model)."""
+    run and best epoch (lists, in member order), its training seconds (summed over the members, as for any
+    other model), and the trials retrained as ``candidates`` (default: the members) with their summed training
+    seconds (``candidates_train_seconds``: the cost of making the final model)."""
     from .experiment import TABLE_METRICS
 
     candidates = list(members if candidates is None else candidates)
@@ -818,7 +822,8 @@ def final_model_row(members: Sequence[Retrained], test: Mapping[str, float],
             "trials": [m.trial.number for m in members],
             "candidates": [m.trial.number for m in candidates],
             "parameters": int(sum(count_parameters(m.model) for m in members)),
-            "train_seconds": round(sum(m.fit.seconds for m in candidates), 1),
+            "train_seconds": round(sum(m.fit.seconds for m in members), 1),
+            "candidates_train_seconds": round(sum(m.fit.seconds for m in candidates), 1),
             "epochs_run": [m.fit.epochs_run for m in members], "best_epoch": [m.fit.best_epoch for m in members]}
 
 

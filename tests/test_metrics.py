@@ -4,6 +4,7 @@ import warnings
 import numpy as np
 import pytest
 
+from sentiment_lib import metrics
 from sentiment_lib.metrics import (binary_metrics, classification_report_frame, confusion, multiclass_metrics,
                                    roc_points)
 
@@ -79,3 +80,20 @@ def test_mismatched_or_empty_inputs_raise():
         binary_metrics([], [])
     with pytest.raises(ValueError, match=r"\(N, C\)"):
         multiclass_metrics([0, 1], [0.2, 0.8])
+
+
+def test_log_loss_and_accuracy_take_binary_or_class_probabilities():
+    y = np.array([1, 0, 1, 1])
+    p = np.array([0.9, 0.2, 0.4, 0.8])
+    expected = -np.mean(np.log([0.9, 0.8, 0.4, 0.8]))  # the probability given to each true label
+    assert metrics.log_loss(y, p) == pytest.approx(expected)
+    assert metrics.accuracy(y, p) == 0.75 and metrics.accuracy(y, p, threshold=0.3) == 1.0
+    both = np.stack([1 - p, p], axis=1)  # the same as class probabilities (N, 2)
+    assert metrics.log_loss(y, both) == pytest.approx(expected) and metrics.accuracy(y, both) == 0.75
+    three = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    assert metrics.log_loss([0, 1], three) == pytest.approx(-np.mean(np.log([0.7, 0.1])))
+    assert metrics.accuracy([0, 1], three) == 0.5
+    with pytest.raises(ValueError, match="labels but prob has"):
+        metrics.log_loss(y, p[:3])
+    with pytest.raises(ValueError, match=r"shape \(N,\) \(binary\) or \(N, C\)"):
+        metrics.accuracy(y, np.zeros((4, 2, 1)))

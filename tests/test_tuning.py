@@ -450,10 +450,10 @@ def test_an_ensemble_final_model_averages_its_retrained_members(prepared):
                  for m in members]
     kept, steps = tuning.select_members(members, prepared)
     best = min(range(2), key=lambda i: log_loss(val.labels, alone_val[i]))
-    assert kept[0] is members[best] and steps["added"].iloc[0] == members[best].name
+    assert kept[0] is members[best] and steps["candidate"].iloc[0] == members[best].name
     assert steps["val_loss"].iloc[0] == pytest.approx(log_loss(val.labels, alone_val[best]))
     assert steps["val_loss"].iloc[1] == pytest.approx(log_loss(val.labels, (alone_val[0] + alone_val[1]) / 2))
-    assert [m.name for m in kept] == list(steps["added"][steps["kept"]])
+    assert [m.name for m in kept] == list(steps["candidate"][steps["kept"]])
     assert len(kept) == (2 if steps["val_loss"].iloc[1] < steps["val_loss"].iloc[0] else 1)
     with pytest.raises(ValueError, match="retrain_trials"):
         tuning.select_members([], prepared)
@@ -466,7 +466,8 @@ def test_an_ensemble_final_model_averages_its_retrained_members(prepared):
     json.dumps(row)
     one = tuning.final_model_row(members[1:], test, candidates=members)  # one kept of two retrained
     assert one["trials"] == [1] and one["candidates"] == [0, 1] and one["architecture"] == "lstm"
-    assert one["train_seconds"] == pytest.approx(sum(m.fit.seconds for m in members), abs=0.1)
+    assert one["train_seconds"] == pytest.approx(members[1].fit.seconds, abs=0.1)
+    assert one["candidates_train_seconds"] == pytest.approx(sum(m.fit.seconds for m in members), abs=0.1)
     assert one["parameters"] == sum(p.numel() for p in members[1].model.parameters())
     with pytest.raises(ValueError, match="retrain_trials"):
         tuning.save_final_model("smoke", [], prepared.vocab)
@@ -499,9 +500,10 @@ def test_ensemble_sentence_compares_the_average_with_the_best_trial_alone():
     alone = table([0.85, 0.84, 0.87], [0.35, 0.36, 0.33]).iloc[:1]
     line = tuning.ensemble_sentence(alone, alone, 6)
     assert line.startswith("The best retrained configuration alone (trial 4 lstm, up to 6 epochs)")
-    rejected = tuning.ensemble_sentence(alone, alone, 6, candidates=3)
+    single = alone.rename(index={"trial 4 lstm": "lstm"})  # a single-model bundle's row: its architecture
+    rejected = tuning.ensemble_sentence(single, single, 6, candidates=3, best="trial 4 lstm")
     assert rejected.startswith("Adding any of the other 2 retrained configuration(s) did not lower the validation loss")
-    assert "best retrained configuration alone (trial 4 lstm" in rejected and "test accuracy 0.8500" in rejected
+    assert "best retrained configuration alone (trial 4 lstm, up to 6" in rejected and "accuracy 0.8500" in rejected
 
 
 # --------------------------------------------------------------------------------------------
