@@ -2,7 +2,8 @@
 
 A bundle is a ``torch.save`` of plain data only — the model's state dict (tensors), its
 :class:`~sentiment_lib.models.ModelConfig` as a dict, the vocabulary as its list of tokens, the
-preprocessing settings (``max_len``, ``truncation``, ``remove_stopwords``) and the evaluation metrics — so
+preprocessing settings (``max_len``, ``truncation``, ``remove_stopwords``), the evaluation metrics and
+optionally a ``name`` for tables (e.g. ``"trial 6 attention_lstm"``) — so
 it loads with ``torch.load(path, weights_only=True)``: no pickled code runs on load.
 
 An *ensemble* bundle (:func:`save_ensemble`, notebook 05's final model when ``ENSEMBLE`` > 1) holds several
@@ -76,7 +77,8 @@ def _write(path: os.PathLike | str, payload: dict[str, Any]) -> Path:
 
 
 def save_bundle(path: os.PathLike | str, model: nn.Module, model_config: ModelConfig, vocab: Vocab,
-                preprocessing: dict[str, Any], metrics: dict[str, Any] | None = None) -> Path:
+                preprocessing: dict[str, Any], metrics: dict[str, Any] | None = None,
+                name: str | None = None) -> Path:
     """Write a bundle to ``path`` atomically (temp file + ``os.replace``); returns the path.
 
     Args:
@@ -86,9 +88,12 @@ def save_bundle(path: os.PathLike | str, model: nn.Module, model_config: ModelCo
         preprocessing: ``max_len`` (int), ``truncation`` (``"head"``, ``"tail"`` or ``"head+tail"``),
             ``remove_stopwords`` (bool) — exactly how the training reviews were prepared.
         metrics: evaluation numbers to keep beside the model (plain numbers, strings, lists, dicts).
+        name: the model's label in tables (e.g. ``"trial 6 attention_lstm"``); default: its architecture.
     """
     payload = {"format_version": FORMAT_VERSION, **_model_payload(model, model_config, vocab, preprocessing),
                "vocab": list(vocab.itos), "metrics": _plain(dict(metrics or {}), "metrics")}
+    if name is not None:
+        payload["name"] = str(name)
     return _write(path, payload)
 
 
@@ -137,6 +142,12 @@ class Bundle:
     preprocessing: dict[str, Any]
     metrics: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    saved_name: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The label saved with the model (e.g. ``"trial 6 attention_lstm"``), else its architecture."""
+        return self.saved_name or self.model_config.name
 
     @property
     def num_classes(self) -> int:
@@ -144,8 +155,8 @@ class Bundle:
 
     @property
     def named_members(self) -> list[tuple[str, "Bundle"]]:
-        """``[(architecture, self)]``: a single model as a one-member list, like :attr:`Ensemble.named_members`."""
-        return [(self.model_config.name, self)]
+        """``[(name, self)]``: a single model as a one-member list, like :attr:`Ensemble.named_members`."""
+        return [(self.name, self)]
 
     def _device(self) -> torch.device:
         """Where the model's weights live (the CPU after :func:`load_bundle`)."""
@@ -214,9 +225,13 @@ class Ensemble:
     """Several bundles over one vocabulary; a prediction is the mean of the members' probabilities."""
 
     members: list[Bundle]
-    names: list[str]
     metrics: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+
+    @property
+    def names(self) -> list[str]:
+        """Each member's saved name, in saved order."""
+        return [member.name for member in self.members]
 
     @property
     def vocab(self) -> Vocab:
@@ -229,7 +244,7 @@ class Ensemble:
     @property
     def named_members(self) -> list[tuple[str, Bundle]]:
         """``[(name, member)]`` in saved order (best trial first for notebook 05's final model)."""
-        return list(zip(self.names, self.members))
+        return [(member.name, member) for member in self.members]
 
     def predict(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Mean of the members' :meth:`Bundle.predict` (texts encoded once), shape (N,) or (N, C)."""
@@ -287,7 +302,8 @@ def load_bundle(path: os.PathLike | str) -> Bundle | Ensemble:
         raise ValueError(f"{not_bundle} (it lacks {missing})")
     model, config = _load_model(payload, path, not_bundle)
     return Bundle(model=model, model_config=config, vocab=Vocab(payload["vocab"]),
-                  preprocessing=payload["preprocessing"], metrics=payload["metrics"], path=path)
+                  preprocessing=payload["preprocessing"], metrics=payload["metrics"], path=path,
+                  saved_name=payload.get("name"))
 
 
 def _load_ensemble(payload: dict[str, Any], path: Path, not_bundle: str) -> Ensemble:
@@ -298,17 +314,18 @@ def _load_ensemble(payload: dict[str, Any], path: Path, not_bundle: str) -> Ense
     if missing:
         raise ValueError(f"{not_bundle} (it lacks {missing})")
     vocab = Vocab(payload["vocab"])
-    members, names = [], []
+    members = []
     for i, part in enumerate(parts):
         missing = [key for key in _MEMBER_KEYS if key not in part]
         if missing:
             raise ValueError(f"{not_bundle} (member {i} lacks {missing})")
         model, config = _load_model(part, path, not_bundle)
         members.append(Bundle(model=model, model_config=config, vocab=vocab, preprocessing=part["preprocessing"],
-                              path=path))
-        names.append(str(part.get("name", f"member {i}")))
+                              path=path, saved_name=str(part.get("name", f"member {i}"))))
+    ensemble = Ensemble(members=members, metrics=payload["metrics"], path=path)
+    names = ensemble.names
     if len(set(names)) < len(names):
         raise ValueError(f"{not_bundle} (its member names repeat: {names})")
     _check_compatible([m.num_classes for m in members],
                       [m.preprocessing.get("remove_stopwords") for m in members], where=f"{path}: ")
-    return Ensemble(members=members, names=names, metrics=payload["metrics"], path=path)
+    return ensemble

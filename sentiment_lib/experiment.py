@@ -325,25 +325,34 @@ ENSEMBLE_ROW = "ensemble (mean)"
 MEMBER_METRICS = (*TABLE_METRICS, "log_loss")
 
 
+def members_table(labels: np.ndarray, named_probs: Sequence[tuple[str, np.ndarray]]
+                  ) -> tuple[np.ndarray, dict[str, float], pd.DataFrame]:
+    """Score binary models and their mean against ``labels`` (N,).
+
+    ``named_probs``: ``(name, probabilities (N,))`` per model. Returns ``(prob, metrics, table)``: the mean
+    probability (N,) and its metrics (:data:`TABLE_METRICS`), and a table of :data:`MEMBER_METRICS` with one
+    row per model (indexed by its name) and, for several models, a last row :data:`ENSEMBLE_ROW` for their mean.
+    """
+    rows = list(named_probs)
+    prob = np.mean([p for _, p in rows], axis=0)  # what Ensemble.predict_split gives
+    if len(rows) > 1:
+        rows.append((ENSEMBLE_ROW, prob))
+    scored = [{**binary_metrics(labels, p), "log_loss": log_loss(labels, p)} for _, p in rows]
+    table = pd.DataFrame(scored, index=[name for name, _ in rows])[list(MEMBER_METRICS)]
+    return prob, {k: scored[-1][k] for k in TABLE_METRICS}, table
+
+
 def score_members(path: Path, prepared: Prepared, subset: str = "test", batch_size: int = 256
                   ) -> tuple[np.ndarray, dict[str, float], pd.DataFrame]:
     """Score a saved binary bundle on ``subset`` (``"test"`` or ``"val"``), and each model of an ensemble
     bundle on its own (each member reads the split once; their mean is the ensemble's prediction).
 
-    Returns ``(prob, metrics, table)``: the bundle's probabilities (N,) and metrics (:data:`TABLE_METRICS`),
-    and a table of :data:`MEMBER_METRICS` (``log_loss``: mean cross-entropy, the study's objective on
-    validation) with one row per member (indexed by its name) and, for an ensemble, a last row
-    :data:`ENSEMBLE_ROW` for their mean. A single-model bundle gives one row, named after its architecture.
+    Returns :func:`members_table`'s ``(prob, metrics, table)`` (``log_loss``: mean cross-entropy, the study's
+    objective on validation); rows are named as saved (a plain bundle without a name: its architecture).
     """
     if subset not in ("test", "val"):
         raise ValueError(f"subset must be 'test' or 'val', got {subset!r}.")
     loaded = _loaded_for_run(path, prepared)
     split = prepared.splits[subset]
-    rows = [(name, member.predict_split(split, batch_size)) for name, member in loaded.named_members]
-    prob = np.mean([p for _, p in rows], axis=0)  # what Ensemble.predict_split gives
-    if len(rows) > 1:
-        rows.append((ENSEMBLE_ROW, prob))
-    scored = [{**binary_metrics(split.labels, p), "log_loss": log_loss(split.labels, p)}
-              for _, p in rows]
-    table = pd.DataFrame(scored, index=[name for name, _ in rows])[list(MEMBER_METRICS)]
-    return prob, {k: scored[-1][k] for k in TABLE_METRICS}, table
+    return members_table(split.labels, [(name, member.predict_split(split, batch_size))
+                                        for name, member in loaded.named_members])

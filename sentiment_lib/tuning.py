@@ -744,20 +744,25 @@ def members_frame(members: Sequence[Retrained]) -> pd.DataFrame:
 
 
 def select_members(members: Sequence[Retrained], prepared: Prepared, batch_size: int = 256
-                   ) -> tuple[list[Retrained], pd.DataFrame]:
+                   ) -> tuple[list[Retrained], pd.DataFrame, pd.DataFrame]:
     """The retrained ``members`` worth averaging: :func:`~sentiment_lib.selection.forward_select` on the
     validation subset (start from the member with the lowest validation loss, add the one that lowers the
     average's loss most, stop when none does). The test subset is not read.
 
-    Returns ``(kept, steps)``: the kept members in the order added (the first is the best alone) and the
-    steps table (``candidate``, the average's ``val_loss`` and ``val_accuracy``, ``kept``)."""
+    Returns ``(kept, steps, on_val)``: the kept members in the order added (the first is the best alone), the
+    steps table (``candidate``, the average's ``val_loss`` and ``val_accuracy``, ``kept``), and the kept
+    members' validation scores and their mean's (:func:`~sentiment_lib.experiment.members_table`, from the
+    probabilities already computed: what ``score_members(final model, subset="val")`` gives)."""
+    from .experiment import members_table
+
     if not members:
         raise ValueError("No retrained model to select from: pass the list retrain_trials() returned.")
     split = prepared.splits["val"]
     probs = [Bundle(m.model, m.model_config, prepared.vocab, dict(m.preprocessing)).predict_split(split, batch_size)
              for m in members]
     selection = forward_select(probs, split.labels, [m.name for m in members])
-    return [members[i] for i in selection.chosen], selection.steps
+    _, _, on_val = members_table(split.labels, [(members[i].name, probs[i]) for i in selection.chosen])
+    return [members[i] for i in selection.chosen], selection.steps, on_val
 
 
 def save_final_model(profile: str, members: Sequence[Retrained], vocab: Vocab,
@@ -770,39 +775,37 @@ def save_final_model(profile: str, members: Sequence[Retrained], vocab: Vocab,
     path = final_model_path(profile)
     if len(members) == 1:
         m = members[0]
-        return save_bundle(path, m.model, m.model_config, vocab, dict(m.preprocessing), dict(metrics or {}))
+        return save_bundle(path, m.model, m.model_config, vocab, dict(m.preprocessing), dict(metrics or {}),
+                           name=m.name)
     return save_ensemble(path, [(m.name, m.model, m.model_config, dict(m.preprocessing)) for m in members],
                          vocab, dict(metrics or {}))
 
 
-def ensemble_sentence(on_val: pd.DataFrame, on_test: pd.DataFrame, epochs: int, candidates: int | None = None,
-                      best: str | None = None) -> str:
+def ensemble_sentence(on_val: pd.DataFrame, on_test: pd.DataFrame, epochs: int, candidates: int | None = None
+                      ) -> str:
     """One sentence for notebook 05's conclusions: what averaging did, against the best retrained model alone
     (the first member, the one forward selection started from), on validation — where the members were
     chosen — and on test.
 
-    ``on_val``, ``on_test``: the tables of :func:`~sentiment_lib.experiment.score_members` (rows: members,
+    ``on_val``, ``on_test``: the tables of :func:`~sentiment_lib.experiment.members_table` (rows: members,
     best first, then ``ensemble (mean)`` when there are several; columns include ``accuracy`` and
-    ``log_loss``); ``candidates``: how many configurations were retrained (default: as many as members);
-    ``best``: the first member's name (e.g. ``kept[0].name``; default: its row name — for a single-model
-    bundle only its architecture)."""
+    ``log_loss``); ``candidates``: how many configurations were retrained (default: as many as members)."""
     from .experiment import ENSEMBLE_ROW
 
     first = on_test.index[0]
-    label = best or first
     kept = len(on_test.index.drop(ENSEMBLE_ROW, errors="ignore"))
     candidates = kept if candidates is None else int(candidates)
     if ENSEMBLE_ROW not in on_test.index:
         why = (f"Adding any of the other {candidates - 1} retrained configuration(s) did not lower the validation "
                "loss, so the" if candidates > 1 else "The")
-        return (f"{why} best retrained configuration alone ({label}, up to {epochs} epochs) is the final model: "
+        return (f"{why} best retrained configuration alone ({first}, up to {epochs} epochs) is the final model: "
                 f"test accuracy {on_test.loc[first, 'accuracy']:.4f}.")
     members = on_test.drop(index=ENSEMBLE_ROW)
     return (f"The final model averages {kept} of the {candidates} retrained configurations (each for up to "
             f"{epochs} epochs; kept by forward selection on validation loss). "
             f"On validation the average has loss {on_val.loc[ENSEMBLE_ROW, 'log_loss']:.4f} and accuracy "
             f"{on_val.loc[ENSEMBLE_ROW, 'accuracy']:.4f}, against {on_val.loc[first, 'log_loss']:.4f} and "
-            f"{on_val.loc[first, 'accuracy']:.4f} for the best of them alone ({label}); on the test subset "
+            f"{on_val.loc[first, 'accuracy']:.4f} for the best of them alone ({first}); on the test subset "
             f"{on_test.loc[ENSEMBLE_ROW, 'accuracy']:.4f} against {on_test.loc[first, 'accuracy']:.4f} "
             f"(the members alone: {members['accuracy'].min():.4f}–{members['accuracy'].max():.4f}).")
 

@@ -35,6 +35,10 @@ def test_round_trip_gives_identical_predictions_and_loads_with_weights_only(tmp_
     expected = bundle.predict(TEXTS)
     assert expected.shape == (4,) and ((expected > 0) & (expected < 1)).all()
     np.testing.assert_array_equal(loaded.predict(TEXTS), expected)
+    assert loaded.name == "attention_lstm" and loaded.named_members == [("attention_lstm", loaded)]  # no name saved
+    named = load_bundle(save_bundle(tmp_path / "named.pt", bundle.model, bundle.model_config, bundle.vocab,
+                                    bundle.preprocessing, name="trial 6 attention_lstm"))
+    assert named.name == "trial 6 attention_lstm" and named.named_members[0][0] == "trial 6 attention_lstm"
 
 
 def test_predictions_follow_input_order_whatever_the_batching(tmp_path):

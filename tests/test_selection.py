@@ -29,8 +29,9 @@ def test_it_adds_the_model_that_errs_elsewhere_and_skips_a_copy_and_a_weak_one()
     assert steps["val_loss"].tolist() == pytest.approx([loss(A), loss(A, B), loss(A, B, C)])
     assert steps["val_accuracy"].tolist() == pytest.approx([7 / 8, 1.0, 7 / 8])
     # greedy here finds the best subset of all: no other subset's average has a lower loss
-    subsets = [s for r in (1, 2, 3, 4) for s in itertools.combinations([A, C, B, D], r)]
-    assert loss(A, B) == pytest.approx(min(loss(*s) for s in subsets))
+    candidates = [A, C, B, D]
+    subsets = [s for r in (1, 2, 3, 4) for s in itertools.combinations(candidates, r)]
+    assert loss(*[candidates[i] for i in selection.chosen]) == pytest.approx(min(loss(*s) for s in subsets))
 
 
 def test_ties_go_to_the_earlier_candidate_and_a_tolerance_demands_a_larger_gain():

@@ -18,7 +18,7 @@ import torch
 from optuna.trial import TrialState
 from sklearn.metrics import log_loss
 
-from sentiment_lib import config, tuning
+from sentiment_lib import config, experiment, tuning
 from sentiment_lib.bundle import load_bundle
 from sentiment_lib.predict import final_model_path
 
@@ -439,22 +439,25 @@ def test_an_ensemble_final_model_averages_its_retrained_members(prepared):
     path = tuning.save_final_model("smoke", members, prepared.vocab)
     loaded = load_bundle(path)
     assert isinstance(loaded, Ensemble) and loaded.names == frame.index.tolist()
+    singles = [load_bundle(tuning.save_final_model("smoke", [m], prepared.vocab)) for m in members]
+    assert [b.name for b in singles] == [m.name for m in members]  # a single final model keeps its trial's name
     texts = ["good great film", "bad dull film"]
-    separate = [load_bundle(tuning.save_final_model("smoke", [m], prepared.vocab)).predict(texts) for m in members]
+    separate = [b.predict(texts) for b in singles]
     assert abs(separate[0] - separate[1]).max() > 1e-4
     assert loaded.predict(texts) == pytest.approx((separate[0] + separate[1]) / 2, rel=1e-6)
 
     # forward selection on validation, from each member's own saved-bundle probabilities
     val = prepared.splits["val"]
-    alone_val = [load_bundle(tuning.save_final_model("smoke", [m], prepared.vocab)).predict_split(val)
-                 for m in members]
-    kept, steps = tuning.select_members(members, prepared)
+    alone_val = [b.predict_split(val) for b in singles]
+    kept, steps, on_val = tuning.select_members(members, prepared)
     best = min(range(2), key=lambda i: log_loss(val.labels, alone_val[i]))
     assert kept[0] is members[best] and steps["candidate"].iloc[0] == members[best].name
     assert steps["val_loss"].iloc[0] == pytest.approx(log_loss(val.labels, alone_val[best]))
     assert steps["val_loss"].iloc[1] == pytest.approx(log_loss(val.labels, (alone_val[0] + alone_val[1]) / 2))
     assert [m.name for m in kept] == list(steps["candidate"][steps["kept"]])
     assert len(kept) == (2 if steps["val_loss"].iloc[1] < steps["val_loss"].iloc[0] else 1)
+    saved = tuning.save_final_model("smoke", kept, prepared.vocab)  # its validation scores: what select gave
+    pd.testing.assert_frame_equal(on_val, experiment.score_members(saved, prepared, subset="val")[2])
     with pytest.raises(ValueError, match="retrain_trials"):
         tuning.select_members([], prepared)
 
@@ -500,8 +503,7 @@ def test_ensemble_sentence_compares_the_average_with_the_best_trial_alone():
     alone = table([0.85, 0.84, 0.87], [0.35, 0.36, 0.33]).iloc[:1]
     line = tuning.ensemble_sentence(alone, alone, 6)
     assert line.startswith("The best retrained configuration alone (trial 4 lstm, up to 6 epochs)")
-    single = alone.rename(index={"trial 4 lstm": "lstm"})  # a single-model bundle's row: its architecture
-    rejected = tuning.ensemble_sentence(single, single, 6, candidates=3, best="trial 4 lstm")
+    rejected = tuning.ensemble_sentence(alone, alone, 6, candidates=3)
     assert rejected.startswith("Adding any of the other 2 retrained configuration(s) did not lower the validation loss")
     assert "best retrained configuration alone (trial 4 lstm, up to 6" in rejected and "accuracy 0.8500" in rejected
 
