@@ -42,13 +42,13 @@ data: $(STAMP) ## download the official IMDB archive into data/raw/ (needs inter
 	$(PY) -m sentiment_lib data
 
 bench: $(STAMP) ## training-speed benchmark: seed-style loop vs this project's loop
-	$(PY) -m sentiment_lib.bench
+	$(PY) -m sentiment_lib bench
 
 predict: $(STAMP) ## label a review with the run's final model: make predict TEXT="what a film"
 	$(PY) -m sentiment_lib predict --profile $(PROFILE) "$(TEXT)"
 
 tune: $(STAMP) ## run trials of PROFILE's Optuna study; OPTUNA_STORAGE=postgresql://… shares it between machines
-	$(PY) -m sentiment_lib.tuning --profile $(PROFILE) $(if $(TRIALS),--trials $(TRIALS))
+	$(PY) -m sentiment_lib tune --profile $(PROFILE) $(if $(TRIALS),--trials $(TRIALS))
 
 clean: ## remove run outputs (artifacts/) and caches; keeps data/ and reports/
 	rm -rf artifacts .pytest_cache

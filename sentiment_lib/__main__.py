@@ -1,25 +1,33 @@
-"""Command line: ``python -m sentiment_lib COMMAND``.
+"""Command line: ``python -m sentiment_lib COMMAND`` (``sentiment COMMAND`` once installed).
 
     run [--profile P] [--only 02 03] [-p NAME VALUE]   run the notebook chain into reports/P/
     snapshots [--only …]                              regenerate the nbval regression snapshots
     data                                              download the official archive (internet)
-    predict [--profile P] [TEXT …] [--file F]         label reviews with a run's saved model
     train MODEL … [--profile P] [-p NAME VALUE]       train models of notebook 04 by name, print test metrics
+    tune [--profile P] [--trials N] [--storage URL]   run trials of notebook 05's (shared) Optuna study
+    predict [--profile P] [TEXT …] [--file F]         label reviews with a run's saved model
+    bench [--epoch] [--extra WAY …]                   training-speed benchmark (benchmarks/bench.py)
 """
 from __future__ import annotations
 
 import argparse
 import ast
 import sys
+from typing import Any
 
-from . import config
+from . import config, profiles
 
 
-def _parse_value(text: str):
+def parse_value(text: str) -> Any:
+    """A ``-p NAME VALUE`` value as Python reads it (``4`` → 4, ``1e-3`` → 0.001, ``None``), else the text."""
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
+
+
+def _parameters(pairs: list[list[str]]) -> dict[str, Any]:
+    return {name: parse_value(value) for name, value in pairs}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute the notebook chain for a profile")
-    run.add_argument("--profile", default=config.DEFAULT_PROFILE, choices=sorted(config.PROFILES))
+    run.add_argument("--profile", default=profiles.DEFAULT_PROFILE, choices=sorted(profiles.PROFILES))
     run.add_argument("--only", nargs="*", help="notebook prefixes, e.g. 01 02")
     run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                      default=[], help="papermill parameter for every notebook")
@@ -37,23 +45,47 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("data", help="download the official IMDB archive into data/raw/")
     predict = sub.add_parser("predict", help="label reviews with a run's saved model")
     predict.add_argument("texts", nargs="*", help="review texts (or use --file / stdin)")
-    predict.add_argument("--profile", default=config.DEFAULT_PROFILE, choices=sorted(config.PROFILES))
+    predict.add_argument("--profile", default=profiles.DEFAULT_PROFILE, choices=sorted(profiles.PROFILES))
     predict.add_argument("--model", help="path to a model bundle (default: the run's final model)")
     predict.add_argument("--file", help="a file with one review per line ('-' for stdin)")
     train = sub.add_parser("train", help="train models of notebook 04 by name on a run (02 must have run)")
     train.add_argument("models", nargs="+", help="model names, e.g. attention_lstm bilstm_pool")
-    train.add_argument("--profile", default=config.DEFAULT_PROFILE, choices=sorted(config.PROFILES))
+    train.add_argument("--profile", default=profiles.DEFAULT_PROFILE, choices=sorted(profiles.PROFILES))
     train.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                        default=[], help="a notebook parameter, e.g. -p LR 2e-3 -p EPOCHS 4")
     train.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     train.add_argument("--save", action="store_true", help="save each bundle as 04 does (models/<name>.pt)")
     train.add_argument("--json", help="also write the rows to this JSON file")
-    args = parser.parse_args(argv)
+    tune = sub.add_parser("tune", help="run trials of notebook 05's Optuna study (several workers: one --storage)",
+                          description="Run Optuna trials of the sentiment study. Every process given the same "
+                                      "--storage URL and --study name works on the same study (one machine or "
+                                      "several).")
+    tune.add_argument("--profile", default=profiles.DEFAULT_PROFILE, choices=sorted(profiles.PROFILES))
+    tune.add_argument("--storage", help="Optuna RDB URL (default: $OPTUNA_STORAGE, else SQLite in the run directory)")
+    tune.add_argument("--study", help="study name (default: sentiment-<profile>)")
+    group = tune.add_mutually_exclusive_group()
+    group.add_argument("--trials", type=int, help="run until the study has this many finished trials "
+                                                  "(default: the profile's N_TRIALS)")
+    group.add_argument("--worker-trials", type=int, help="run exactly this many trials in this worker")
+    tune.add_argument("--metric", default="val_loss", choices=("val_accuracy", "val_loss"))
+    tune.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    tune.add_argument("--threads", type=int, help="torch threads for this worker")
+    tune.add_argument("--seed", type=int, help="sampler seed (default: the profile's SEED)")
+    tune.add_argument("--timeout", type=float, help="start no new trial after this many seconds")
+    tune.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                      help="override a profile parameter, e.g. -p TRIAL_EPOCHS 3")
+    sub.add_parser("bench", help="training-speed benchmark: seed-style loop vs this project's loop "
+                                 "(options: python -m sentiment_lib bench --help)", add_help=False)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "bench":
+        return _bench(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
 
     if args.command == "run":
         from .pipeline import ChainError, run_chain
 
-        params = {name: _parse_value(value) for name, value in args.parameter}
+        params = _parameters(args.parameter)
         try:
             timings = run_chain(args.profile, args.only, parameters=params, html=not args.no_html)
         except ChainError as err:
@@ -75,7 +107,41 @@ def main(argv: list[str] | None = None) -> int:
         return main_predict(args)
     elif args.command == "train":
         return _train(args)
+    elif args.command == "tune":
+        return _tune(args)
     return 0
+
+
+def _tune(args) -> int:
+    """The ``tune`` command: run trials of the profile's study, then print its summary as JSON."""
+    import json
+
+    from .run import load_run
+    from .tuning.study import run_study, study_summary
+
+    try:  # the run's data parameters and embedding start, as notebook 05 has them
+        params, prepared = load_run(args.profile, **{n.lower(): v for n, v in _parameters(args.parameter).items()})
+        study = run_study(prepared, params, args.trials, storage=args.storage, study_name=args.study,
+                          device=args.device, seed=args.seed, metric=args.metric, worker_trials=args.worker_trials,
+                          threads=args.threads, timeout=args.timeout, verbose=True)
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(study_summary(study), indent=2, default=str))
+    return 0
+
+
+def _bench(argv: list[str]) -> int:
+    """The ``bench`` command: ``benchmarks/bench.py`` of the checkout (the benchmark is not in the package)."""
+    bench = config.project_root() / "benchmarks" / "bench.py"
+    if not bench.is_file():
+        print(f"error: no benchmark at {bench}: the benchmark ships with the source checkout, not the installed "
+              "package; run it from a clone of the repository (make bench).", file=sys.stderr)
+        return 2
+    sys.path.insert(0, str(bench.parent.parent))
+    from benchmarks.bench import main as bench_main
+
+    return bench_main(argv)
 
 
 def _train(args) -> int:
@@ -88,7 +154,7 @@ def _train(args) -> int:
     from .experiment import train_named
     from .files import write_json_atomic
 
-    overrides = {name.lower(): _parse_value(value) for name, value in args.parameter}
+    overrides = {name.lower(): value for name, value in _parameters(args.parameter).items()}
     try:
         rows = train_named(args.profile, args.models, device=args.device, save=args.save, **overrides)
     except (ValueError, FileNotFoundError) as err:

@@ -1,17 +1,24 @@
-"""Train, score and compare models on a run's prepared data: the steps notebooks 03–05 share.
+"""The one path that trains a configuration, and the tables that compare what it trained.
 
-``run_model("bilstm_pool", prepared, params)`` seeds, builds the model from the profile's sizes,
-trains it with the one loop in ``train.fit`` (best checkpoint by validation loss, early stopping) and
-scores it on the test subset, returning a ``ModelRun``. ``comparison_table`` lines runs up;
-``tfidf_reference`` adds the classical baseline; ``record_models`` writes them to the run's
-``metrics.json``.
+A :class:`Configuration` says what to train: the model (a :class:`~sentiment_lib.models.ModelConfig`) and how
+it is fed and optimised (learning rate, batch size, ``max_len`` tokens read from each review and from which
+end, word2vec start, epochs, early-stopping patience). :func:`train_configuration` is the one function that
+trains one: it chooses the device, seeds, builds the model, starts its embeddings, trains it with
+:func:`sentiment_lib.train.fit` (best checkpoint by validation loss; an ``on_epoch_end`` callback lets Optuna
+prune) and, unless told not to, scores it on the test subset. It returns a :class:`ModelRun`, the one result
+type of a training. Notebooks 03 and 04 and the ``train`` command call it through :func:`run_model`
+(a model of notebook 04 by name, with the profile's sizes); every tuning trial and every retraining of
+notebook 05 calls it with the configuration a trial chose (:mod:`sentiment_lib.tuning.space`).
+
+``comparison_table`` lines runs up; ``record_models`` and ``save_run`` write them to the run directory;
+``score_members`` scores a saved bundle (and each model of an ensemble) on the run's encoded data.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,37 +26,96 @@ from torch import nn
 
 from . import config
 from .batching import EncodedSplit, make_loader
-from .bundle import save_bundle
-from .embeddings import start_embeddings, word2vec_unavailable
+from .bundle import load_bundle, save_bundle
+from .embeddings import start_embeddings
 from .metrics import binary_metrics, log_loss, multiclass_metrics
 from .models import ModelConfig, build_model, count_parameters
-from .prepare import Prepared
-from .summary import update_summary
+from .profiles import Params
+from .run import Prepared, load_run, record, record_bundle
 from .train import FitResult, TrainConfig, evaluate, fit
 
 TABLE_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
-RATING_BUCKETS = ("1–2 stars", "3–4 stars", "7–8 stars", "9–10 stars")
+EVAL_BATCH_FACTOR = 4  # validation and test batches are larger: no gradients to keep
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """What to train: the model and how it is fed and optimised.
+
+    Attributes:
+        model: the architecture and its sizes.
+        lr: AdamW's learning rate; batch_size: training reviews per batch.
+        max_len: tokens read per review (a training choice: the prepared data keep reviews whole);
+        truncation: which ``max_len`` tokens of a longer review (``"head"``, ``"tail"``, ``"head+tail"``).
+        pretrained: start the embedding layer from the run's word2vec vectors.
+        epochs: most passes over the training subset; patience: stop after this many epochs without a
+            lower validation loss (``None``: never early).
+    """
+
+    model: ModelConfig
+    lr: float
+    batch_size: int
+    max_len: int
+    truncation: str
+    pretrained: bool
+    epochs: int
+    patience: int | None
+
+    def preprocessing(self, remove_stopwords: bool) -> dict[str, Any]:
+        """How a bundle must prepare a review for this model (:mod:`sentiment_lib.bundle`)."""
+        return {"max_len": self.max_len, "truncation": self.truncation, "remove_stopwords": bool(remove_stopwords)}
+
+
+def configuration_for(name: str, params: Params, vocab_size: int, num_classes: int = 2, *,
+                      pretrained: bool | None = None, model_options: dict[str, Any] | None = None,
+                      **overrides: Any) -> Configuration:
+    """Model ``name`` (a key of ``models.MODELS``) with the profile's sizes and training settings.
+
+    ``pretrained`` defaults to ``params.embeddings == "word2vec"``; ``model_options`` replace
+    :class:`~sentiment_lib.models.ModelConfig` fields; ``overrides`` replace :class:`Configuration` fields
+    (``epochs``, ``patience``, ``max_len``, ``truncation``, …).
+    """
+    model = ModelConfig(**{**dict(name=name, vocab_size=vocab_size, embed_dim=params.embed_dim,
+                                  hidden_size=params.hidden_size, dropout=params.dropout, num_classes=num_classes),
+                           **(model_options or {})})
+    chosen = Configuration(model=model, lr=params.lr, batch_size=params.batch_size, max_len=params.max_len,
+                           truncation=params.truncation,
+                           pretrained=params.embeddings == "word2vec" if pretrained is None else bool(pretrained),
+                           epochs=params.epochs, patience=params.patience)
+    return replace(chosen, **overrides)
 
 
 @dataclass
 class ModelRun:
-    """A trained model and its scores. ``test_prob``: (N,) positive probability, or (N, C)."""
+    """A trained model and its scores: what :func:`train_configuration` returns.
+
+    ``test``: test metrics (``None`` when the run was not scored on test: tuning trials, retrainings);
+    ``test_prob``: (N,) positive probability or (N, C); ``embeddings``: the start it had (``"word2vec"`` or
+    ``"random"``); ``trial``: the Optuna trial a retraining comes from, if any.
+    """
 
     name: str
     model: nn.Module
-    model_config: ModelConfig
+    configuration: Configuration
     preprocessing: dict[str, Any]
     fit: FitResult
-    test: dict[str, float]
-    test_prob: np.ndarray
-    test_labels: np.ndarray
     parameters: int
+    embeddings: str
+    test: dict[str, float] | None = None
+    test_prob: np.ndarray | None = None
+    test_labels: np.ndarray | None = None
+    trial: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return self.configuration.model
 
     def row(self) -> dict[str, Any]:
         """One line of the comparison table: test metrics, size, time, and the kept checkpoint's validation
         loss and accuracy (what model selection may look at; test metrics are for reporting only)."""
-        return {"model": self.name, **{k: self.test.get(k, np.nan) for k in TABLE_METRICS},
+        test = self.test or {}
+        return {"model": self.name, **{k: test.get(k, np.nan) for k in TABLE_METRICS},
                 "parameters": self.parameters, "train_seconds": round(self.fit.seconds, 1),
                 "epochs_run": self.fit.epochs_run, "best_epoch": self.fit.best_epoch,
                 "val_loss": float(self.fit.best_val_loss),
@@ -60,79 +126,91 @@ class ModelRun:
         """How the model was built, fed and trained (what notebook 05 needs to start a study from it):
         ``hidden_size``, ``dropout``, ``embed_dim``, ``embeddings`` (start), ``lr``, ``batch_size``,
         ``max_len`` (tokens), ``truncation``."""
-        cfg = self.model_config
-        return {"hidden_size": cfg.hidden_size, "dropout": cfg.dropout, "embed_dim": cfg.embed_dim,
-                "embeddings": self.extra.get("embeddings"), "lr": self.extra.get("lr"),
-                "batch_size": self.extra.get("batch_size"), "max_len": self.preprocessing["max_len"],
-                "truncation": self.preprocessing["truncation"]}
+        cfg = self.configuration
+        return {"hidden_size": cfg.model.hidden_size, "dropout": cfg.model.dropout, "embed_dim": cfg.model.embed_dim,
+                "embeddings": self.embeddings, "lr": cfg.lr, "batch_size": cfg.batch_size,
+                "max_len": cfg.max_len, "truncation": cfg.truncation}
 
 
-def model_config_for(name: str, vocab_size: int, params: config.Params, num_classes: int = 2,
-                     **overrides: Any) -> ModelConfig:
-    """The profile's sizes for model ``name``; ``overrides`` replace any ``ModelConfig`` field."""
-    values = dict(name=name, vocab_size=vocab_size, embed_dim=params.embed_dim,
-                  hidden_size=params.hidden_size, dropout=params.dropout, num_classes=num_classes)
-    values.update(overrides)
-    return ModelConfig(**values)
+def loaders_for(splits: dict[str, EncodedSplit], configuration: Configuration, seed: int, binary: bool = True,
+                **loader_options: Any) -> dict[str, Any]:
+    """Fresh train (shuffled, seeded) and evaluation loaders (:data:`EVAL_BATCH_FACTOR` × larger batches)."""
+    size = configuration.batch_size
+    return {name: make_loader(split, size if name == "train" else EVAL_BATCH_FACTOR * size, configuration.max_len,
+                              configuration.truncation, shuffle=name == "train", seed=seed, binary=binary,
+                              **loader_options)
+            for name, split in splits.items()}
 
 
-def train_config_for(params: config.Params, device: str = "auto", **overrides: Any) -> TrainConfig:
-    """The profile's optimisation settings, progress bars per ``config.progress_enabled()``."""
-    values = dict(epochs=params.epochs, lr=params.lr, batch_size=params.batch_size, patience=params.patience,
-                  seed=params.seed, device=device, progress=config.progress_enabled(), grad_clip=1.0)
-    values.update(overrides)
-    return TrainConfig(**values)
+def train_configuration(configuration: Configuration, prepared: Prepared, params: Params, *,
+                        name: str | None = None, device: str = "auto", score_test: bool = True,
+                        targets: dict[str, np.ndarray] | None = None,
+                        on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+                        train_options: dict[str, Any] | None = None,
+                        loader_options: dict[str, Any] | None = None, trial: Any = None) -> ModelRun:
+    """Train ``configuration`` on ``prepared``'s train subset, keep its best epoch on validation, and score it
+    on test (``score_test``). The one place that chooses the device and seeds a training.
+
+    Args:
+        name: the run's label in tables (default: the architecture).
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``, chosen once here.
+        targets: labels per subset replacing the sentiment (multi-class runs: class indices; the model's
+            ``num_classes`` must cover them).
+        on_epoch_end: ``(epoch, validation metrics)`` after each epoch; what it raises (Optuna's
+            ``TrialPruned``) propagates.
+        train_options: other :class:`~sentiment_lib.train.TrainConfig` fields (``progress``, ``num_threads``,
+            ``warmup_steps``, …).
+        loader_options: other ``make_loader`` options (``bucket``, ``pad_to_max_len``).
+        trial: the Optuna trial a retraining comes from, kept on the result.
+
+    The model's initial weights come from ``SEED`` (the same for every configuration of a study), and
+    ``fit`` restarts the training stream (dropout, shuffling) from ``SEED`` too, so that how much randomness
+    a model's initialisation drew does not change the batches it sees.
+    """
+    splits = prepared.splits if targets is None else {k: s.with_labels(targets[k]) for k, s in prepared.splits.items()}
+    if not score_test:
+        splits = {k: v for k, v in splits.items() if k != "test"}
+    binary = configuration.model.num_classes == 2
+    chosen = config.choose_device(device)
+    train_config = TrainConfig(**{**dict(epochs=configuration.epochs, lr=configuration.lr,
+                                         batch_size=configuration.batch_size, patience=configuration.patience,
+                                         seed=params.seed, device=chosen.type, progress=config.progress_enabled(),
+                                         grad_clip=1.0), **(train_options or {})})
+    loaders = loaders_for(splits, configuration, params.seed, binary, **(loader_options or {}))
+    config.seed_everything(params.seed)
+    model = build_model(configuration.model)
+    start = start_embeddings(model, prepared, params, configuration.pretrained)
+    result = fit(model, loaders["train"], loaders["val"], train_config, on_epoch_end=on_epoch_end)
+    run = ModelRun(name or configuration.model.name, model, configuration,
+                   configuration.preprocessing(params.remove_stopwords), result, count_parameters(model), start,
+                   trial=trial)
+    if score_test:
+        scored = evaluate(model, loaders["test"], chosen)
+        run.test_prob, run.test_labels = scored["prob"], scored["labels"]
+        run.test = binary_metrics(run.test_labels, run.test_prob) if binary else \
+            multiclass_metrics(run.test_labels, run.test_prob)
+        run.test["loss"] = float(scored["loss"])
+    return run
 
 
-def loaders_for(splits: dict[str, EncodedSplit], batch_size: int, max_len: int, truncation: str,
-                seed: int, binary: bool = True, **loader_options: Any) -> dict[str, Any]:
-    """Fresh train (shuffled) / val / test loaders; evaluation batches are 4× larger (no gradients)."""
-    return {
-        name: make_loader(split, batch_size if name == "train" else 4 * batch_size, max_len, truncation,
-                          shuffle=name == "train", seed=seed, binary=binary, **loader_options)
-        for name, split in splits.items()
-    }
-
-
-def run_model(name: str, prepared: Prepared, params: config.Params, *, label: str | None = None,
-              device: str = "auto", targets: dict[str, np.ndarray] | None = None,
-              num_classes: int | None = None,
+def run_model(name: str, prepared: Prepared, params: Params, *, label: str | None = None, device: str = "auto",
+              targets: dict[str, np.ndarray] | None = None, num_classes: int | None = None,
               model_options: dict[str, Any] | None = None, train_options: dict[str, Any] | None = None,
-              loader_options: dict[str, Any] | None = None, max_len: int | None = None,
-              truncation: str | None = None, pretrained: bool | None = None) -> ModelRun:
-    """Seed, build, train and test one model on ``prepared`` (see module docstring).
+              loader_options: dict[str, Any] | None = None, pretrained: bool | None = None,
+              **overrides: Any) -> ModelRun:
+    """Train and test model ``name`` of notebook 04 with the profile's settings (:func:`configuration_for`;
+    ``overrides``: :class:`Configuration` fields such as ``epochs``, ``patience``, ``max_len``, ``truncation``).
 
     ``targets`` replaces the sentiment labels per subset (multi-class runs: class indices
-    0..``num_classes``-1; ``num_classes`` defaults to the largest index + 1, so pass it when a class
-    may be absent from the data); ``label`` names the run in tables (default: ``name``).
-    ``pretrained`` (default: ``params.embeddings == "word2vec"``) starts the embedding layer from the run's
-    word2vec vectors (``prepared.embeddings``); ``run.extra["embeddings"]`` records which start it had.
+    0..``num_classes``-1; ``num_classes`` defaults to the largest index + 1, so pass it when a class may be
+    absent from the data); ``label`` names the run in tables (default: ``name``).
     """
-    splits = prepared.splits
     if targets is not None:
-        splits = {k: s.with_labels(targets[k]) for k, s in splits.items()}
         num_classes = num_classes or int(max(t.max() for t in targets.values())) + 1
-    num_classes = num_classes or 2
-    binary = num_classes == 2
-    max_len = max_len or params.max_len
-    truncation = truncation or params.truncation
-    train_cfg = train_config_for(params, device, **(train_options or {}))
-    loaders = loaders_for(splits, train_cfg.batch_size, max_len, truncation, params.seed, binary,
-                          **(loader_options or {}))
-    config.seed_everything(params.seed)
-    model_cfg = model_config_for(name, len(prepared.vocab), params, num_classes, **(model_options or {}))
-    model = build_model(model_cfg)
-    start = start_embeddings(model, prepared, params, pretrained)
-    result = fit(model, loaders["train"], loaders["val"], train_cfg)
-    scored = evaluate(model, loaders["test"], config.choose_device(train_cfg.device))
-    prob, labels = scored["prob"], scored["labels"]
-    test = binary_metrics(labels, prob) if binary else multiclass_metrics(labels, prob)
-    test["loss"] = float(scored["loss"])
-    preprocessing = {"max_len": max_len, "truncation": truncation,
-                     "remove_stopwords": bool(prepared.params.get("remove_stopwords", False))}
-    return ModelRun(label or name, model, model_cfg, preprocessing, result, test, prob, labels,
-                    count_parameters(model),
-                    extra={"embeddings": start, "lr": train_cfg.lr, "batch_size": train_cfg.batch_size})
+    configuration = configuration_for(name, params, len(prepared.vocab), num_classes or 2, pretrained=pretrained,
+                                      model_options=model_options, **overrides)
+    return train_configuration(configuration, prepared, params, name=label or name, device=device, targets=targets,
+                               train_options=train_options, loader_options=loader_options)
 
 
 def train_named(profile: str, names: Sequence[str], *, device: str = "auto", save: bool = False,
@@ -140,28 +218,24 @@ def train_named(profile: str, names: Sequence[str], *, device: str = "auto", sav
     """Train models of notebook 04 by name, outside the notebooks (``python -m sentiment_lib train``).
 
     Each name in ``names`` (keys of ``models.MODELS``) is trained on the run's prepared data with the profile's
-    parameters and ``overrides`` (notebook parameters, e.g. ``lr=2e-3, epochs=4``; see :func:`load_run`) and
-    scored on the test subset, as :func:`run_model` does in 04. Names are checked before anything is loaded.
-    ``save`` writes each bundle where 04 writes it (``artifacts/<profile>/models/<name>.pt``).
+    parameters and ``overrides`` (notebook parameters, e.g. ``lr=2e-3, epochs=4``; see
+    :func:`~sentiment_lib.run.load_run`) and scored on the test subset, as :func:`run_model` does in 04. Names
+    are checked before anything is loaded. ``save`` writes each bundle where 04 writes it.
 
     Returns one dict per model: ``ModelRun.row()`` plus ``embeddings`` (the embedding start),
     ``val_accuracy_history`` (per epoch) and ``wall_seconds`` (training and test scoring, seconds).
     """
-    from .models import MODELS
+    from .models import check_model_names
 
-    if not names:
-        raise ValueError(f"Name at least one model to train: {', '.join(MODELS)}.")
-    unknown = [n for n in names if n not in MODELS]
-    if unknown:
-        raise ValueError(f"Unknown model(s) {unknown}. Known models: {', '.join(MODELS)}.")
+    check_model_names(names)
     params, prepared = load_run(profile, **overrides)
     rows = []
     for name in names:
         start = time.perf_counter()
         run = run_model(name, prepared, params, device=device)
         if save:
-            save_run(run, prepared, config.models_dir(profile) / f"{name}.pt")
-        rows.append({**run.row(), "embeddings": run.extra["embeddings"],
+            save_run(run, prepared, profile, notebook="04")
+        rows.append({**run.row(), "embeddings": run.embeddings,
                      "val_accuracy_history": [round(float(v), 4) for v in run.fit.history.val_accuracy],
                      "wall_seconds": round(time.perf_counter() - start, 1)})
     return rows
@@ -173,137 +247,26 @@ def comparison_table(runs: Sequence[ModelRun], extra_rows: Sequence[dict] = ()) 
     return table.sort_values("accuracy", ascending=False)
 
 
-def tfidf_reference(prepared: Prepared, seed: int = 42) -> tuple[dict[str, Any], np.ndarray]:
-    """TF-IDF (unigrams + bigrams) + logistic regression on the same subsets: the classical
-    reference row (≈0.90 on the full official split). Returns (table row, test probabilities)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    from .text import clean_text
-
-    start = time.perf_counter()
-    vectorizer = TfidfVectorizer(preprocessor=clean_text, ngram_range=(1, 2), min_df=2, max_df=0.9,
-                                 sublinear_tf=True)
-    x_train = vectorizer.fit_transform(prepared.texts("train"))
-    classifier = LogisticRegression(C=4.0, max_iter=2000, random_state=seed)
-    classifier.fit(x_train, prepared.splits["train"].labels)
-    seconds = time.perf_counter() - start
-    prob = classifier.predict_proba(vectorizer.transform(prepared.texts("test")))[:, 1]
-    metrics = binary_metrics(prepared.splits["test"].labels, prob)
-    row = {"model": "tfidf_logreg", **{k: metrics[k] for k in TABLE_METRICS},
-           "parameters": int(classifier.coef_.size + classifier.intercept_.size),
-           "train_seconds": round(seconds, 1), "epochs_run": 0, "best_epoch": 0}
-    return row, prob
-
-
-def rating_buckets(ratings: np.ndarray) -> np.ndarray:
-    """Star ratings (1–4, 7–10) → 4 classes: 0 = 1–2, 1 = 3–4, 2 = 7–8, 3 = 9–10 (names in
-    ``RATING_BUCKETS``). Raises when a rating is missing (CSV source) or outside those values."""
-    ratings = np.asarray(ratings)
-    table = {1: 0, 2: 0, 3: 1, 4: 1, 7: 2, 8: 2, 9: 3, 10: 3}
-    bad = sorted({int(r) for r in ratings if int(r) not in table})
-    if bad:
-        raise ValueError(f"Star ratings {bad[:5]} cannot be bucketed (missing ratings come from the CSV "
-                         f"source, which has none): use the official archive for the multi-class task.")
-    return np.array([table[int(r)] for r in ratings], dtype=np.int64)
-
-
-def save_run(run: ModelRun, prepared: Prepared, path: Path) -> Path:
-    """Save ``run`` as a model bundle (weights, config, vocabulary, preprocessing, test metrics)."""
-    metrics = {k: float(v) for k, v in run.test.items()}
-    return save_bundle(path, run.model, run.model_config, prepared.vocab, run.preprocessing, metrics)
+def save_run(run: ModelRun, prepared: Prepared, profile: str, notebook: str, name: str | None = None) -> Path:
+    """Save ``run`` as the run directory's bundle ``models/<name>.pt`` (default: the run's name; weights,
+    config, vocabulary, preprocessing, test metrics) and list it in the manifest under ``notebook``."""
+    name = name or run.name
+    metrics = {k: float(v) for k, v in (run.test or {}).items()}
+    path = save_bundle(config.model_path(profile, name), run.model, run.model_config, prepared.vocab,
+                       run.preprocessing, metrics)
+    record_bundle(profile, name, path, notebook)
+    return path
 
 
 def record_models(profile: str, rows: Sequence[dict[str, Any]]) -> dict:
-    """Add each row (a ``ModelRun.row()`` or reference row) to ``metrics.json``'s ``models``."""
+    """Add each row (a ``ModelRun.row()`` or reference row) to the manifest's ``models``."""
     entries = {row["model"]: {k: (None if isinstance(v, float) and np.isnan(v) else v)
                               for k, v in row.items() if k != "model"} for row in rows}
-    return update_summary(profile, "models", entries)
-
-
-def predictions_frame(prepared: Prepared, probs: dict[str, np.ndarray]) -> pd.DataFrame:
-    """The test reviews with each model's positive probability (one column per model)."""
-    test = prepared.reviews[prepared.reviews["subset"] == "test"].reset_index(drop=True)
-    frame = test[["split", "id", "rating", "label"]].copy()
-    for name, prob in probs.items():
-        frame[f"prob_{name}"] = np.round(prob, 5)
-    return frame
-
-
-def misclassified(prepared: Prepared, prob: np.ndarray, n: int = 6, width: int = 400) -> pd.DataFrame:
-    """The ``n`` test reviews the model got most confidently wrong, with their length in tokens."""
-    test = prepared.reviews[prepared.reviews["subset"] == "test"].reset_index(drop=True)
-    labels = prepared.splits["test"].labels
-    wrong = np.flatnonzero((prob >= 0.5).astype(int) != labels)
-    confidence = np.abs(prob[wrong] - 0.5)
-    rows = wrong[np.argsort(-confidence, kind="stable")[:n]]
-    out = pd.DataFrame({
-        "label": np.where(labels[rows] == 1, "positive", "negative"),
-        "p_positive": np.round(prob[rows], 3),
-        "rating": test.loc[rows, "rating"].to_numpy(),
-        "tokens": prepared.splits["test"].lengths[rows],
-        "text": test.loc[rows, "text"].str.slice(0, width).to_numpy(),
-    })
-    return out
-
-
-def error_analysis(prepared: Prepared, prob: np.ndarray, max_len: int) -> dict[str, float]:
-    """Where errors concentrate: error rate on long (truncated) vs short reviews, and on the
-    mild ratings (4 and 7 stars) vs the extreme ones (1 and 10)."""
-    test = prepared.splits["test"]
-    wrong = (prob >= 0.5).astype(int) != test.labels
-    long = test.lengths > max_len
-    mild = np.isin(test.ratings, (4, 7))
-    extreme = np.isin(test.ratings, (1, 10))
-    rate = lambda mask: float(wrong[mask].mean()) if mask.any() else float("nan")  # noqa: E731
-    return {"error_rate": float(wrong.mean()), "error_long": rate(long), "error_short": rate(~long),
-            "error_mild": rate(mild), "error_extreme": rate(extreme)}
-
-
-DATA_PARAMETERS = ("split", "train_size", "val_size", "test_size", "val_fraction", "max_len", "truncation",
-                   "vocab_size", "min_freq", "remove_stopwords", "pretrain_reviews", "pretrain_epochs")
-# Taken from the run directory unless the notebook sets them: the word vectors 02 made, and their width.
-RUN_DEFAULTS = ("embeddings", "embed_dim")
-
-
-def load_run(profile: str, **overrides: Any) -> tuple[config.Params, Prepared]:
-    """The run's prepared data and its parameters for notebooks 03–05.
-
-    Data parameters (max length, vocabulary, …) come from the run directory written by notebook 02,
-    so that a ``-p MAX_LEN 256`` given to 02 carries through; one given here that differs from 02's is a
-    ``ValueError`` naming the fix (rerun 02 with it), never silently replaced; ``overrides`` (the notebook's own
-    papermill parameters: EPOCHS, HIDDEN_SIZE, …) are validated like any profile value. ``EMBEDDINGS`` and
-    ``EMBED_DIM`` default to 02's (so the models start from the vectors 02 made) unless overridden; a word2vec
-    start with an ``EMBED_DIM`` other than the vectors' width, or without vectors, is a ``ValueError`` naming
-    the fix, before anything trains.
-    """
-    from .prepare import load_prepared
-
-    params = config.resolve_params(profile, **overrides)  # validate before the (slower) load
-    prepared = load_prepared(profile, expect_profile=profile)
-    data_values = {k: prepared.params[k] for k in DATA_PARAMETERS if k in prepared.params}
-    run_defaults = {k: prepared.params[k] for k in RUN_DEFAULTS if prepared.params.get(k) is not None}
-    given = {k.lower(): v for k, v in overrides.items() if v is not None}
-    clashes = {k: (v, data_values[k]) for k, v in given.items() if k in data_values and v != data_values[k]}
-    if clashes:  # silently training with 02's value instead would report numbers for settings nobody asked for
-        told = ", ".join(f"{k.upper()}={v!r} (02 used {run!r})" for k, (v, run) in clashes.items())
-        flags = " ".join(f"-p {k.upper()} {v!r}" for k, (v, _) in clashes.items())
-        raise ValueError(
-            f"{told}: data parameters come from notebook 02's run directory. Prepare the data again with them "
-            f"(python -m sentiment_lib run --profile {profile} {flags}, or --only 02 … for some notebooks), "
-            "or drop them here.")
-    params = config.resolve_params(profile, **{**run_defaults, **given, **data_values})
-    if params.embeddings == "word2vec":
-        reason = word2vec_unavailable(prepared, params.embed_dim)
-        if reason:
-            raise ValueError(reason)
-    return params, prepared
+    return record(profile, "models", entries)
 
 
 def _loaded_for_run(path: Path, prepared: Prepared):
     """The bundle at ``path`` (one model or an ensemble), checked to fit this run's binary test data."""
-    from .bundle import load_bundle
-
     loaded = load_bundle(path)
     if list(loaded.vocab.itos) != list(prepared.vocab.itos):
         raise ValueError(f"The bundle {path} was trained with another vocabulary than this run's; rerun the "

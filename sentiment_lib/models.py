@@ -14,38 +14,30 @@ one vector per review): ``"last"`` (last real hidden state), ``"pool"`` (masked 
 or ``"attention"`` (additive attention). The named classes (:class:`LSTMClassifier`, :class:`BiLSTM`,
 ...) are presets of it; :func:`build_model` builds any of them by name from a :class:`ModelConfig`.
 
-Padding never enters the recurrence of a review's real steps. How that is done is the ``recurrence``
-option (``"dense"`` and ``"packed"``: same weights, same function, different speed):
-
-- ``"dense"`` (default, the fast path on CPU): the cell runs over the whole (T, B) tensor in one fused call
-  (oneDNN on CPU, cuDNN on GPU; input projections for all steps in one matrix product). Padding comes
-  *after* each review's real tokens, so the forward direction reaches every real step before any padding;
-  the backward direction reads a copy of each review reversed within its own length
-  (``_reversal_index``), so it also starts on a real token. Outputs at padded steps are
-  ignored by every readout. Equal to ``"packed"`` up to float rounding. On a GPU a bidirectional model
-  packs instead (cuDNN runs packed sequences natively).
-- ``"packed"``: ``pack_padded_sequence``. Exact, but on CPU it runs the cell step by step on shrinking
-  batches with no fused kernel: 4–11× slower than ``"dense"`` for a BiLSTM on a 2-core CPU (``make bench``).
-- ``"padded"``: the seed-style reference kept for the benchmark only: the bidirectional recurrence runs
-  over the padded tensor as is, so the backward direction starts on the padding (contaminated states).
+Padding never enters the recurrence of a review's real steps. The ``recurrence`` option chooses how
+(same weights, same function, different speed): ``"dense"`` (default, the fast path:
+:func:`sentiment_lib.fused_rnn.dense_recurrence`) or ``"packed"`` (``pack_padded_sequence``: the readable
+reference, several times slower on a CPU). On a GPU a bidirectional model packs (cuDNN runs packed
+sequences natively).
 
 ``read_padded_last_step=True`` reproduces the original seed's defect — it runs the recurrence over
-the padding too and reads the state at position T-1 — so a notebook can show why the baseline then
-scores at chance.
+the padding too and reads the state at position T-1 — so notebook 03 can show why a baseline built
+that way scores near chance.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .fused_rnn import dense_recurrence, run_over_padding
+
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 READOUTS = ("last", "pool", "attention")
-RECURRENCES = ("dense", "packed", "padded")
+RECURRENCES = ("dense", "packed")
 
 
 # --------------------------------------------------------------------------------------------
@@ -102,28 +94,6 @@ def masked_mean_max_pool(outputs: torch.Tensor, lengths: torch.Tensor, time_dim:
     # whole tensor with the result, which costs more on CPU.
     maximum = outputs.masked_fill(~mask, float("-inf")).max(dim=time_dim).values
     return torch.cat([mean, maximum], dim=-1)
-
-
-def _reversal_index(lengths: torch.Tensor, steps: int) -> torch.Tensor:
-    """(T, B) step index that reverses each sequence's first ``lengths[b]`` steps and leaves its
-    padding in place: ``L-1-t`` for ``t < L``, ``t`` after. Applying it twice is the identity."""
-    t = torch.arange(steps, device=lengths.device)[:, None]
-    last = lengths[None, :] - 1
-    return torch.where(t <= last, last - t, t)
-
-
-def _gather_steps(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``x`` (T, B, F) re-ordered along time by ``index`` (T, B)."""
-    return x.gather(0, index.unsqueeze(-1).expand_as(x))
-
-
-@functools.lru_cache(maxsize=None)
-def _cpu_has_bf16_rnn() -> bool:
-    """Whether this CPU runs oneDNN's recurrent kernels in bfloat16 (native bf16 instructions)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # private API: assume not, float32 is always correct
-        return False
 
 
 class AdditiveAttention(nn.Module):
@@ -213,12 +183,11 @@ class RecurrentClassifier(nn.Module):
         dropout: probability in [0, 1) on the features before the output layer (and between layers).
         num_classes: 2 gives one logit (B,); C > 2 gives (B, C).
         pad_idx: padding id; its embedding row stays zero.
-        read_padded_last_step: reproduce the seed's defect (``readout="last"`` only): do not pack, run the
-            recurrence over the padding, and read the output at position T-1.
+        read_padded_last_step: reproduce a common defect (``readout="last"`` only): run the recurrence
+            over the padding too and read the output at position T-1.
         attention_size: width of the attention scoring layer (default: the feature width).
-        recurrence: ``"dense"`` (default, fastest), ``"packed"`` (the same function through
-            ``pack_padded_sequence``) or ``"padded"`` (seed-style benchmark reference: the backward
-            direction reads the padding); see the module docstring.
+        recurrence: ``"dense"`` (default, fastest) or ``"packed"`` (the same function through
+            ``pack_padded_sequence``); see the module docstring.
     """
 
     def __init__(self, vocab_size: int, embed_dim: int = 100, hidden_size: int = 128, *, cell: str = "lstm",
@@ -230,7 +199,7 @@ class RecurrentClassifier(nn.Module):
         _check_sizes(vocab_size, embed_dim, hidden_size, num_layers, dropout, num_classes, pad_idx)
         if recurrence not in RECURRENCES:
             raise ValueError(f"recurrence must be one of {RECURRENCES}, got {recurrence!r}: use 'dense' "
-                             "(fastest) unless you are reproducing the seed for the benchmark.")
+                             "(fastest) or 'packed' (the reference).")
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}.")
         if readout not in READOUTS:
@@ -273,18 +242,24 @@ class RecurrentClassifier(nn.Module):
         impossible batch (:func:`check_batch`).
         """
         check_batch(tokens, lengths, self.embedding.num_embeddings)
-        if self.read_padded_last_step:  # padding runs through the recurrence: the seed's defect
-            outputs, _ = self._cell(self.embedding(tokens.t()), self.rnn._flat_weights, self.rnn.num_layers,
-                                    self.bidirectional)
+        if self.read_padded_last_step:  # padding runs through the recurrence: the defect notebook 03 shows
+            outputs, _ = run_over_padding(self.rnn, self.embedding(tokens.t()))
             return outputs[-1], None
         # cuDNN runs packed sequences natively (and wants its weights flattened, which one direction's
         # weights are not), so on a GPU the bidirectional fast path is packing.
-        if self.recurrence == "packed" or (self.recurrence == "dense" and self.bidirectional and tokens.is_cuda):
+        if self.recurrence == "packed" or (self.bidirectional and tokens.is_cuda):
             outputs, last = self._run_packed(tokens, lengths)
             time_dim = 1
         else:
-            outputs, last = self._run_dense(tokens, lengths)
+            outputs, last = dense_recurrence(self.rnn, self.embedding, tokens, lengths,
+                                             backward_in_reading_order=self.readout == "pool")
             time_dim = 0
+        return self.read_out(outputs, last, lengths, time_dim)
+
+    def read_out(self, outputs: torch.Tensor, last: torch.Tensor, lengths: torch.Tensor, time_dim: int
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Features (B, F) from the top layer's ``outputs`` ((B, T, D) with ``time_dim=1``, (T, B, D) with
+        0) and last real states ``last`` (B, D), by the model's readout; attention weights (B, T) or None."""
         if self.readout == "last":
             return last, None
         if self.readout == "pool":
@@ -303,65 +278,6 @@ class RecurrentClassifier(nn.Module):
             return embedded.new_empty(0), last
         outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=tokens.size(1))
         return outputs, last
-
-    def _run_dense(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Top-layer outputs **time-major** (T, B, D) (arbitrary at padded steps) and last real state(s)
-        (B, D), running the cell over the dense tensor (``recurrence`` ``"dense"`` or ``"padded"``).
-
-        Time-major is the layout the fused kernels use, so nothing is transposed in or out of them. With
-        ``readout="pool"`` the backward half of the top layer's outputs stays in reading order (step t
-        holds position L-1-t): mean and max over the real steps, channel by channel, do not depend on
-        the order, so putting them back would be wasted work.
-        """
-        tokens = tokens.t()  # (T, B)
-        lengths = lengths.to(tokens.device)
-        batch = torch.arange(tokens.size(1), device=tokens.device)
-        hidden_size = self.rnn.hidden_size
-        if self.recurrence == "padded" or not self.bidirectional:
-            # Unidirectional: trailing padding only touches outputs at padded steps (ignored by readouts).
-            # "padded": the seed's way, the backward direction starts on the padding.
-            outputs, h_n = self._cell(self.embedding(tokens), self.rnn._flat_weights, self.rnn.num_layers,
-                                      self.bidirectional)
-            if self.bidirectional:  # forward: state at the last real step; backward: its final state
-                last = torch.cat([outputs[lengths - 1, batch, :hidden_size], h_n[-1]], dim=-1)
-            else:
-                last = outputs[lengths - 1, batch]
-            return outputs, last
-        index = _reversal_index(lengths, tokens.size(0))  # (T, B): its own inverse
-        x_forward = self.embedding(tokens)
-        x_backward = self.embedding(tokens.gather(0, index))  # reversing ids is cheaper than embeddings
-        for layer in range(self.rnn.num_layers):
-            if layer > 0:  # next layer's input: both directions' outputs, aligned by position
-                x_forward = torch.cat([forward, _gather_steps(backward, index)], dim=-1)
-                if self.rnn.dropout > 0:  # as nn.LSTM: dropout between layers only
-                    x_forward = nn.functional.dropout(x_forward, self.rnn.dropout, self.training)
-                x_backward = _gather_steps(x_forward, index)
-            names = [f"{kind}_l{layer}" for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-            forward, _ = self._cell(x_forward, [getattr(self.rnn, n) for n in names], 1, False)
-            backward, _ = self._cell(x_backward, [getattr(self.rnn, f"{n}_reverse") for n in names], 1, False)
-        # Each direction's final state is its output at step L-1 of its own reading order.
-        last = torch.cat([forward[lengths - 1, batch], backward[lengths - 1, batch]], dim=-1)
-        if self.readout != "pool":
-            backward = _gather_steps(backward, index)
-        return torch.cat([forward, backward], dim=-1), last
-
-    def _cell(self, x: torch.Tensor, weights: list[torch.Tensor], num_layers: int, bidirectional: bool):
-        """The module's recurrence on a time-major (T, B, E) input with the given weights (the same
-        call ``nn.LSTM/GRU/RNN.forward`` makes). Returns ``(outputs (T, B, D), h_n)``."""
-        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and not _cpu_has_bf16_rnn():
-            # The fused CPU kernel (oneDNN) has no bfloat16 LSTM without native bf16 instructions
-            # (AVX512-BF16/AMX) and fails; there the recurrence runs in float32 instead.
-            with torch.autocast("cpu", enabled=False):
-                return self._cell(x.float(), weights, num_layers, bidirectional)
-        dirs = 2 if bidirectional else 1
-        h0 = x.new_zeros(num_layers * dirs, x.size(1), self.rnn.hidden_size)
-        dropout = self.rnn.dropout if num_layers > 1 else 0.0
-        if self.cell == "lstm":
-            outputs, h_n, _ = torch.lstm(x, (h0, h0), weights, True, num_layers, dropout, self.training,
-                                         bidirectional, False)
-            return outputs, h_n
-        run = torch.gru if self.cell == "gru" else torch.rnn_tanh
-        return run(x, h0, weights, True, num_layers, dropout, self.training, bidirectional, False)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, return_attention: bool = False):
         """Args: tokens (B, T) long, lengths (B,) long, all >= 1.
@@ -395,7 +311,7 @@ def _with_preset(options: dict[str, Any], **preset: Any) -> dict[str, Any]:
 class LSTMClassifier(RecurrentClassifier):
     """Baseline: one-direction LSTM, logits from the last real hidden state.
 
-    ``read_padded_last_step=True`` gives the seed's defective variant (see module docstring).
+    ``read_padded_last_step=True`` gives the defective variant notebook 03 shows (see module docstring).
     """
 
     def __init__(self, vocab_size: int, **options: Any):
@@ -553,3 +469,21 @@ def build_model(config: ModelConfig) -> nn.Module:
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable scalars (parameters with ``requires_grad``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def check_model_names(names: Sequence[str]) -> list[str]:
+    """``names`` as a list when each is a key of :data:`MODELS`; else a ``ValueError`` listing the known ones."""
+    names = list(names)
+    if not names:
+        raise ValueError(f"Name at least one model: {', '.join(MODELS)}.")
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        raise ValueError(f"Unknown model(s) {unknown}. Known models: {', '.join(MODELS)}.")
+    return names
+
+
+def parameter_count(config: ModelConfig) -> int:
+    """Trainable scalars of the model ``config`` builds, without building it for real (meta tensors: no
+    memory, no draw from the random generators)."""
+    with torch.device("meta"):
+        return count_parameters(build_model(config))

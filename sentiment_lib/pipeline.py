@@ -1,8 +1,8 @@
 """Run the notebook chain with papermill for a profile, and keep the regression snapshots fresh.
 
 ``run_chain("quick")`` executes ``notebooks/01_eda.ipynb`` → … → ``05_optuna.ipynb`` (those that
-exist) into ``reports/quick/``, each with ``PROFILE`` injected as a papermill parameter, and
-renders each to HTML beside it. A failing cell stops the chain with ``ChainError`` naming the
+exist) into ``reports/quick/``, each with ``PROFILE`` injected as a papermill parameter, renders each
+to HTML beside it, and copies the run's manifest (``artifacts/quick/metrics.json``) there for readers. A failing cell stops the chain with ``ChainError`` naming the
 notebook and the cell; the executed copy (with the traceback in it) is kept for reading.
 
 ``write_snapshots()`` executes the chain with the ``smoke`` profile into ``tests/regression/``:
@@ -17,7 +17,9 @@ from typing import Any, Sequence
 
 import nbformat
 
-from . import config
+import shutil
+
+from . import config, profiles
 
 NOTEBOOKS = ("01_eda", "02_preprocessing", "03_baseline", "04_improvements", "05_optuna")
 SNAPSHOT_PROFILE = "smoke"
@@ -85,15 +87,15 @@ def to_html(notebook: Path) -> Path:
     return out
 
 
-def run_chain(profile: str = config.DEFAULT_PROFILE, names: Sequence[str] | None = None,
+def run_chain(profile: str = profiles.DEFAULT_PROFILE, names: Sequence[str] | None = None,
               out_dir: Path | None = None, parameters: dict[str, Any] | None = None,
-              html: bool = True, progress: bool = True) -> dict[str, float]:
+              html: bool = True, progress: bool = True, publish: bool = True) -> dict[str, float]:
     """Execute the chain for ``profile`` into ``out_dir`` (default ``reports/<profile>/``).
 
     Returns seconds per notebook. ``parameters`` are extra papermill parameters for every
-    notebook (e.g. ``{"EPOCHS": 2}``).
+    notebook (e.g. ``{"EPOCHS": 2}``); ``publish`` copies the run's manifest into ``out_dir`` after each.
     """
-    config.resolve_params(profile)  # fail fast on an unknown profile
+    profiles.check_profile(profile)  # fail fast on an unknown profile
     out_dir = Path(out_dir) if out_dir else config.report_dir(profile)
     timings = {}
     for source in chain(names):
@@ -102,8 +104,19 @@ def run_chain(profile: str = config.DEFAULT_PROFILE, names: Sequence[str] | None
         timings[source.stem] = execute(source, dest, {"PROFILE": profile, **(parameters or {})}, progress)
         if html:
             to_html(dest)
+        if publish:
+            publish_manifest(profile, out_dir)
         print(f"[{profile}] {source.stem} done in {timings[source.stem]:.0f} s", flush=True)
     return timings
+
+
+def publish_manifest(profile: str, out_dir: Path) -> Path | None:
+    """Copy the run's manifest into ``out_dir`` (the report) as ``metrics.json``; ``None`` when there is none."""
+    source = config.manifest_path(profile)
+    if not source.is_file():
+        return None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copyfile(source, out_dir / "metrics.json"))
 
 
 def use_scratch_run_dirs(prefix: str = "sentiment-regression-") -> Path:
@@ -126,7 +139,8 @@ def write_snapshots(names: Sequence[str] | None = None) -> dict[str, float]:
     """Regenerate the nbval snapshots: the chain on the ``smoke`` profile, run from scratch
     (fresh run directories), into tests/regression/."""
     use_scratch_run_dirs()
-    return run_chain(SNAPSHOT_PROFILE, names, out_dir=snapshots_dir(), html=False, progress=False)
+    return run_chain(SNAPSHOT_PROFILE, names, out_dir=snapshots_dir(), html=False, progress=False,
+                     publish=False)
 
 
 def cells_of(path: Path) -> list[tuple[str, str]]:

@@ -5,8 +5,8 @@
     cat reviews.txt | python -m sentiment_lib predict --profile quick       # or --file -
     python -m sentiment_lib predict --model artifacts/quick/models/baseline.pt "Great acting."
 
-The model is the run's final bundle, ``artifacts/<profile>/models/final.pt`` (written by notebook 05 with
-:func:`sentiment_lib.tuning.save_final_model`), or any bundle named with ``--model``. Each review gives one
+The model is the run's final bundle, :func:`sentiment_lib.config.final_model_path` (written by notebook 05
+with :func:`sentiment_lib.final_model.save_final_model`), or any bundle named with ``--model``. Each review gives one
 tab-separated line on stdout::
 
     positive<TAB>0.9312<TAB>A wonderful film.
@@ -26,18 +26,12 @@ import numpy as np
 
 from . import config
 
-FINAL_MODEL = "final.pt"
 SNIPPET_CHARS = 60
 EXIT_USAGE = 2
 
 
 class PredictError(Exception):
     """A problem the user fixes (no bundle, no input, an empty review); the message names the fix."""
-
-
-def final_model_path(profile: str) -> Path:
-    """The run's final model, the default bundle of ``predict``: ``artifacts/<profile>/models/final.pt``."""
-    return config.models_dir(profile) / FINAL_MODEL
 
 
 def resolve_bundle(profile: str, model: str | None = None) -> Path:
@@ -50,9 +44,9 @@ def resolve_bundle(profile: str, model: str | None = None) -> Path:
         path = Path(model).expanduser()
         if not path.is_file():
             raise PredictError(f"No model bundle at {path}. Pass the path of a bundle saved by the notebooks "
-                               f"(e.g. {final_model_path(profile)}).")
+                               f"(e.g. {config.final_model_path(profile)}).")
         return path
-    path = final_model_path(profile)
+    path = config.final_model_path(profile)
     if path.is_file():
         return path
     others = sorted(config.models_dir(profile).glob("*.pt"))

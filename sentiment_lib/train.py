@@ -9,20 +9,13 @@ binary, long class index for multi-class), ``index`` (B,) long — each review's
 Unlike the original seed, evaluation never calls ``backward()`` or ``optimizer.step()``: it runs under
 ``torch.no_grad()`` in eval mode.
 
-Speed on a CPU (measured with ``make bench``, :mod:`sentiment_lib.bench`): the loaders bucket reviews by
-length, the recurrent models run fused kernels over the dense batch (``recurrence="dense"`` in
-:mod:`sentiment_lib.models`), and :func:`fit` makes glibc's allocator keep freed memory for the next step
-(:func:`keep_freed_memory`) instead of faulting hundreds of MB of activations in again at every step,
-up to a bound (:class:`FreedMemoryCap`).
+Speed on a CPU comes from elsewhere, so that this loop stays plain: the loaders bucket reviews by length
+(:mod:`sentiment_lib.batching`), the recurrent models run a fused recurrence (:mod:`sentiment_lib.fused_rnn`),
+and :func:`fit`'s step hook keeps freed memory for the next step (:mod:`sentiment_lib.memory`).
 """
 from __future__ import annotations
 
-import ctypes
-import functools
 import math
-import os
-import platform
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -35,6 +28,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .config import choose_device, seed_everything
+from .memory import FREED_MEMORY_LIMIT_MIB, step_hook
 from .metrics import binary_metrics, multiclass_metrics
 
 AMP_DTYPES = (None, "bfloat16")
@@ -42,10 +36,6 @@ DECAYS = ("constant", "linear")
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_accuracy", "train_precision", "train_recall", "train_f1",
                    "val_loss", "val_accuracy", "val_precision", "val_recall", "val_f1", "seconds", "lr"]
 METRIC_NAMES = ("accuracy", "precision", "recall", "f1")
-
-
-# What fit() lets kept freed memory grow by before handing it back (FreedMemoryCap); see TrainConfig.
-FREED_MEMORY_LIMIT_MIB = 2048
 
 
 @dataclass
@@ -72,12 +62,11 @@ class TrainConfig:
             several trainings run side by side, give each 1 thread: waiting for a descheduled thread at
             every time step makes 2 threads many times slower than 1).
         progress: show a per-epoch progress bar over batches (``tqdm.auto``, cleared when done).
-        keep_freed_memory: on a CPU, call :func:`keep_freed_memory` before training (glibc only):
-            faster steps, at the price of memory that the process keeps.
+        keep_freed_memory: on a CPU, keep freed memory for the next step (glibc only; see
+            :func:`sentiment_lib.memory.step_hook`): faster steps, at the price of memory the process keeps.
         freed_memory_limit_mib: with ``keep_freed_memory``, the most the resident memory may grow (MiB)
             above its level after the last release before freed memory goes back to the kernel
-            (:class:`FreedMemoryCap`); bounds what is kept, since with varying batch shapes the kept
-            heap fragments and would otherwise grow by GBs per epoch (full profile, hidden 256).
+            (:class:`sentiment_lib.memory.FreedMemoryCap`).
     """
 
     epochs: int = 5
@@ -180,93 +169,6 @@ def make_scheduler(optimizer: torch.optim.Optimizer, warmup_steps: int, total_st
         return 1.0
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-# glibc mallopt parameters (malloc.h)
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
-_GLIBC_MMAP_MAX_DEFAULT = 65536
-
-
-@functools.lru_cache(maxsize=None)
-def _glibc() -> ctypes.CDLL | None:
-    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
-        return None
-    try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt, libc.malloc_trim  # noqa: B018 (both must exist)
-        return libc
-    except (OSError, AttributeError):
-        return None
-
-
-def keep_freed_memory(enable: bool = True) -> bool:
-    """Let glibc's ``malloc`` keep freed memory for reuse (``enable=True``), or go back to the thresholds
-    its defaults settle at in a training loop (``False``).
-
-    A training step allocates and frees hundreds of MB of activations. By default glibc hands blocks
-    over 32 MiB (``mmap``) and the free top of its heap back to the kernel at once, so every step faults
-    the same memory in again, a page at a time. On the project's 2-core VM that kernel time was about
-    a third of a BiLSTM's training time (``make bench``). With ``True``, big blocks come from the heap
-    and freed memory stays there for the next step; the cost is memory the process keeps, which
-    :func:`fit` bounds with a :class:`FreedMemoryCap`. ``False`` (mmap above 32 MiB, trim above 64 MiB,
-    where glibc's adaptive defaults end up) and returning free memory now is what the benchmark's
-    seed-style reference uses.
-
-    Process-wide; returns whether it was applied (glibc only; a no-op returning ``False`` elsewhere).
-    """
-    libc = _glibc()
-    if libc is None:
-        return False
-    if enable:
-        ok = libc.mallopt(_M_MMAP_MAX, 0) and libc.mallopt(_M_TRIM_THRESHOLD, 2 ** 31 - 1)
-    else:
-        ok = (libc.mallopt(_M_MMAP_MAX, _GLIBC_MMAP_MAX_DEFAULT) and libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2 ** 20)
-              and libc.mallopt(_M_TRIM_THRESHOLD, 64 * 2 ** 20))
-        libc.malloc_trim(0)
-    return bool(ok)
-
-
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-
-
-def resident_bytes() -> int | None:
-    """This process's resident memory in bytes (``/proc/self/statm``); ``None`` where there is none."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * _PAGE_SIZE
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-class FreedMemoryCap:
-    """Bounds the memory that :func:`keep_freed_memory` keeps; call it after every training step.
-
-    With freed memory kept, batches of varying shapes fragment glibc's heap: freed blocks sit between
-    blocks still in use, a larger request does not fit in them, and the heap grows. Measured on the
-    2-core VM (full profile data, 2-layer LSTM + attention, hidden 256, 400 tokens, batch 64): 8.2 GB
-    resident after 100 steps and 15 GB later, against 1.4 GB with glibc's defaults. When the resident
-    size is more than ``limit_mib`` above its level after the last release, ``malloc_trim(0)`` hands
-    the free pages back to the kernel; the next steps fault them in again, as with the defaults. Same
-    run: 3.7 GB peak at ``limit_mib=2048``, 4–8 releases in 100 steps, 0.83–0.90 s/step (kept,
-    unbounded: 0.76; defaults: 0.98). The first call also releases what earlier trainings in the
-    process kept, so the bound holds per :func:`fit` however many run in one process (Optuna trials).
-    ``releases`` counts the ``malloc_trim`` calls. A no-op off glibc/Linux.
-    """
-
-    def __init__(self, limit_mib: int = FREED_MEMORY_LIMIT_MIB):
-        self.limit = int(limit_mib) * 2 ** 20
-        self.base: int | None = None
-        self.releases = 0
-
-    def __call__(self) -> None:
-        rss = resident_bytes()
-        libc = _glibc()
-        if rss is None or libc is None:
-            return
-        if self.base is None or rss > self.base + self.limit:
-            libc.malloc_trim(0)
-            self.releases += 1
-            self.base = resident_bytes() or rss
 
 
 def _autocast(device: torch.device, amp_dtype: str | None):
@@ -385,10 +287,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: 
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
     device = choose_device(config.device)
-    memory_cap = None
-    if device.type == "cpu" and config.keep_freed_memory:
-        keep_freed_memory(True)
-        memory_cap = FreedMemoryCap(config.freed_memory_limit_mib)
+    after_step = step_hook(device, config.keep_freed_memory, config.freed_memory_limit_mib)
     seed_everything(config.seed)
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -401,7 +300,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: 
         epoch_start = time.perf_counter()
         train = train_one_epoch(model, train_loader, optimizer, scheduler, classification_loss, device,
                                 config.grad_clip, config.progress, amp_dtype=config.amp_dtype,
-                                desc=f"epoch {epoch}/{config.epochs}", after_step=memory_cap)
+                                desc=f"epoch {epoch}/{config.epochs}", after_step=after_step)
         val = evaluate(model, val_loader, device, amp_dtype=config.amp_dtype, progress=config.progress,
                        desc=f"epoch {epoch}/{config.epochs} validation")
         if not math.isfinite(val["loss"]):

@@ -1,12 +1,12 @@
-"""Paths, profiles, parameter validation, seeding, device choice, and the run summary file."""
+"""Paths, profiles, parameter validation, seeding and device choice."""
+import dataclasses
 import json
 
 import pytest
 import torch
 
 from sentiment_lib import config
-from sentiment_lib.config import PROFILES, resolve_params
-from sentiment_lib.summary import read_summary, summary_path, update_summary
+from sentiment_lib.profiles import PROFILES, resolve as resolve_params
 
 
 def test_paths_follow_the_environment_overrides(isolated_dirs):
@@ -35,6 +35,11 @@ def test_overrides_replace_profile_values_in_any_case_and_none_is_ignored():
     assert PROFILES["smoke"]["epochs"] == 2  # the table itself is untouched
     with pytest.raises(AttributeError):
         params.no_such_thing
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        params.epochs = 3  # resolved once, never changed behind a notebook's back
+    assert params.replace(epochs=3).epochs == 3 and params.epochs == 5
+    with pytest.raises(ValueError, match="EPOCHS"):
+        params.replace(epochs=0)
 
 
 def test_unknown_profile_is_refused_naming_the_choices():
@@ -88,23 +93,3 @@ def test_choose_device(monkeypatch):
     monkeypatch.setenv("SENTIMENT_DEVICE", "gpu")  # the bad value came from the environment: say so
     with pytest.raises(ValueError, match=r"^\$SENTIMENT_DEVICE must be .*got 'gpu'"):
         config.choose_device("auto")
-
-
-# --------------------------------------------------------------------------------------------
-# metrics.json
-# --------------------------------------------------------------------------------------------
-
-
-def test_update_summary_merges_sections_and_keys(isolated_dirs):
-    assert read_summary("smoke") == {}
-    update_summary("smoke", "data", {"reviews": 10, "distinct": 9})
-    update_summary("smoke", "models", {"lstm": {"accuracy": 0.8}})
-    update_summary("smoke", "data", {"distinct": 8, "vocab": 100})
-    summary = json.loads(summary_path("smoke").read_text())
-    assert summary == {"profile": "smoke", "data": {"reviews": 10, "distinct": 8, "vocab": 100},
-                       "models": {"lstm": {"accuracy": 0.8}}}
-    assert summary_path("smoke") == isolated_dirs["reports"].resolve() / "smoke" / "metrics.json"
-    update_summary("smoke", "data", {"only": 1}, merge=False)
-    assert read_summary("smoke")["data"] == {"only": 1}
-    assert read_summary("smoke")["models"] == {"lstm": {"accuracy": 0.8}}
-    assert read_summary("quick") == {}

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
-from sentiment_lib import config, embeddings
+from sentiment_lib import config, embeddings, profiles
 from sentiment_lib.models import ModelConfig, build_model
-from sentiment_lib.prepare import EMBEDDINGS_FILE, load_prepared, prepared_dir, save_prepared
+from sentiment_lib.run import EMBEDDINGS_FILE, load_prepared, prepared_dir, save_prepared
 from sentiment_lib.text import PAD, Vocab
 
 from tuning_helpers import tiny_params, tiny_prepared
@@ -148,4 +148,4 @@ def test_vectors_from_another_run_are_refused_on_load(tmp_path, same_shape):
 ])
 def test_bad_pretraining_parameters_are_refused(name, value, message):
     with pytest.raises(ValueError, match=message):
-        config.resolve_params("smoke", **{name: value})
+        profiles.resolve("smoke", **{name: value})

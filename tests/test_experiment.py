@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from sentiment_lib import experiment, summary
+from sentiment_lib import analysis, experiment, run as run_dir
 
 from tuning_helpers import save_tiny_prepared, tiny_params, tiny_prepared
 
@@ -27,7 +27,7 @@ def test_run_model_trains_and_scores_on_test(run):
     assert row["parameters"] == result.parameters > 0
     assert 1 <= row["best_epoch"] <= row["epochs_run"] <= 3
     assert row["settings"] == {"hidden_size": 16, "dropout": params.dropout, "embed_dim": 16,
-                               "embeddings": result.extra["embeddings"], "lr": 0.01, "batch_size": 16,
+                               "embeddings": result.embeddings, "lr": 0.01, "batch_size": 16,
                                "max_len": params.max_len, "truncation": params.truncation}
 
 
@@ -41,26 +41,26 @@ def test_same_seed_same_metrics(run):
 
 def test_multiclass_targets(run):
     prepared, params = run
-    targets = {k: experiment.rating_buckets(s.ratings) for k, s in prepared.splits.items()}
+    targets = {k: analysis.rating_buckets(s.ratings) for k, s in prepared.splits.items()}
     inferred = experiment.run_model("lstm", prepared, params, device="cpu", targets=targets,
-                                    train_options={"epochs": 1})
+                                    epochs=1)
     assert inferred.model_config.num_classes == 3  # ratings 3 and 8 only: buckets 1 and 2
     result = experiment.run_model("lstm", prepared, params, device="cpu", targets=targets,
-                                  num_classes=len(experiment.RATING_BUCKETS))
+                                  num_classes=len(analysis.RATING_BUCKETS))
     assert result.model_config.num_classes == 4
     assert result.test_prob.shape == (40, 4)
     assert np.allclose(result.test_prob.sum(axis=1), 1, atol=1e-5)
 
 
 def test_rating_buckets_and_bad_ratings():
-    assert experiment.rating_buckets(np.array([1, 2, 3, 4, 7, 8, 9, 10])).tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert analysis.rating_buckets(np.array([1, 2, 3, 4, 7, 8, 9, 10])).tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
     with pytest.raises(ValueError, match="CSV"):
-        experiment.rating_buckets(np.array([1, -1]))
+        analysis.rating_buckets(np.array([1, -1]))
 
 
 def test_tfidf_reference_row(run):
     prepared, _ = run
-    row, prob = experiment.tfidf_reference(prepared)
+    row, prob = analysis.tfidf_reference(prepared)
     assert row["model"] == "tfidf_logreg" and prob.shape == (40,)
     assert row["accuracy"] > 0.8
 
@@ -68,11 +68,11 @@ def test_tfidf_reference_row(run):
 def test_comparison_table_sorted_and_recorded(run):
     prepared, params = run
     a = experiment.run_model("bag_of_embeddings", prepared, params, device="cpu")
-    b = experiment.run_model("rnn", prepared, params, device="cpu", train_options={"epochs": 1})
-    table = experiment.comparison_table([a, b], [experiment.tfidf_reference(prepared)[0]])
+    b = experiment.run_model("rnn", prepared, params, device="cpu", epochs=1)
+    table = experiment.comparison_table([a, b], [analysis.tfidf_reference(prepared)[0]])
     assert list(table["accuracy"]) == sorted(table["accuracy"], reverse=True)
     experiment.record_models("smoke", table.reset_index().to_dict("records"))
-    recorded = summary.read_summary("smoke")["models"]
+    recorded = run_dir.read_manifest("smoke")["models"]
     assert set(recorded) == {"bag_of_embeddings", "rnn", "tfidf_logreg"}
     assert recorded["rnn"]["accuracy"] == pytest.approx(b.test["accuracy"])
     json.dumps(recorded)  # plain JSON, no numpy leftovers
@@ -81,7 +81,7 @@ def test_comparison_table_sorted_and_recorded(run):
 def test_saved_bundle_scores_like_the_model(run, tmp_path):
     prepared, params = run
     result = experiment.run_model("attention_lstm", prepared, params, device="cpu")
-    path = experiment.save_run(result, prepared, tmp_path / "m.pt")
+    path = experiment.save_run(result, prepared, "smoke", notebook="04")
     prob, metrics = experiment.score_bundle(path, prepared)
     assert np.allclose(prob, result.test_prob, atol=1e-6)
     assert metrics["accuracy"] == pytest.approx(result.test["accuracy"])
@@ -91,7 +91,7 @@ def test_score_members_scores_each_model_of_an_ensemble_and_their_mean(run, tmp_
     from sentiment_lib.bundle import save_ensemble
 
     prepared, params = run
-    runs = [experiment.run_model(name, prepared, params, device="cpu", train_options={"epochs": 1})
+    runs = [experiment.run_model(name, prepared, params, device="cpu", epochs=1)
             for name in ("lstm", "bag_of_embeddings")]
     path = save_ensemble(tmp_path / "final.pt", [(r.name, r.model, r.model_config, r.preprocessing) for r in runs],
                          prepared.vocab)
@@ -113,7 +113,7 @@ def test_score_members_scores_each_model_of_an_ensemble_and_their_mean(run, tmp_
     assert on_val.loc[experiment.ENSEMBLE_ROW, "accuracy"] == pytest.approx(val_metrics["accuracy"])
     with pytest.raises(ValueError, match="'test' or 'val'"):
         experiment.score_members(path, prepared, subset="train")
-    single = experiment.save_run(runs[0], prepared, tmp_path / "lstm.pt")
+    single = experiment.save_run(runs[0], prepared, "smoke", notebook="04")
     _, _, one = experiment.score_members(single, prepared)
     assert list(one.index) == ["lstm"] and one.loc["lstm", "accuracy"] == pytest.approx(runs[0].test["accuracy"])
 
@@ -132,8 +132,8 @@ def test_scoring_a_multiclass_bundle_as_binary_names_the_fix(run, tmp_path):
 
 def test_score_bundle_refuses_another_runs_vocabulary(run, tmp_path):
     prepared, params = run
-    result = experiment.run_model("lstm", prepared, params, device="cpu", train_options={"epochs": 1})
-    path = experiment.save_run(result, prepared, tmp_path / "m.pt")
+    result = experiment.run_model("lstm", prepared, params, device="cpu", epochs=1)
+    path = experiment.save_run(result, prepared, "smoke", notebook="04")
     other = tiny_prepared()
     other.vocab.itos[5], other.vocab.itos[6] = other.vocab.itos[6], other.vocab.itos[5]
     with pytest.raises(ValueError, match="another vocabulary"):
@@ -142,45 +142,56 @@ def test_score_bundle_refuses_another_runs_vocabulary(run, tmp_path):
 
 def test_load_run_takes_data_parameters_from_the_run_directory():
     save_tiny_prepared("smoke")
-    params, prepared = experiment.load_run("smoke", epochs=1)
-    assert params.max_len == 128 and params.truncation == "head+tail"  # from the run dir, not the profile
+    params, prepared = run_dir.load_run("smoke", epochs=1)
+    assert params.vocab_size == 4000 and params.min_freq == 1  # from the run dir, not the profile
     assert params.epochs == 1
     assert len(prepared.splits["train"]) == 64
 
 
 def test_load_run_refuses_a_data_parameter_that_differs_from_the_run_s():
     save_tiny_prepared("smoke")
-    with pytest.raises(ValueError, match=r"MAX_LEN=800 \(02 used 128\).*run --profile smoke -p MAX_LEN 800"):
-        experiment.load_run("smoke", max_len=800)
-    with pytest.raises(ValueError, match=r"TRUNCATION='tail' \(02 used 'head\+tail'\)"):
-        experiment.load_run("smoke", truncation="tail", epochs=1)
-    params, _ = experiment.load_run("smoke", max_len=128, truncation="head+tail")  # the chain passes 02's own values
-    assert params.max_len == 128
+    with pytest.raises(ValueError, match=r"VOCAB_SIZE=800 \(02 used 4000\).*run --profile smoke -p VOCAB_SIZE 800"):
+        run_dir.load_run("smoke", vocab_size=800)
+    with pytest.raises(ValueError, match=r"MIN_FREQ=3 \(02 used 1\)"):
+        run_dir.load_run("smoke", min_freq=3, epochs=1)
+    params, _ = run_dir.load_run("smoke", vocab_size=4000)  # the chain passes 02's own values
+    assert params.vocab_size == 4000
+
+
+def test_truncation_is_a_training_parameter_that_the_prepared_data_do_not_depend_on():
+    save_tiny_prepared("smoke")
+    params, prepared = run_dir.load_run("smoke", max_len=8, truncation="tail", epochs=1)
+    assert (params.max_len, params.truncation) == (8, "tail")
+    short = experiment.run_model("lstm", prepared, params, device="cpu")
+    assert short.preprocessing["max_len"] == 8 and short.preprocessing["truncation"] == "tail"
+    assert max(len(ids) for ids in prepared.splits["train"].ids) > 8  # the stored reviews stay whole
+    default, _ = run_dir.load_run("smoke")
+    assert default.max_len == 96  # the smoke profile's, whatever an earlier notebook used
 
 
 def test_load_run_starts_from_the_run_vectors_unless_told_otherwise():
     save_tiny_prepared("smoke", embed_dim=24)
-    params, prepared = experiment.load_run("smoke")
+    params, prepared = run_dir.load_run("smoke")
     assert params.embeddings == "word2vec" and params.embed_dim == 24  # 02's, not the profile's 32
-    run = experiment.run_model("lstm", prepared, params, device="cpu", train_options={"epochs": 1})
-    assert run.extra["embeddings"] == "word2vec"
-    params, _ = experiment.load_run("smoke", embeddings="random", embed_dim=8)
+    run = experiment.run_model("lstm", prepared, params, device="cpu", epochs=1)
+    assert run.embeddings == "word2vec"
+    params, _ = run_dir.load_run("smoke", embeddings="random", embed_dim=8)
     assert params.embeddings == "random" and params.embed_dim == 8
     assert experiment.run_model("lstm", prepared, params, device="cpu",
-                                train_options={"epochs": 1}).extra["embeddings"] == "random"
+                                epochs=1).embeddings == "random"
     save_tiny_prepared("smoke", embed_dim=None)  # 02 run with EMBEDDINGS="random"
-    params, _ = experiment.load_run("smoke")
+    params, _ = run_dir.load_run("smoke")
     assert params.embeddings == "random"
 
 
 def test_load_run_without_preprocessing_names_the_notebook():
     with pytest.raises(FileNotFoundError, match="02_preprocessing"):
-        experiment.load_run("smoke")
+        run_dir.load_run("smoke")
 
 
 def test_load_run_rejects_bad_parameter_before_loading():
     with pytest.raises(ValueError, match="HIDDEN_SIZE"):
-        experiment.load_run("smoke", hidden_size=0)
+        run_dir.load_run("smoke", hidden_size=0)
 
 
 def test_misclassified_and_error_analysis(run):
@@ -188,10 +199,10 @@ def test_misclassified_and_error_analysis(run):
     labels = prepared.splits["test"].labels
     prob = np.where(labels == 1, 0.9, 0.1).astype(float)
     prob[[0, 1]] = 1 - prob[[0, 1]]  # two confident mistakes
-    wrong = experiment.misclassified(prepared, prob, n=5)
+    wrong = analysis.misclassified(prepared, prob, n=5)
     assert len(wrong) == 2
-    analysis = experiment.error_analysis(prepared, prob, max_len=128)
-    assert analysis["error_rate"] == pytest.approx(2 / 40)
+    errors = analysis.error_analysis(prepared, prob, max_len=128)
+    assert errors["error_rate"] == pytest.approx(2 / 40)
 
 
 def test_train_command_trains_named_models_and_saves_them(tmp_path, capsys):
@@ -210,7 +221,7 @@ def test_train_command_trains_named_models_and_saves_them(tmp_path, capsys):
     assert set(rows) == {"lstm", "bag_of_embeddings"}
     assert rows["lstm"]["embeddings"] == "word2vec"  # the run's vectors, as in 04
     assert 1 <= len(rows["lstm"]["val_accuracy_history"]) == rows["lstm"]["epochs_run"] <= 2
-    _, prepared = experiment.load_run("smoke")
+    _, prepared = run_dir.load_run("smoke")
     _, scored = experiment.score_bundle(config.models_dir("smoke") / "lstm.pt", prepared)
     assert scored["accuracy"] == pytest.approx(rows["lstm"]["accuracy"])
 
@@ -230,9 +241,9 @@ def test_train_command_bad_input_names_the_fix(argv, message, capsys):
 def test_load_run_refuses_a_word2vec_start_it_cannot_give():
     save_tiny_prepared("smoke", embed_dim=24)
     with pytest.raises(ValueError, match="EMBED_DIM=16 differs .* 24"):
-        experiment.load_run("smoke", embed_dim=16)  # would otherwise train from a random start, labelled word2vec
-    params, _ = experiment.load_run("smoke", embed_dim=16, embeddings="random")
+        run_dir.load_run("smoke", embed_dim=16)  # would otherwise train from a random start, labelled word2vec
+    params, _ = run_dir.load_run("smoke", embed_dim=16, embeddings="random")
     assert (params.embeddings, params.embed_dim) == ("random", 16)
     save_tiny_prepared("smoke", embed_dim=None)
     with pytest.raises(ValueError, match="no word vectors"):
-        experiment.load_run("smoke", embeddings="word2vec")
+        run_dir.load_run("smoke", embeddings="word2vec")

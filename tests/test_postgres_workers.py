@@ -3,7 +3,7 @@
 The fixture starts PostgreSQL on 127.0.0.1 (a free port, a fresh data directory in /tmp, its own socket
 directory), installing the Debian package with apt-get first when ``initdb``/``pg_ctl`` are missing, and
 stops it and removes its files afterwards, also when a test fails. Each worker is the command a user runs on
-each machine: ``python -m sentiment_lib.tuning --storage postgresql://… --study NAME``.
+each machine: ``python -m sentiment_lib tune --storage postgresql://… --study NAME``.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from sentiment_lib import tuning
+from sentiment_lib.tuning import study as studies
 
 from tuning_helpers import PostgresServer, PostgresUnavailable, find_postgres_bin, install_postgres, \
     save_tiny_prepared
@@ -62,7 +62,7 @@ def postgres():
 
 
 def start_workers(url: str, study: str, *args: str) -> list[subprocess.Popen]:
-    command = [sys.executable, "-m", "sentiment_lib.tuning", "--profile", "smoke", "--storage", url,
+    command = [sys.executable, "-m", "sentiment_lib", "tune", "--profile", "smoke", "--storage", url,
                "--study", study, "--device", "cpu", "--threads", "1", *args]
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     return [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -105,7 +105,7 @@ def test_workers_share_one_study_and_record_each_trial_once(postgres):
     total = WORKERS * per_worker
     assert len(trials) == total
     assert sorted(t.number for t in trials) == list(range(total))
-    assert all(t.state in tuning.FINISHED for t in trials)
+    assert all(t.state in studies.FINISHED for t in trials)
     assert rows_in_database(postgres, "shared_exact", "shared") == (total, total)
     # Both workers did their share, and they did not draw the same configurations.
     assert sorted(Counter(t.user_attrs["worker"] for t in trials).values()) == [per_worker] * WORKERS
@@ -119,7 +119,7 @@ def test_workers_fill_a_study_up_to_its_target(postgres):
     summaries = finish(start_workers(url, "target", "--trials", str(target)))
 
     study = optuna.load_study(study_name="target", storage=url)
-    finished = tuning.finished_trials(study)
+    finished = studies.finished_trials(study)
     # Workers stop once the study has its trials; one may finish a trial it had already started.
     assert target <= len(finished) <= target + WORKERS - 1
     assert len({t.number for t in study.trials}) == len(study.trials)

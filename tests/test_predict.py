@@ -42,7 +42,7 @@ def trained():
 @pytest.fixture
 def final_bundle(trained):
     model, model_config, vocab = trained
-    return save_bundle(predict.final_model_path("smoke"), model, model_config, vocab, PREPROCESSING,
+    return save_bundle(predict.config.final_model_path("smoke"), model, model_config, vocab, PREPROCESSING,
                        {"accuracy": 1.0})
 
 
@@ -74,7 +74,7 @@ def test_an_ensemble_bundle_prints_the_mean_probability(trained, capsys):
     model, model_config, vocab = trained
     torch.manual_seed(1)
     untrained = build_model(model_config).eval()  # a second opinion, near 0.5 everywhere
-    save_ensemble(predict.final_model_path("smoke"), [("trained", model, model_config, PREPROCESSING),
+    save_ensemble(predict.config.final_model_path("smoke"), [("trained", model, model_config, PREPROCESSING),
                                                       ("untrained", untrained, model_config, PREPROCESSING)], vocab)
     reviews = ["good great superb wonderful w1 w2", "bad awful dull boring w1 w2"]
     code, lines, err = run(capsys, *reviews)
@@ -113,7 +113,7 @@ def test_long_reviews_are_shortened_to_one_line(final_bundle, capsys):
 def test_missing_bundle_names_the_fix(capsys):
     code, lines, err = run(capsys, "good film")
     assert code == 2 and lines == []
-    assert "make run PROFILE=smoke" in err and str(predict.final_model_path("smoke")) in err
+    assert "make run PROFILE=smoke" in err and str(predict.config.final_model_path("smoke")) in err
 
 
 def test_missing_final_bundle_lists_the_runs_other_bundles(trained, capsys):

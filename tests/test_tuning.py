@@ -18,9 +18,11 @@ import torch
 from optuna.trial import TrialState
 from sklearn.metrics import log_loss
 
-from sentiment_lib import config, experiment, tuning
+from sentiment_lib import config, experiment, final_model, profiles
+from sentiment_lib.tuning import space, storage
+from sentiment_lib.tuning import study as studies
+from sentiment_lib.__main__ import main
 from sentiment_lib.bundle import load_bundle
-from sentiment_lib.predict import final_model_path
 
 from tuning_helpers import save_tiny_prepared, tiny_params, tiny_prepared, wait_for
 
@@ -54,19 +56,19 @@ def snapshot(trial: optuna.trial.FrozenTrial) -> tuple:
 
 
 def test_search_space_is_bounded_by_the_profile():
-    for profile in config.PROFILES:
-        params = config.resolve_params(profile)
-        spec = tuning.search_space_spec(params)
+    for profile in profiles.PROFILES:
+        params = profiles.resolve(profile)
+        spec = space.search_space_spec(params)
         assert set(spec) >= {"model", "num_layers", "hidden_size", "embed_dim", "dropout", "lr", "max_len",
                              "truncation", "batch_size"}
         assert max(spec["hidden_size"]["choices"]) == params.hidden_size
         assert max(spec["embed_dim"]["choices"]) == params.embed_dim
         assert max(spec["max_len"]["choices"]) == params.max_len
-        assert set(spec["model"]["choices"]) == set(tuning.MODEL_CHOICES)
+        assert set(spec["model"]["choices"]) == set(space.MODEL_CHOICES)
         assert set(spec["truncation"]["choices"]) == {"head", "tail", "head+tail"}
         assert spec["lr"]["log"] is True
-        assert [n for n in tuning.SPACE_ORDER if n in spec] == list(spec)
-    small = tuning.search_space_spec(tiny_params(hidden_size=32, max_len=128, embed_dim=32))
+        assert [n for n in space.SPACE_ORDER if n in spec] == list(spec)
+    small = space.search_space_spec(tiny_params(hidden_size=32, max_len=128, embed_dim=32))
     assert small["hidden_size"]["choices"] == [8, 16, 32]
     assert small["embed_dim"]["choices"] == [16, 32]
     assert small["max_len"]["choices"] == [32, 64, 128]
@@ -74,44 +76,44 @@ def test_search_space_is_bounded_by_the_profile():
 
 def test_pretrained_vectors_are_a_choice_and_embed_dim_is_searched_only_without_them(prepared):
     params = tiny_params(embed_dim=32)
-    spec = tuning.search_space_spec(params)
+    spec = space.search_space_spec(params)
     assert spec["embeddings"]["choices"] == ["word2vec", "random"]
     assert spec["embed_dim"]["when"] == {"embeddings": "random"}
-    assert "embeddings" not in tuning.search_space_spec(tiny_params(embeddings="random"))
+    assert "embeddings" not in space.search_space_spec(tiny_params(embeddings="random"))
     common = {"model": "bilstm_pool", "num_layers": 1, "hidden_size": 8, "dropout": 0.1, "lr": 1e-3,
               "max_len": 64, "truncation": "head", "batch_size": 32}
-    with_vectors = tuning.search_space(optuna.trial.FixedTrial({**common, "embeddings": "word2vec"}), params)
+    with_vectors = space.search_space(optuna.trial.FixedTrial({**common, "embeddings": "word2vec"}), params)
     assert "embed_dim" not in with_vectors  # not suggested, so not recorded as a parameter
-    settings = tuning.trial_settings(with_vectors, params, len(prepared.vocab))
-    assert settings.pretrained and settings.model_config.embed_dim == params.embed_dim
-    from_scratch = tuning.search_space(
+    settings = space.trial_configuration(with_vectors, params, len(prepared.vocab))
+    assert settings.pretrained and settings.model.embed_dim == params.embed_dim
+    from_scratch = space.search_space(
         optuna.trial.FixedTrial({**common, "embeddings": "random", "embed_dim": 16}), params)
-    settings = tuning.trial_settings(from_scratch, params, len(prepared.vocab))
-    assert not settings.pretrained and settings.model_config.embed_dim == 16
+    settings = space.trial_configuration(from_scratch, params, len(prepared.vocab))
+    assert not settings.pretrained and settings.model.embed_dim == 16
     with pytest.raises(ValueError, match="embeddings must be one of"):
-        tuning.trial_settings({**common, "embeddings": "glove"}, params, len(prepared.vocab))
+        space.trial_configuration({**common, "embeddings": "glove"}, params, len(prepared.vocab))
 
 
 def test_trial_settings_build_the_04_models():
     params = tiny_params()
-    two_layer_lstm = tuning.trial_settings({"model": "lstm", "num_layers": 2, "hidden_size": 16}, params, 50)
-    assert two_layer_lstm.model_config.name == "stacked_lstm"
-    assert two_layer_lstm.model_config.hidden_size == 16
-    defaults = tuning.trial_settings({"model": "gru"}, params, 50)
+    two_layer_lstm = space.trial_configuration({"model": "lstm", "num_layers": 2, "hidden_size": 16}, params, 50)
+    assert two_layer_lstm.model.name == "stacked_lstm"
+    assert two_layer_lstm.model.hidden_size == 16
+    defaults = space.trial_configuration({"model": "gru"}, params, 50)
     assert (defaults.max_len, defaults.truncation, defaults.lr) == (params.max_len, params.truncation, params.lr)
     with pytest.raises(ValueError, match="names no model"):
-        tuning.trial_settings({"hidden_size": 8}, params, 50)
+        space.trial_configuration({"hidden_size": 8}, params, 50)
 
 
 def test_storage_defaults_to_sqlite_in_the_run_dir(monkeypatch):
     monkeypatch.delenv("OPTUNA_STORAGE", raising=False)
-    url = tuning.study_storage("smoke")
+    url = storage.study_storage("smoke")
     assert url == f"sqlite:///{config.run_dir('smoke') / 'optuna.db'}"
     assert config.run_dir("smoke").is_dir()
     monkeypatch.setenv("OPTUNA_STORAGE", "postgresql://u:secret@db:5432/optuna")
-    assert tuning.study_storage("smoke") == "postgresql://u:secret@db:5432/optuna"
-    assert tuning.study_storage("smoke", "sqlite:///x.db") == "sqlite:///x.db"
-    assert "secret" not in tuning.safe_url("postgresql://u:secret@db:5432/optuna")
+    assert storage.study_storage("smoke") == "postgresql://u:secret@db:5432/optuna"
+    assert storage.study_storage("smoke", "sqlite:///x.db") == "sqlite:///x.db"
+    assert "secret" not in storage.safe_url("postgresql://u:secret@db:5432/optuna")
 
 
 # --------------------------------------------------------------------------------------------
@@ -121,7 +123,7 @@ def test_storage_defaults_to_sqlite_in_the_run_dir(monkeypatch):
 
 def test_seeded_sampler_gives_the_same_trials(prepared, tmp_path):
     params = tiny_params()
-    first = [tuning.run_study(prepared, params, 1, storage=sqlite_url(tmp_path, f"{i}.db"), seed=seed, **FAST)
+    first = [studies.run_study(prepared, params, 1, storage=sqlite_url(tmp_path, f"{i}.db"), seed=seed, **FAST)
              for i, seed in enumerate((7, 7, 8))]
     params_of = [study.trials[0].params for study in first]
     assert params_of[0] == params_of[1]
@@ -131,7 +133,7 @@ def test_seeded_sampler_gives_the_same_trials(prepared, tmp_path):
 def test_trial_seeding_draws_distinct_startup_trials():
     """A sampler seeded once repeats its startup trials in every process; trial-seeding does not."""
     def draws(seed: int, n: int) -> list[dict]:
-        study = optuna.create_study(sampler=tuning.TrialSeededTPESampler(seed, n_startup_trials=10))
+        study = optuna.create_study(sampler=studies.TrialSeededTPESampler(seed, n_startup_trials=10))
         out = []
         for _ in range(n):
             trial = study.ask()
@@ -144,7 +146,7 @@ def test_trial_seeding_draws_distinct_startup_trials():
 
 
 def test_median_pruner_stops_a_trial_worse_than_the_median():
-    study = optuna.create_study(direction="minimize", pruner=tuning.make_pruner(8))
+    study = optuna.create_study(direction="minimize", pruner=studies.make_pruner(8))
     for loss in (0.40, 0.30):
         trial = study.ask()
         trial.report(loss, 1)
@@ -160,18 +162,18 @@ def test_median_pruner_stops_a_trial_worse_than_the_median():
 
 def test_objective_reports_each_epoch_and_is_pruned(prepared, tmp_path):
     """A pruner that stops everything: each trial is pruned after its first epoch, with its curve kept."""
-    study = tuning.run_study(prepared, tiny_params(trial_epochs=2), 2, storage=sqlite_url(tmp_path),
+    study = studies.run_study(prepared, tiny_params(trial_epochs=2), 2, storage=sqlite_url(tmp_path),
                              pruner=optuna.pruners.ThresholdPruner(upper=0.0), **FAST)
     assert [t.state for t in study.trials] == [TrialState.PRUNED] * 2
     for trial in study.trials:
         assert list(trial.intermediate_values) == [1]
         assert trial.user_attrs["val_loss_by_epoch"] == [trial.intermediate_values[1]]
         assert len(trial.user_attrs["val_accuracy_by_epoch"]) == 1
-    assert tuning.study_summary(study)["states"] == {"PRUNED": 2}
+    assert studies.study_summary(study)["states"] == {"PRUNED": 2}
 
 
 def test_the_last_epoch_is_never_pruned(prepared, tmp_path):
-    study = tuning.run_study(prepared, tiny_params(trial_epochs=1), 1, storage=sqlite_url(tmp_path),
+    study = studies.run_study(prepared, tiny_params(trial_epochs=1), 1, storage=sqlite_url(tmp_path),
                              pruner=optuna.pruners.ThresholdPruner(upper=0.0), **FAST)
     trial = study.trials[0]
     assert trial.state == TrialState.COMPLETE
@@ -184,21 +186,21 @@ def test_a_diverged_trial_is_pruned_not_fatal(prepared, tmp_path, monkeypatch):
     def diverge(*args, **kwargs):
         raise FloatingPointError("Validation loss is nan at epoch 1: training diverged.")
 
-    monkeypatch.setattr(tuning, "fit", diverge)
-    study = tuning.run_study(prepared, tiny_params(), 2, storage=sqlite_url(tmp_path), **FAST)
+    monkeypatch.setattr(experiment, "fit", diverge)
+    study = studies.run_study(prepared, tiny_params(), 2, storage=sqlite_url(tmp_path), **FAST)
     assert [t.state for t in study.trials] == [TrialState.PRUNED] * 2
     assert "diverged" in study.trials[0].user_attrs
-    assert tuning.trials_frame(study)["diverged"].all()
+    assert studies.trials_frame(study)["diverged"].all()
 
 
 def test_accuracy_metric_is_maximised(prepared, tmp_path):
-    study = tuning.run_study(prepared, tiny_params(), 1, storage=sqlite_url(tmp_path), metric="val_accuracy",
+    study = studies.run_study(prepared, tiny_params(), 1, storage=sqlite_url(tmp_path), metric="val_accuracy",
                              **FAST)
     trial = study.trials[0]
     assert study.direction == optuna.study.StudyDirection.MAXIMIZE
     assert trial.value == pytest.approx(trial.user_attrs["val_accuracy"])
     with pytest.raises(ValueError, match="metric must be one of"):
-        tuning.run_study(prepared, tiny_params(), 1, storage=sqlite_url(tmp_path), metric="f1", **FAST)
+        studies.run_study(prepared, tiny_params(), 1, storage=sqlite_url(tmp_path), metric="f1", **FAST)
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,75 +211,75 @@ def test_accuracy_metric_is_maximised(prepared, tmp_path):
 def test_rerun_continues_the_study_without_redoing_trials(prepared, tmp_path):
     params = tiny_params()
     url = sqlite_url(tmp_path)
-    first = tuning.run_study(prepared, params, 2, storage=url, **FAST)
+    first = studies.run_study(prepared, params, 2, storage=url, **FAST)
     before = [snapshot(t) for t in first.trials]
-    assert len(tuning.finished_trials(first)) == 2
+    assert len(studies.finished_trials(first)) == 2
 
-    resumed = tuning.run_study(prepared, params, 3, storage=url, **FAST)
+    resumed = studies.run_study(prepared, params, 3, storage=url, **FAST)
     trials = resumed.trials
-    assert len(trials) == 3 and len(tuning.finished_trials(resumed)) == 3
+    assert len(trials) == 3 and len(studies.finished_trials(resumed)) == 3
     assert [snapshot(t) for t in trials[:2]] == before  # kept as they were, not rerun
 
-    again = tuning.run_study(prepared, params, 3, storage=url, **FAST)  # nothing missing: nothing runs
+    again = studies.run_study(prepared, params, 3, storage=url, **FAST)  # nothing missing: nothing runs
     assert [snapshot(t) for t in again.trials] == [snapshot(t) for t in trials]
 
     # Resuming gives the study an uninterrupted run gives (trial-seeded sampler, seeded training).
-    straight = tuning.run_study(prepared, params, 3, storage=sqlite_url(tmp_path, "straight.db"), **FAST)
+    straight = studies.run_study(prepared, params, 3, storage=sqlite_url(tmp_path, "straight.db"), **FAST)
     assert [(t.params, t.value) for t in straight.trials] == [(t.params, t.value) for t in trials]
 
 
 def test_configuration_for_puts_a_04_model_in_the_search_space_terms():
     params = tiny_params(hidden_size=32, embed_dim=32, max_len=128, lr=1e-3, dropout=0.3, batch_size=64)
-    stacked = tuning.configuration_for("stacked_lstm", params)
+    stacked = space.values_for_model("stacked_lstm", params)
     assert stacked == {"model": "lstm", "num_layers": 2, "hidden_size": 32, "embeddings": "word2vec",
                        "dropout": 0.3, "lr": 1e-3, "max_len": 128, "truncation": params.truncation,
                        "batch_size": 64}  # no embed_dim: a word2vec start has the vectors' width
-    assert tuning.configuration_for("gru", tiny_params(embeddings="random"))["embed_dim"] == 32
+    assert space.values_for_model("gru", tiny_params(embeddings="random"))["embed_dim"] == 32
     with pytest.raises(ValueError, match="not searched"):
-        tuning.configuration_for("rnn", params)
+        space.values_for_model("rnn", params)
     with pytest.raises(ValueError, match="outside the search space"):
-        tuning.configuration_for("gru", tiny_params(lr=0.5))
+        space.values_for_model("gru", tiny_params(lr=0.5))
     # 04's recorded settings win over the profile's (04 may have run with -p LR …, -p EMBEDDINGS random …)
     ran = {"hidden_size": 16, "dropout": 0.1, "lr": 3e-3, "batch_size": 32, "max_len": 64, "truncation": "tail",
            "embeddings": "random", "embed_dim": 16}
-    assert tuning.configuration_for("stacked_lstm", params, settings=ran) == {
+    assert space.values_for_model("stacked_lstm", params, settings=ran) == {
         "model": "lstm", "num_layers": 2, **ran}
     with pytest.raises(ValueError, match="hidden_size=512 lies outside"):
-        tuning.configuration_for("gru", params, settings={"hidden_size": 512})
+        space.values_for_model("gru", params, settings={"hidden_size": 512})
 
 
 def test_a_new_study_starts_from_the_given_configurations_once(prepared, tmp_path):
     params = tiny_params()
     url = sqlite_url(tmp_path)
-    start = tuning.configuration_for("attention_lstm", params)
-    study = tuning.run_study(prepared, params, 2, storage=url, start_from=[start], **FAST)
+    start = space.values_for_model("attention_lstm", params)
+    study = studies.run_study(prepared, params, 2, storage=url, start_from=[start], **FAST)
     first = study.trials[0]
     assert first.params == start and first.user_attrs["start_from"] is True
     assert "start_from" not in study.trials[1].user_attrs  # then the sampler's own proposals
-    other = tuning.configuration_for("gru", params)  # e.g. 04 rerun since: a study with trials ignores it
-    resumed = tuning.run_study(prepared, params, 3, storage=url, start_from=[start, other], **FAST)
+    other = space.values_for_model("gru", params)  # e.g. 04 rerun since: a study with trials ignores it
+    resumed = studies.run_study(prepared, params, 3, storage=url, start_from=[start, other], **FAST)
     assert len(resumed.trials) == 3
     assert sum(t.user_attrs.get("start_from", False) for t in resumed.trials) == 1  # not enqueued again
 
 
 def test_a_study_made_with_other_settings_is_refused(prepared, tmp_path):
     url = sqlite_url(tmp_path)
-    tuning.run_study(prepared, tiny_params(trial_epochs=1), 1, storage=url, **FAST)
+    studies.run_study(prepared, tiny_params(trial_epochs=1), 1, storage=url, **FAST)
     with pytest.raises(ValueError, match="trial_epochs"):
-        tuning.run_study(prepared, tiny_params(trial_epochs=2), 2, storage=url, **FAST)
+        studies.run_study(prepared, tiny_params(trial_epochs=2), 2, storage=url, **FAST)
     other_vocab = tiny_prepared(seed=1)
     other_vocab.vocab.itos.append("extra")  # a different vocabulary
     other_vocab.vocab.stoi["extra"] = len(other_vocab.vocab.itos) - 1
     with pytest.raises(ValueError, match="vocab_fingerprint"):
-        tuning.run_study(other_vocab, tiny_params(trial_epochs=1), 2, storage=url, **FAST)
+        studies.run_study(other_vocab, tiny_params(trial_epochs=1), 2, storage=url, **FAST)
     other_vectors = tiny_prepared()
     other_vectors.embeddings = other_vectors.embeddings * 2  # 02 rerun with other pre-training, same vocabulary
     with pytest.raises(ValueError, match="vectors_fingerprint"):
-        tuning.run_study(other_vectors, tiny_params(trial_epochs=1), 2, storage=url, **FAST)
+        studies.run_study(other_vectors, tiny_params(trial_epochs=1), 2, storage=url, **FAST)
     with pytest.raises(ValueError, match="needs maximize"):
-        tuning.run_study(prepared, tiny_params(trial_epochs=1), 2, storage=url, metric="val_accuracy", **FAST)
+        studies.run_study(prepared, tiny_params(trial_epochs=1), 2, storage=url, metric="val_accuracy", **FAST)
     # Another study name in the same database is fine.
-    study = tuning.run_study(prepared, tiny_params(trial_epochs=2), 1, storage=url, study_name="other", **FAST)
+    study = studies.run_study(prepared, tiny_params(trial_epochs=2), 1, storage=url, study_name="other", **FAST)
     assert len(study.trials) == 1
 
 
@@ -285,9 +287,10 @@ CHILD = """
 import pathlib, sys, time
 sys.path.insert(0, {tests!r})
 from tuning_helpers import tiny_prepared, tiny_params
-from sentiment_lib import tuning
+from sentiment_lib.tuning import study as studies
 
-real_fit, calls = tuning.fit, []
+from sentiment_lib import experiment
+real_fit, calls = experiment.fit, []
 
 def fit_that_hangs_in_the_third_trial(*args, **kwargs):
     calls.append(1)
@@ -296,8 +299,8 @@ def fit_that_hangs_in_the_third_trial(*args, **kwargs):
         time.sleep(600)
     return real_fit(*args, **kwargs)
 
-tuning.fit = fit_that_hangs_in_the_third_trial
-tuning.run_study(tiny_prepared(), tiny_params(), 4, storage={url!r}, device="cpu", threads=1,
+experiment.fit = fit_that_hangs_in_the_third_trial
+studies.run_study(tiny_prepared(), tiny_params(), 4, storage={url!r}, device="cpu", threads=1,
                  heartbeat_interval=1, grace_period=2)
 """
 
@@ -325,16 +328,16 @@ def test_a_killed_run_loses_no_finished_trial(prepared, tmp_path):
     interrupted_params = killed.trials[2].params
 
     time.sleep(3.5)  # past the 2 s grace period: the next run sees trial 2 as stale
-    resumed = tuning.run_study(prepared, tiny_params(), 4, storage=url, heartbeat_interval=1, grace_period=2,
+    resumed = studies.run_study(prepared, tiny_params(), 4, storage=url, heartbeat_interval=1, grace_period=2,
                                **FAST)
     trials = resumed.trials
     assert [snapshot(t) for t in trials[:2]] == finished_before
     assert trials[2].state == TrialState.FAIL  # the killed trial, failed by the heartbeat check
     retry = trials[3]
     assert optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(retry) == 2
-    assert retry.params == interrupted_params and retry.state in tuning.FINISHED
-    assert len(tuning.finished_trials(resumed)) == 4
-    assert tuning.study_summary(resumed)["states"] == {"COMPLETE": 4, "FAIL": 1}
+    assert retry.params == interrupted_params and retry.state in studies.FINISHED
+    assert len(studies.finished_trials(resumed)) == 4
+    assert studies.study_summary(resumed)["states"] == {"COMPLETE": 4, "FAIL": 1}
 
 
 # --------------------------------------------------------------------------------------------
@@ -343,38 +346,37 @@ def test_a_killed_run_loses_no_finished_trial(prepared, tmp_path):
 
 
 def test_summary_and_frames(prepared, tmp_path):
-    study = tuning.run_study(prepared, tiny_params(trial_epochs=2), 3, storage=sqlite_url(tmp_path), **FAST)
-    summary = tuning.study_summary(study)
+    study = studies.run_study(prepared, tiny_params(trial_epochs=2), 3, storage=sqlite_url(tmp_path), **FAST)
+    summary = studies.study_summary(study)
     assert summary["n_finished"] == 3 and summary["metric"] == "val_loss" and summary["direction"] == "minimize"
     best = study.best_trial
     assert summary["best_trial"] == best.number and summary["best_params"] == best.params
     assert summary["best_val_accuracy"] == best.user_attrs["val_accuracy"]
     json.dumps(summary)  # plain data, for metrics.json
 
-    frame = tuning.trials_frame(study)
+    frame = studies.trials_frame(study)
     assert list(frame.index) == [0, 1, 2]
     assert {"state", "value", "model", "lr", "max_len", "val_accuracy", "n_params"} <= set(frame.columns)
     assert list(frame["epochs_reported"]) == [len(t.intermediate_values) for t in study.trials]
 
-    loaded = tuning.load_study("smoke", storage=sqlite_url(tmp_path))
+    loaded = storage.load_study("smoke", storage=sqlite_url(tmp_path))
     assert len(loaded.trials) == 3
     with pytest.raises(KeyError, match="No study"):
-        tuning.load_study("smoke", storage=sqlite_url(tmp_path), study_name="absent")
+        storage.load_study("smoke", storage=sqlite_url(tmp_path), study_name="absent")
 
 
 def test_retrain_best_and_save_the_final_model(prepared):
     params = tiny_params(epochs=2)
     best = {"model": "bilstm_pool", "num_layers": 1, "hidden_size": 8, "embed_dim": 16, "dropout": 0.1,
             "lr": 5e-3, "max_len": 32, "truncation": "tail", "batch_size": 32}
-    model, model_config, result, preprocessing = tuning.retrain_best(prepared, params, best, device="cpu",
-                                                                     progress=False, threads=1)
-    assert model_config.name == "bilstm_pool" and model_config.hidden_size == 8
-    assert result.epochs_run <= 2 and 1 <= result.best_epoch <= result.epochs_run
-    assert preprocessing == {"max_len": 32, "truncation": "tail", "remove_stopwords": False}
     trial = finished_trial(best, 0.5)
-    path = tuning.save_final_model("smoke", [tuning.Retrained(trial, model, model_config, result, preprocessing)],
-                                   prepared.vocab, {"val_loss": result.best_val_loss})
-    assert path == final_model_path("smoke")
+    [run] = final_model.retrain_trials(prepared, params, [trial], device="cpu", progress=False, threads=1)
+    assert run.model_config.name == "bilstm_pool" and run.model_config.hidden_size == 8
+    assert run.fit.epochs_run <= 2 and 1 <= run.fit.best_epoch <= run.fit.epochs_run
+    assert run.preprocessing == {"max_len": 32, "truncation": "tail", "remove_stopwords": False}
+    assert run.test is None and run.trial is trial and run.name == "trial 0 bilstm_pool"
+    path = final_model.save_final_model("smoke", [run], prepared.vocab, {"val_loss": run.fit.best_val_loss})
+    assert path == config.final_model_path("smoke")
     bundle = load_bundle(path)
     assert bundle.preprocessing["truncation"] == "tail"
     assert bundle.predict(["good great film", "bad dull film"]).shape == (2,)
@@ -403,17 +405,17 @@ def study_of(values: list[tuple[dict, float | None]], direction: str = "minimize
 def test_top_trials_are_the_best_distinct_complete_configurations():
     a, b, c = ({"model": "lstm", "lr": 1e-3}, {"model": "gru", "lr": 1e-3}, {"model": "bilstm", "lr": 3e-3})
     study = study_of([(a, 0.30), (b, 0.25), (a, 0.28), (c, None), (c, 0.40)])
-    assert [t.number for t in tuning.top_trials(study, 3)] == [1, 2, 4]  # a's better run counts, once
+    assert [t.number for t in final_model.top_trials(study, 3)] == [1, 2, 4]  # a's better run counts, once
     tied = study_of([(a, 0.30), (b, 0.25), (c, float("inf")), (a, 0.25)])
-    assert [t.number for t in tuning.top_trials(tied, 3)] == [1, 3]  # ties: the earlier trial first; inf is no result
-    assert [t.number for t in tuning.top_trials(study, 1)] == [study.best_trial.number]
-    assert len(tuning.top_trials(study, 10)) == 3  # fewer configurations than asked: all of them
+    assert [t.number for t in final_model.top_trials(tied, 3)] == [1, 3]  # ties: the earlier trial first; inf is no result
+    assert [t.number for t in final_model.top_trials(study, 1)] == [study.best_trial.number]
+    assert len(final_model.top_trials(study, 10)) == 3  # fewer configurations than asked: all of them
     maximised = study_of([(a, 0.80), (b, 0.90), (c, 0.85)], direction="maximize")
-    assert [t.number for t in tuning.top_trials(maximised, 2)] == [1, 2]
+    assert [t.number for t in final_model.top_trials(maximised, 2)] == [1, 2]
     with pytest.raises(ValueError, match="no complete trial.*N_TRIALS"):
-        tuning.top_trials(study_of([(a, None)]), 2)
+        final_model.top_trials(study_of([(a, None)]), 2)
     with pytest.raises(ValueError, match="ENSEMBLE"):
-        tuning.top_trials(study, 0)
+        final_model.top_trials(study, 0)
 
 
 def test_an_ensemble_final_model_averages_its_retrained_members(prepared):
@@ -424,22 +426,22 @@ def test_an_ensemble_final_model_averages_its_retrained_members(prepared):
     configs = [{**base, "model": "bag_of_embeddings", "max_len": 32, "truncation": "tail"},
                {**base, "model": "lstm", "max_len": 64, "truncation": "head"}]
     trials = [finished_trial(p, v, number) for number, (p, v) in enumerate(zip(configs, (0.4, 0.5)))]
-    members = tuning.retrain_trials(prepared, params, trials, device="cpu", progress=False, threads=1)
+    members = final_model.retrain_trials(prepared, params, trials, device="cpu", progress=False, threads=1)
     assert [m.name for m in members] == ["trial 0 bag_of_embeddings", "trial 1 lstm"]
-    alone, _, _, _ = tuning.retrain_best(prepared, params, configs[0], device="cpu", progress=False, threads=1)
-    for name, tensor in alone.state_dict().items():  # the first member is what ENSEMBLE=1 would give
+    [alone] = final_model.retrain_trials(prepared, params, trials[:1], device="cpu", progress=False, threads=1)
+    for name, tensor in alone.model.state_dict().items():  # the first member is what ENSEMBLE=1 would give
         assert torch.equal(tensor, members[0].model.state_dict()[name]), name
 
-    frame = tuning.members_frame(members)
+    frame = final_model.members_frame(members)
     assert list(frame.index) == [m.name for m in members]
     assert list(frame["trial_val_loss"]) == [0.4, 0.5] and list(frame["max_len"]) == [32, 64]
     assert list(frame.columns[:3]) == ["model", "num_layers", "hidden_size"]  # search-space order first
     assert list(frame["val_loss"]) == [m.fit.best_val_loss for m in members]
 
-    path = tuning.save_final_model("smoke", members, prepared.vocab)
+    path = final_model.save_final_model("smoke", members, prepared.vocab)
     loaded = load_bundle(path)
     assert isinstance(loaded, Ensemble) and loaded.names == frame.index.tolist()
-    singles = [load_bundle(tuning.save_final_model("smoke", [m], prepared.vocab)) for m in members]
+    singles = [load_bundle(final_model.save_final_model("smoke", [m], prepared.vocab)) for m in members]
     assert [b.name for b in singles] == [m.name for m in members]  # a single final model keeps its trial's name
     texts = ["good great film", "bad dull film"]
     separate = [b.predict(texts) for b in singles]
@@ -449,63 +451,43 @@ def test_an_ensemble_final_model_averages_its_retrained_members(prepared):
     # forward selection on validation, from each member's own saved-bundle probabilities
     val = prepared.splits["val"]
     alone_val = [b.predict_split(val) for b in singles]
-    kept, steps, on_val = tuning.select_members(members, prepared)
+    kept, steps, on_val = final_model.select_members(members, prepared)
     best = min(range(2), key=lambda i: log_loss(val.labels, alone_val[i]))
     assert kept[0] is members[best] and steps["candidate"].iloc[0] == members[best].name
     assert steps["val_loss"].iloc[0] == pytest.approx(log_loss(val.labels, alone_val[best]))
     assert steps["val_loss"].iloc[1] == pytest.approx(log_loss(val.labels, (alone_val[0] + alone_val[1]) / 2))
     assert [m.name for m in kept] == list(steps["candidate"][steps["kept"]])
     assert len(kept) == (2 if steps["val_loss"].iloc[1] < steps["val_loss"].iloc[0] else 1)
-    saved = tuning.save_final_model("smoke", kept, prepared.vocab)  # its validation scores: what select gave
+    saved = final_model.save_final_model("smoke", kept, prepared.vocab)  # its validation scores: what select gave
     pd.testing.assert_frame_equal(on_val, experiment.score_members(saved, prepared, subset="val")[2])
     with pytest.raises(ValueError, match="retrain_trials"):
-        tuning.select_members([], prepared)
+        final_model.select_members([], prepared)
 
     test = {"accuracy": 0.75, "precision": 0.7, "recall": 0.8, "f1": 0.74, "roc_auc": 0.8}
-    row = tuning.final_model_row(members, test)
+    row = final_model.final_model_row(members, test)
     assert row["architecture"] == "bag_of_embeddings + lstm" and row["trials"] == [0, 1]
     assert row["parameters"] == sum(sum(p.numel() for p in m.model.parameters()) for m in members)
     assert row["epochs_run"] == [1, 1] and row["accuracy"] == 0.75 and row["candidates"] == [0, 1]
     json.dumps(row)
-    one = tuning.final_model_row(members[1:], test, candidates=members)  # one kept of two retrained
+    one = final_model.final_model_row(members[1:], test, candidates=members)  # one kept of two retrained
     assert one["trials"] == [1] and one["candidates"] == [0, 1] and one["architecture"] == "lstm"
     assert one["train_seconds"] == pytest.approx(members[1].fit.seconds, abs=0.1)
     assert one["candidates_train_seconds"] == pytest.approx(sum(m.fit.seconds for m in members), abs=0.1)
     assert one["parameters"] == sum(p.numel() for p in members[1].model.parameters())
     with pytest.raises(ValueError, match="retrain_trials"):
-        tuning.save_final_model("smoke", [], prepared.vocab)
+        final_model.save_final_model("smoke", [], prepared.vocab)
     with pytest.raises(ValueError, match="repeat one.*top_trials"):
-        tuning.retrain_trials(prepared, params, [trials[0], trials[0]], device="cpu", progress=False, threads=1)
+        final_model.retrain_trials(prepared, params, [trials[0], trials[0]], device="cpu", progress=False, threads=1)
 
 
 def test_a_diverging_member_names_its_trial(prepared, monkeypatch):
     def diverge(*args, **kwargs):
         raise FloatingPointError("Validation loss is nan at epoch 1: training diverged.")
 
-    monkeypatch.setattr(tuning, "retrain_best", diverge)
+    monkeypatch.setattr(final_model, "train_configuration", diverge)
     trial = finished_trial({"model": "lstm", "lr": 0.5}, 0.3, number=7)
     with pytest.raises(FloatingPointError, match="trial 7 .*diverged.*smaller ENSEMBLE"):
-        tuning.retrain_trials(prepared, tiny_params(), [trial], device="cpu")
-
-
-def test_ensemble_sentence_compares_the_average_with_the_best_trial_alone():
-    from sentiment_lib.experiment import ENSEMBLE_ROW
-
-    def table(acc, loss):
-        return pd.DataFrame({"accuracy": acc, "log_loss": loss}, index=["trial 4 lstm", "trial 1 gru", ENSEMBLE_ROW])
-
-    line = tuning.ensemble_sentence(table([0.85, 0.84, 0.87], [0.35, 0.36, 0.33]),
-                                    table([0.86, 0.83, 0.88], [0.34, 0.37, 0.31]), epochs=6, candidates=3)
-    assert "averages 2 of the 3 retrained configurations" in line and "up to 6 epochs" in line
-    assert "loss 0.3300 and accuracy 0.8700, against 0.3500 and 0.8500" in line and "(trial 4 lstm)" in line
-    assert "test subset 0.8800 against 0.8600" in line and "0.8300–0.8600" in line
-    assert "averages 2 of the 2" in tuning.ensemble_sentence(table([.8] * 3, [.3] * 3), table([.8] * 3, [.3] * 3), 6)
-    alone = table([0.85, 0.84, 0.87], [0.35, 0.36, 0.33]).iloc[:1]
-    line = tuning.ensemble_sentence(alone, alone, 6)
-    assert line.startswith("The best retrained configuration alone (trial 4 lstm, up to 6 epochs)")
-    rejected = tuning.ensemble_sentence(alone, alone, 6, candidates=3)
-    assert rejected.startswith("Adding any of the other 2 retrained configuration(s) did not lower the validation loss")
-    assert "best retrained configuration alone (trial 4 lstm, up to 6" in rejected and "accuracy 0.8500" in rejected
+        final_model.retrain_trials(prepared, tiny_params(), [trial], device="cpu")
 
 
 # --------------------------------------------------------------------------------------------
@@ -517,12 +499,12 @@ def test_worker_command_runs_trials_of_the_stored_study(tmp_path, capsys):
     save_tiny_prepared("smoke", embed_dim=24)  # 02's vectors are 24 wide, not the profile's 32: the worker uses 02's
     url = sqlite_url(tmp_path)
     common = ["--profile", "smoke", "--storage", url, "--device", "cpu", "--threads", "1"]
-    assert tuning.worker_main([*common, "--trials", "2"]) == 0
+    assert main(["tune", *common, "--trials", "2"]) == 0
     assert json.loads(capsys.readouterr().out)["n_finished"] == 2
-    assert tuning.worker_main([*common, "--worker-trials", "1", "--study", "sentiment-smoke"]) == 0
+    assert main(["tune", *common, "--worker-trials", "1", "--study", "sentiment-smoke"]) == 0
     assert json.loads(capsys.readouterr().out)["n_finished"] == 3
 
 
 def test_worker_command_without_prepared_data_names_the_fix(capsys):
-    assert tuning.worker_main(["--profile", "smoke", "--trials", "1"]) == 2
+    assert main(["tune", "--profile", "smoke", "--trials", "1"]) == 2
     assert "make run PROFILE=smoke" in capsys.readouterr().err

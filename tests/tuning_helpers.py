@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sentiment_lib import config
+from sentiment_lib import config, profiles
 from sentiment_lib.batching import EncodedSplit
-from sentiment_lib.prepare import Prepared, prepared_dir, save_prepared
+from sentiment_lib.run import Prepared, prepared_dir, save_prepared
 from sentiment_lib.text import PAD_TOKEN, UNK_TOKEN, Vocab
 
 POSITIVE = ["good", "great", "superb", "loved", "wonderful"]
@@ -58,7 +58,7 @@ def tiny_prepared(n_train: int = 64, n_val: int = 32, n_test: int = 32, seed: in
         frames.append(pd.DataFrame({"subset": subset, "split": "train" if subset != "test" else "test",
                                     "id": np.arange(n, dtype=np.int32), "rating": ratings.astype(np.int8),
                                     "label": labels.astype(np.int8), "text": [" ".join(t) for t in tokens]}))
-    params = {"profile": profile, "remove_stopwords": False, "max_len": 128, "truncation": "head+tail",
+    params = {"profile": profile, "remove_stopwords": False, "vocab_size": 4000, "min_freq": 1,
               "embeddings": "random" if embed_dim is None else "word2vec", "embed_dim": embed_dim}
     vectors = None
     if embed_dim is not None:
@@ -74,13 +74,13 @@ def save_tiny_prepared(profile: str = "smoke", **options) -> Prepared:
     return prepared
 
 
-def tiny_params(**overrides) -> config.Params:
+def tiny_params(**overrides) -> profiles.Params:
     """The smoke profile with the sizes that bound the search space pinned (the tests stay fast and
     comparable whatever the profile table says), and ``overrides`` (e.g. ``trial_epochs=2``)."""
     values = dict(max_len=128, hidden_size=32, embed_dim=32, n_trials=3, trial_epochs=1, epochs=2, patience=2,
                   seed=42)
     values.update(overrides)
-    return config.resolve_params("smoke", **values)
+    return profiles.resolve("smoke", **values)
 
 
 # --------------------------------------------------------------------------------------------

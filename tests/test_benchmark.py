@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sentiment_lib.batching import EncodedSplit
-from sentiment_lib.bench import (COLUMNS, PROJECT, SEED_STYLE, BenchOptions, lstm_train_flops_per_token, main,
+from benchmarks.bench import (COLUMNS, PROJECT, SEED_STYLE, BenchOptions, lstm_train_flops_per_token, main,
                                  make_ways, run_benchmark, train_peak_memory)
 
 VOCAB = 40
@@ -78,26 +78,20 @@ def test_unknown_way_and_missing_data_name_the_fix(capsys):
     assert "make run PROFILE=quick" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-@pytest.mark.parametrize("readout, layers", [("pool", 1), ("last", 1), ("attention", 2)])
-def test_project_way_computes_what_packing_computes_and_the_seed_style_way_does_not(cell, readout, layers):
-    """``recurrence="dense"`` (the project's fast path) equals ``"packed"`` in outputs and gradients;
-    ``"padded"`` (the seed-style reference) lets trailing padding into the backward direction."""
-    from sentiment_lib.models import RecurrentClassifier
+def test_the_seed_style_model_lets_trailing_padding_into_the_backward_direction():
+    """The reference the project is compared with reads the padding; the project's model (same weights) does not."""
+    from benchmarks.seed_style import PaddedBiLSTMPool
+    from sentiment_lib.models import BiLSTMPool
 
     lengths = torch.tensor([9, 3, 1, 6])
     tokens = torch.randint(2, VOCAB, (4, 12), generator=torch.Generator().manual_seed(0))
     tokens[torch.arange(12)[None, :] >= lengths[:, None]] = 0
-    models = {}
-    for recurrence in ("packed", "dense", "padded"):
-        torch.manual_seed(0)
-        models[recurrence] = RecurrentClassifier(VOCAB, 8, 6, cell=cell, bidirectional=True, num_layers=layers,
-                                                 readout=readout, recurrence=recurrence)
-    logits = {}
-    for recurrence, model in models.items():
-        logits[recurrence] = model(tokens, lengths)
-        logits[recurrence].sum().backward()
-    torch.testing.assert_close(logits["dense"], logits["packed"])
-    for dense, packed in zip(models["dense"].parameters(), models["packed"].parameters()):
-        torch.testing.assert_close(dense.grad, packed.grad)
-    assert not torch.allclose(logits["padded"], logits["packed"])
+    torch.manual_seed(0)
+    project = BiLSTMPool(VOCAB, embed_dim=8, hidden_size=6)
+    seed_style = PaddedBiLSTMPool(VOCAB, embed_dim=8, hidden_size=6)
+    seed_style.load_state_dict(project.state_dict())
+    assert not torch.allclose(seed_style(tokens, lengths), project(tokens, lengths))
+    # A review that fills the whole window has no padding to read: both agree on it.
+    wide = torch.randint(2, VOCAB, (2, 12), generator=torch.Generator().manual_seed(1))
+    both = torch.tensor([12, 12])
+    torch.testing.assert_close(seed_style(wide, both), project(wide, both))

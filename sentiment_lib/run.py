@@ -1,6 +1,15 @@
-"""The prepared data of a run: what notebook 02 writes and notebooks 03–05 read.
+"""The run directory ``artifacts/<profile>/``: the one channel through which the notebooks hand work on.
 
-``artifacts/<profile>/prepared/`` holds
+- ``prepared/``: what notebook 02 writes and notebooks 03–05 read (:func:`save_prepared`,
+  :func:`load_prepared`; :func:`load_run` gives a notebook its data and its resolved parameters);
+- ``metrics.json``: the run's *manifest*, which each notebook extends with what it produced — ``data``
+  facts (01, 02), ``models`` with their test metrics and settings (03, 04, 05), ``bundles`` (the model files
+  each notebook saved, by name), ``tuning`` (05) — read back by later notebooks (:func:`read_manifest`,
+  :func:`record`). The runner copies it into ``reports/<profile>/`` for readers; no notebook reads
+  ``reports/``.
+- ``models/``, ``optuna.db``, ``predictions_test.csv``: paths from :mod:`sentiment_lib.config`.
+
+``prepared/`` holds
 
 - ``params.json``   the parameters used, the vocabulary's fingerprint, the split report;
 - ``vocab.json``    the vocabulary (JSON, not pickle);
@@ -11,7 +20,8 @@
                     pre-trained on the training and unlabelled reviews (:mod:`sentiment_lib.embeddings`).
 
 Files are written atomically and ``params.json`` last, so a directory with a ``params.json`` is
-complete.
+complete. Nothing in ``prepared/`` depends on a training parameter: reviews are stored whole, and how much
+of each a network reads (``MAX_LEN``, ``TRUNCATION``) is decided per batch.
 """
 from __future__ import annotations
 
@@ -25,10 +35,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import config
+from . import config, profiles
 from .batching import EncodedSplit
 from .data import write_atomic_parquet
+from .embeddings import word2vec_unavailable
 from .files import atomic_path, write_json_atomic
+from .profiles import DATA_PARAMETERS, RUN_DEFAULTS, Params
 from .splits import SUBSETS
 from .text import Vocab, tokenize_many
 
@@ -54,7 +66,7 @@ class Prepared:
 
 def prepared_dir(profile_or_dir: str | Path) -> Path:
     path = Path(profile_or_dir)
-    if isinstance(profile_or_dir, str) and profile_or_dir in config.PROFILES:
+    if isinstance(profile_or_dir, str) and profile_or_dir in profiles.PROFILES:
         path = config.run_dir(profile_or_dir)
     return path / PREPARED
 
@@ -130,9 +142,9 @@ def save_prepared(directory: Path, prepared: Prepared) -> None:
     write_json_atomic(params, directory / "params.json")
 
 
-def load_prepared(profile_or_dir: str | Path, expect_profile: str | None = None) -> Prepared:
-    """Read what ``save_prepared`` wrote. Raises ``FileNotFoundError`` naming the notebook to run
-    when it is missing, and ``ValueError`` when its files do not belong together."""
+def read_prepared_params(profile_or_dir: str | Path, expect_profile: str | None = None) -> dict[str, Any]:
+    """The ``params.json`` of a run's prepared data (small: read before the arrays). Raises
+    ``FileNotFoundError`` naming the notebook to run when it is missing."""
     directory = prepared_dir(profile_or_dir)
     params_file = directory / "params.json"
     if not params_file.exists():
@@ -142,7 +154,14 @@ def load_prepared(profile_or_dir: str | Path, expect_profile: str | None = None)
             f"first: `make run PROFILE={profile}`, or papermill notebooks/02_preprocessing.ipynb "
             f"out.ipynb -p PROFILE {profile}."
         )
-    params = json.loads(params_file.read_text())
+    return json.loads(params_file.read_text())
+
+
+def load_prepared(profile_or_dir: str | Path, expect_profile: str | None = None) -> Prepared:
+    """Read what ``save_prepared`` wrote. Raises ``FileNotFoundError`` naming the notebook to run
+    when it is missing, and ``ValueError`` when its files do not belong together."""
+    directory = prepared_dir(profile_or_dir)
+    params = read_prepared_params(profile_or_dir, expect_profile)
     if expect_profile is not None and params.get("profile") != expect_profile:
         raise ValueError(
             f"The prepared data at {directory} was made for profile {params.get('profile')!r}, not "
@@ -175,3 +194,78 @@ def load_prepared(profile_or_dir: str | Path, expect_profile: str | None = None)
             raise ValueError(f"{EMBEDDINGS_FILE} in {directory} (shape {embeddings.shape}) is not the one its "
                              f"params.json was written with (another run's vectors?); rerun 02.")
     return Prepared(params, vocab, splits, reviews, embeddings)
+
+
+def load_run(profile: str, **overrides: Any) -> tuple[Params, Prepared]:
+    """The run's prepared data and its parameters for notebooks 03–05, resolved once.
+
+    Data parameters (:data:`~sentiment_lib.profiles.DATA_PARAMETERS`: split, sizes, vocabulary, …) come from
+    the run directory written by notebook 02, so that a ``-p VOCAB_SIZE 10000`` given to 02 carries through;
+    one given here that differs from 02's is a ``ValueError`` naming the fix (rerun 02 with it), never
+    silently replaced. ``overrides`` (the notebook's own papermill parameters: EPOCHS, HIDDEN_SIZE, MAX_LEN,
+    TRUNCATION, …) are validated like any profile value. ``EMBEDDINGS`` and ``EMBED_DIM`` default to 02's (so
+    the models start from the vectors 02 made) unless overridden; a word2vec start with an ``EMBED_DIM``
+    other than the vectors' width, or without vectors, is a ``ValueError`` naming the fix, before anything
+    trains. Everything is checked before the encoded arrays are read.
+    """
+    given = {k.lower(): v for k, v in overrides.items() if v is not None}
+    try:
+        stored = read_prepared_params(profiles.check_profile(profile), expect_profile=profile)
+    except FileNotFoundError:
+        profiles.resolve(profile, **given)  # a bad parameter is named first: it needs fixing either way
+        raise
+    data_values = {k: stored[k] for k in DATA_PARAMETERS if k in stored}
+    run_defaults = {k: stored[k] for k in RUN_DEFAULTS if stored.get(k) is not None}
+    clashes = {k: (v, data_values[k]) for k, v in given.items() if k in data_values and v != data_values[k]}
+    if clashes:  # silently training with 02's value instead would report numbers for settings nobody asked for
+        told = ", ".join(f"{k.upper()}={v!r} (02 used {run!r})" for k, (v, run) in clashes.items())
+        flags = " ".join(f"-p {k.upper()} {v!r}" for k, (v, _) in clashes.items())
+        raise ValueError(
+            f"{told}: data parameters come from notebook 02's run directory. Prepare the data again with them "
+            f"(python -m sentiment_lib run --profile {profile} {flags}, or --only 02 … for some notebooks), "
+            "or drop them here.")
+    params = profiles.resolve(profile, **{**run_defaults, **given, **data_values})
+    prepared = load_prepared(profile, expect_profile=profile)
+    if params.embeddings == "word2vec":
+        reason = word2vec_unavailable(prepared, params.embed_dim)
+        if reason:
+            raise ValueError(reason)
+    return params, prepared
+
+
+# --------------------------------------------------------------------------------------------
+# The manifest: what each notebook of the run produced
+# --------------------------------------------------------------------------------------------
+
+
+def read_manifest(profile: str) -> dict[str, Any]:
+    """The run's manifest (``artifacts/<profile>/metrics.json``); ``{}`` before any notebook wrote to it."""
+    path = config.manifest_path(profile)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def record(profile: str, section: str, values: dict[str, Any], merge: bool = True) -> dict[str, Any]:
+    """Set ``manifest[section]`` (merged key by key into what is there when ``merge``) and write it
+    atomically; returns the whole manifest. Sections: ``data``, ``models``, ``bundles``, ``tuning``."""
+    manifest = read_manifest(profile)
+    current = manifest.get(section, {}) if merge else {}
+    manifest[section] = {**current, **values}
+    manifest["profile"] = profile
+    write_json_atomic(manifest, config.manifest_path(profile))
+    return manifest
+
+
+def record_bundle(profile: str, name: str, path: Path, notebook: str) -> None:
+    """Note in the manifest that ``notebook`` (e.g. ``"04"``) saved model ``name``'s bundle at ``path``."""
+    record(profile, "bundles", {name: {"path": config.shown_path(path), "notebook": notebook}})
+
+
+def saved_bundles(profile: str, notebook: str | None = None) -> dict[str, Path]:
+    """The bundles the manifest lists (``{name: path}``), those of ``notebook`` only when given, that exist."""
+    bundles = read_manifest(profile).get("bundles", {})
+    found = {}
+    for name, entry in bundles.items():
+        path = config.model_path(profile, Path(entry["path"]).stem)
+        if (notebook is None or entry.get("notebook") == notebook) and path.is_file():
+            found[name] = path
+    return found

@@ -1,18 +1,19 @@
 """Training-speed benchmark: the seed-style loop against this project's loop, side by side in one run.
 
-    python -m sentiment_lib.bench [--profile quick] [--batches 40 | --epoch] [--hidden 256] [--embed 128]
+    python -m sentiment_lib bench [--profile quick] [--batches 40 | --epoch] [--hidden 256] [--embed 128]
                                   [--max-len 400] [--batch-size 64] [--eval-size 1000] [--threads N]
                                   [--extra packed|dynamic|naive-dense|bf16|project@128|seed+keep-memory|
                                            project-glibc ...]
     make bench
 
-It trains the same model (seed 000's final architecture: BiLSTM + masked mean/max pooling; same initial
-weights) on the same reviews with the same optimiser (AdamW, gradient clipping 1.0) and the same loop
+It trains the same model (the final architecture of a widely shared tutorial notebook: BiLSTM + masked
+mean/max pooling; same initial weights) on the same reviews with the same optimiser (AdamW, gradient clipping 1.0) and the same loop
 (:func:`sentiment_lib.train.train_one_epoch`) in several *ways*, one row of the table each:
 
-- ``seed-style``: seed 000's loop, the reference: random batches of 64, every batch padded to
-  ``--max-len``, the BiLSTM run over the whole padded tensor without packing (``recurrence="padded"``),
-  glibc's allocator as it behaves by default (:func:`sentiment_lib.train.keep_freed_memory` ``(False)``).
+- ``seed-style``: that tutorial's loop, the reference: random batches of 64, every batch padded to
+  ``--max-len``, the BiLSTM run over the whole padded tensor without packing
+  (:class:`benchmarks.seed_style.PaddedBiLSTMPool`), glibc's allocator as it behaves by default
+  (:func:`sentiment_lib.memory.keep_freed_memory` ``(False)``).
 - ``project``: this project's defaults, what the notebooks get from :func:`sentiment_lib.train.fit`:
   length-bucketed batches padded to their longest review; ``recurrence="dense"`` (one fused kernel call
   per direction; the backward direction reads each review reversed within its own length, so no padding
@@ -79,9 +80,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .batching import Batch, EncodedSplit, make_loader
-from .models import BiLSTMPool
-from .train import FreedMemoryCap, evaluate, keep_freed_memory, train_one_epoch
+from sentiment_lib.batching import Batch, EncodedSplit, make_loader
+from sentiment_lib.memory import FreedMemoryCap, keep_freed_memory
+from sentiment_lib.models import BiLSTMPool
+from sentiment_lib.train import evaluate, train_one_epoch
+
+try:
+    from .seed_style import PaddedBiLSTMPool
+except ImportError:  # run as a script: python benchmarks/bench.py
+    from seed_style import PaddedBiLSTMPool
 
 SEED_STYLE, PROJECT = "seed-style", "project"
 EXTRAS = ("packed", "dynamic", "naive-dense", "bf16", "project@N", "seed+keep-memory", "project-glibc")
@@ -259,8 +266,10 @@ def _loader(split: EncodedSplit, way: Way, options: BenchOptions, shuffle: bool,
 
 
 def _model(way: Way, vocab_size: int, options: BenchOptions) -> BiLSTMPool:
-    return BiLSTMPool(vocab_size, embed_dim=options.embed, hidden_size=options.hidden, dropout=options.dropout,
-                      recurrence=way.recurrence)
+    """The benchmarked BiLSTM + pooling; ``recurrence="padded"``: the seed-style one that reads the padding."""
+    kind = PaddedBiLSTMPool if way.recurrence == "padded" else BiLSTMPool
+    return kind(vocab_size, embed_dim=options.embed, hidden_size=options.hidden, dropout=options.dropout,
+                recurrence="dense" if way.recurrence == "padded" else way.recurrence)
 
 
 def epoch_tokens(split: EncodedSplit, way: Way, options: BenchOptions) -> tuple[int, int, list[int]]:
@@ -491,7 +500,7 @@ def format_table(table: pd.DataFrame) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sentiment_lib.bench",
+    parser = argparse.ArgumentParser(prog="python -m sentiment_lib bench",
                                      description="Training speed: seed-style loop vs this project's loop.")
     parser.add_argument("--profile", default="quick", help="run directory with prepared data (default quick)")
     budget = parser.add_mutually_exclusive_group()
@@ -513,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     args = parser.parse_args(argv)
 
-    from .prepare import load_prepared  # pandas/parquet: only the command line needs them
+    from sentiment_lib.run import load_prepared  # pandas/parquet: only the command line needs them
 
     try:
         options = BenchOptions(batches=None if args.epoch else args.batches, hidden=args.hidden, embed=args.embed,

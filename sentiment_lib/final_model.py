@@ -1,0 +1,158 @@
+"""Notebook 05's final model: the study's best configurations retrained, those worth averaging kept, saved.
+
+:func:`top_trials` picks the ``ENSEMBLE`` best complete trials (by the study's objective, one per distinct
+configuration); :func:`retrain_trials` trains each configuration again through the one training path
+(:func:`~sentiment_lib.experiment.train_configuration`: ``EPOCHS`` epochs, best checkpoint by validation loss,
+early stopping), each a :class:`~sentiment_lib.experiment.ModelRun` that keeps its trial;
+:func:`select_members` keeps those whose average has the lowest validation loss (greedy forward selection,
+:mod:`~sentiment_lib.selection`; test is not read); :func:`save_final_model` writes the run's bundle — one
+model, or with several an ensemble whose probability is the mean of theirs — which
+``python -m sentiment_lib predict`` loads.
+
+Why average: models of different configurations err on partly different reviews, so the mean is often right
+where one of them is confidently wrong. Why select rather than take the best k: near-copies of one
+configuration err on the same reviews and add little, and a weak member can drag the mean. It is no
+guaranteed gain on test (the README reports what it did on each profile).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+from . import config
+from .bundle import Bundle, save_bundle, save_ensemble
+from .experiment import TABLE_METRICS, ModelRun, members_table, train_configuration
+from .models import count_parameters
+from .profiles import Params
+from .run import Prepared, record_bundle
+from .selection import forward_select
+from .text import Vocab
+from .tuning.space import SPACE_ORDER, trial_configuration
+from .tuning.study import num_classes_of
+
+
+def top_trials(study: optuna.Study, k: int) -> list[FrozenTrial]:
+    """The ``k`` best complete trials of ``study`` by its objective (best first), one per distinct
+    configuration: a configuration evaluated twice (04's starting point enqueued again, a retried trial)
+    counts once, by its better trial. Fewer than ``k`` when the study has fewer; ``ValueError`` when it has
+    none (every trial pruned or failed), naming the fix."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"ENSEMBLE must be a positive integer, got {k!r}.")
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.value is not None and np.isfinite(t.value)]
+    if not complete:
+        raise ValueError(f"The study {study.study_name!r} has no complete trial to retrain (all were pruned or "
+                         "failed): run more trials (N_TRIALS) or more epochs per trial (TRIAL_EPOCHS).")
+    sign = 1.0 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1.0
+    chosen: dict[tuple, FrozenTrial] = {}
+    for trial in sorted(complete, key=lambda t: (sign * t.value, t.number)):
+        chosen.setdefault(tuple(sorted(trial.params.items())), trial)
+    return list(chosen.values())[:k]
+
+
+def retrain_trials(prepared: Prepared, params: Params, trials: Sequence[FrozenTrial], epochs: int | None = None,
+                   device: str = "auto", *, progress: bool | None = None, threads: int | None = None
+                   ) -> list[ModelRun]:
+    """Train each of ``trials`` (e.g. :func:`top_trials`) again, in order, for ``epochs`` (default ``EPOCHS``)
+    with early stopping (``PATIENCE``), each seeded with ``SEED`` as a single retraining would be (so the
+    first member is the model ``ENSEMBLE=1`` gives). Each result is named ``"trial <number> <architecture>"``
+    and keeps its ``trial``; it is not scored on test.
+
+    A trial given twice is a ``ValueError`` before anything trains; a member whose training diverges is a
+    ``FloatingPointError`` naming its trial."""
+    numbers = [t.number for t in trials]
+    if len(set(numbers)) < len(numbers):
+        raise ValueError(f"Trials {numbers} repeat one: pass distinct trials (final_model.top_trials gives them).")
+    options: dict[str, Any] = {"num_threads": threads}
+    if progress is not None:
+        options["progress"] = progress
+    num_classes, members = num_classes_of(prepared), []
+    for trial in trials:
+        configuration = trial_configuration(trial.params, params, len(prepared.vocab), num_classes,
+                                            epochs=epochs or params.epochs, patience=params.patience)
+        try:
+            run = train_configuration(configuration, prepared, params, device=device, score_test=False,
+                                      name=f"trial {trial.number} {configuration.model.name}",
+                                      train_options=options, trial=trial)
+        except FloatingPointError as err:
+            raise FloatingPointError(f"Retraining trial {trial.number} ({trial.params}) diverged: {err} Leave it "
+                                     "out (a smaller ENSEMBLE) or retrain with another SEED.") from err
+        members.append(run)
+    return members
+
+
+def members_frame(members: Sequence[ModelRun]) -> pd.DataFrame:
+    """One row per retrained member (indexed by its name): the trial's parameters (columns in search-space
+    order) and validation loss, then the retraining's best epoch, epochs run, and validation loss and accuracy
+    at the kept epoch (no wall times, so that the table is the same on every run with the same seed;
+    ``m.fit.seconds`` has them)."""
+    rows = {}
+    for m in members:
+        rows[m.name] = {**m.trial.params, "trial_val_loss": m.trial.user_attrs.get("val_loss", np.nan),
+                        "best_epoch": m.fit.best_epoch, "epochs_run": m.fit.epochs_run,
+                        "val_loss": m.fit.best_val_loss,
+                        "val_accuracy": m.fit.best_val_metrics.get("accuracy", np.nan)}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    order = [c for c in SPACE_ORDER if c in frame.columns]
+    return frame[order + [c for c in frame.columns if c not in order]]
+
+
+def select_members(members: Sequence[ModelRun], prepared: Prepared, batch_size: int = 256
+                   ) -> tuple[list[ModelRun], pd.DataFrame, pd.DataFrame]:
+    """The retrained ``members`` worth averaging: :func:`~sentiment_lib.selection.forward_select` on the
+    validation subset (start from the member with the lowest validation loss, add the one that lowers the
+    average's loss most, stop when none does). The test subset is not read.
+
+    Returns ``(kept, steps, on_val)``: the kept members in the order added (the first is the best alone), the
+    steps table (``candidate``, the average's ``val_loss`` and ``val_accuracy``, ``kept``), and the kept
+    members' validation scores and their mean's (:func:`~sentiment_lib.experiment.members_table`, from the
+    probabilities already computed: what ``score_members(final model, subset="val")`` gives)."""
+    if not members:
+        raise ValueError("No retrained model to select from: pass the list retrain_trials() returned.")
+    split = prepared.splits["val"]
+    probs = [Bundle(m.model, m.model_config, prepared.vocab, dict(m.preprocessing)).predict_split(split, batch_size)
+             for m in members]
+    selection = forward_select(probs, split.labels, [m.name for m in members])
+    _, _, on_val = members_table(split.labels, [(members[i].name, probs[i]) for i in selection.chosen])
+    return [members[i] for i in selection.chosen], selection.steps, on_val
+
+
+def save_final_model(profile: str, members: Sequence[ModelRun], vocab: Vocab,
+                     metrics: Mapping[str, Any] | None = None) -> Path:
+    """Save the final model as the run's bundle (:func:`sentiment_lib.config.final_model_path`, what
+    ``python -m sentiment_lib predict`` loads by default) and list it in the manifest; returns the path. One member gives a plain bundle,
+    several an ensemble bundle (:func:`~sentiment_lib.bundle.save_ensemble`) averaging their probabilities."""
+    if not members:
+        raise ValueError("No retrained model to save: pass the list retrain_trials() returned.")
+    path = config.final_model_path(profile)
+    if len(members) == 1:
+        m = members[0]
+        save_bundle(path, m.model, m.model_config, vocab, dict(m.preprocessing), dict(metrics or {}), name=m.name)
+    else:
+        save_ensemble(path, [(m.name, m.model, m.model_config, dict(m.preprocessing)) for m in members],
+                      vocab, dict(metrics or {}))
+    record_bundle(profile, config.FINAL_MODEL, path, notebook="05")
+    return path
+
+
+def final_model_row(members: Sequence[ModelRun], test: Mapping[str, float],
+                    candidates: Sequence[ModelRun] | None = None) -> dict[str, Any]:
+    """The ``final`` entry of ``metrics.json``: the test metrics (:data:`~sentiment_lib.experiment.TABLE_METRICS`
+    keys of ``test``), the architecture(s), trials, parameters summed over the members, each member's epochs
+    run and best epoch (lists, in member order), its training seconds (summed over the members, as for any
+    other model), and the trials retrained as ``candidates`` (default: the members) with their summed training
+    seconds (``candidates_train_seconds``: the cost of making the final model)."""
+    candidates = list(members if candidates is None else candidates)
+    return {"model": "final", **{k: float(test[k]) for k in TABLE_METRICS},
+            "architecture": " + ".join(m.model_config.name for m in members),
+            "trials": [m.trial.number for m in members],
+            "candidates": [m.trial.number for m in candidates],
+            "parameters": int(sum(count_parameters(m.model) for m in members)),
+            "train_seconds": round(sum(m.fit.seconds for m in members), 1),
+            "candidates_train_seconds": round(sum(m.fit.seconds for m in candidates), 1),
+            "epochs_run": [m.fit.epochs_run for m in members], "best_epoch": [m.fit.best_epoch for m in members]}

@@ -1,0 +1,110 @@
+"""Allocator tuning for CPU training: keep freed memory for the next step, within a bound.
+
+A training step allocates and frees hundreds of MB of activations. By default glibc hands blocks over
+32 MiB (``mmap``) and the free top of its heap back to the kernel at once, so every step faults the same
+memory in again, a page at a time; on a small CPU that kernel time is a large share of a recurrent
+model's step (``make bench`` measures it: its ``project-glibc`` and ``seed+keep-memory`` rows switch this
+setting alone). :func:`keep_freed_memory` makes big blocks come from the heap and keeps freed memory
+there; :class:`FreedMemoryCap` bounds what is kept. :func:`step_hook` is what
+:func:`sentiment_lib.train.fit` calls: it returns the callable to run after every optimiser step.
+
+Process-wide, glibc/Linux only; a no-op elsewhere.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+import platform
+import sys
+from typing import Callable
+
+import torch
+
+# What fit() lets kept freed memory grow by before handing it back (FreedMemoryCap); see TrainConfig.
+FREED_MEMORY_LIMIT_MIB = 2048
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
+_GLIBC_MMAP_MAX_DEFAULT = 65536
+
+
+@functools.lru_cache(maxsize=None)
+def _glibc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt, libc.malloc_trim  # noqa: B018 (both must exist)
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+def keep_freed_memory(enable: bool = True) -> bool:
+    """Let glibc's ``malloc`` keep freed memory for reuse (``enable=True``), or go back to the thresholds
+    its defaults settle at in a training loop (``False``: mmap above 32 MiB, trim above 64 MiB, and return
+    free memory now — what the benchmark's seed-style reference uses).
+
+    Returns whether it was applied (glibc only; a no-op returning ``False`` elsewhere).
+    """
+    libc = _glibc()
+    if libc is None:
+        return False
+    if enable:
+        ok = libc.mallopt(_M_MMAP_MAX, 0) and libc.mallopt(_M_TRIM_THRESHOLD, 2 ** 31 - 1)
+    else:
+        ok = (libc.mallopt(_M_MMAP_MAX, _GLIBC_MMAP_MAX_DEFAULT) and libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2 ** 20)
+              and libc.mallopt(_M_TRIM_THRESHOLD, 64 * 2 ** 20))
+        libc.malloc_trim(0)
+    return bool(ok)
+
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def resident_bytes() -> int | None:
+    """This process's resident memory in bytes (``/proc/self/statm``); ``None`` where there is none."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * _PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class FreedMemoryCap:
+    """Bounds the memory that :func:`keep_freed_memory` keeps; call it after every training step.
+
+    With freed memory kept, batches of varying shapes fragment glibc's heap: freed blocks sit between
+    blocks still in use, a larger request does not fit in them, and the heap grows. When the resident
+    size is more than ``limit_mib`` above its level after the last release, ``malloc_trim(0)`` hands the
+    free pages back to the kernel; the next steps fault them in again, as with the defaults. The first
+    call also releases what earlier trainings in the process kept, so the bound holds per training
+    however many run in one process (Optuna trials). ``releases`` counts the ``malloc_trim`` calls.
+    A no-op off glibc/Linux. (The README's "Training speed" section gives measured peaks.)
+    """
+
+    def __init__(self, limit_mib: int = FREED_MEMORY_LIMIT_MIB):
+        self.limit = int(limit_mib) * 2 ** 20
+        self.base: int | None = None
+        self.releases = 0
+
+    def __call__(self) -> None:
+        rss = resident_bytes()
+        libc = _glibc()
+        if rss is None or libc is None:
+            return
+        if self.base is None or rss > self.base + self.limit:
+            libc.malloc_trim(0)
+            self.releases += 1
+            self.base = resident_bytes() or rss
+
+
+def step_hook(device: torch.device, keep: bool = True, limit_mib: int = FREED_MEMORY_LIMIT_MIB
+              ) -> Callable[[], None] | None:
+    """What to call after each optimiser step on ``device``: on a CPU with ``keep``, switch
+    :func:`keep_freed_memory` on and return a fresh :class:`FreedMemoryCap`; otherwise ``None``."""
+    if device.type != "cpu" or not keep:
+        return None
+    keep_freed_memory(True)
+    return FreedMemoryCap(limit_mib)

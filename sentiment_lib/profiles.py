@@ -1,0 +1,185 @@
+"""Run profiles and the typed, immutable parameters resolved from them.
+
+``PROFILES`` is the one table of parameters per profile (``smoke``, ``quick``, ``full``), used by the
+notebooks, the runner and the tests. ``resolve(profile, **overrides)`` merges a profile's row with
+papermill overrides, validates every value once and returns a frozen :class:`Params`.
+
+Who owns which parameter:
+
+- :data:`DATA_PARAMETERS` belong to notebook 02 (the split, the subset sizes, the vocabulary, word2vec):
+  what the prepared data in the run directory depends on. Notebooks 03–05 take them from the run
+  directory and refuse a different value (``run.load_run``).
+- everything else — model sizes, optimisation, ``MAX_LEN`` and ``TRUNCATION`` (how much of each stored
+  review a network reads), the study's budget — is a training parameter that 03, 04 and 05 may set.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+# ``None`` for a split size means "all of it". Sizes are numbers of reviews after stratified
+# subsampling. ``test_size`` None keeps the official 25,000-review test split whole.
+# ``embeddings="word2vec"``: 02 pre-trains word vectors on the training subset plus ``pretrain_reviews`` of
+# the 50,000 unlabelled reviews (``pretrain_epochs`` passes) and 03–05 start their embedding layers from
+# them; ``"random"`` trains every embedding from scratch.
+PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": dict(
+        split="standard", train_size=1200, val_size=300, test_size=600, val_fraction=0.1,
+        max_len=96, truncation="head+tail", vocab_size=5000, min_freq=2, remove_stopwords=False,
+        embeddings="word2vec", pretrain_reviews=2000, pretrain_epochs=2, embed_dim=32, hidden_size=32,
+        num_layers=1, dropout=0.3, batch_size=64, lr=3e-3,
+        epochs=2, patience=2, n_trials=2, trial_epochs=1, ensemble=2, seed=42,
+    ),
+    "quick": dict(
+        split="standard", train_size=10000, val_size=2000, test_size=None, val_fraction=0.1,
+        max_len=256, truncation="head+tail", vocab_size=20000, min_freq=2, remove_stopwords=False,
+        embeddings="word2vec", pretrain_reviews=25000, pretrain_epochs=4, embed_dim=64, hidden_size=64,
+        num_layers=1, dropout=0.3, batch_size=64, lr=1e-3,
+        epochs=6, patience=2, n_trials=6, trial_epochs=2, ensemble=4, seed=42,
+    ),
+    "full": dict(
+        split="standard", train_size=None, val_size=None, test_size=None, val_fraction=0.1,
+        max_len=400, truncation="head+tail", vocab_size=40000, min_freq=2, remove_stopwords=False,
+        embeddings="word2vec", pretrain_reviews=50000, pretrain_epochs=5, embed_dim=128, hidden_size=256,
+        num_layers=1, dropout=0.4, batch_size=64, lr=1e-3,
+        epochs=8, patience=2, n_trials=20, trial_epochs=3, ensemble=4, seed=42,
+    ),
+}
+DEFAULT_PROFILE = "quick"
+
+SPLITS = ("standard", "random")
+EMBEDDING_STARTS = ("word2vec", "random")  # pre-trained on train + unlabelled reviews (02), or from scratch
+TRUNCATIONS = ("head", "tail", "head+tail")
+
+# What the prepared data of a run depends on: owned by notebook 02 (see the module docstring).
+DATA_PARAMETERS = ("split", "train_size", "val_size", "test_size", "val_fraction", "vocab_size", "min_freq",
+                   "remove_stopwords", "pretrain_reviews", "pretrain_epochs")
+# Taken from the run directory unless a notebook sets them: the word vectors 02 made, and their width.
+RUN_DEFAULTS = ("embeddings", "embed_dim")
+
+
+@dataclass(frozen=True)
+class Params:
+    """Validated run parameters: a profile's row of :data:`PROFILES` with overrides applied.
+
+    Sizes are numbers of reviews (``None``: all), lengths are tokens, ``lr`` is AdamW's peak rate.
+    Frozen: a notebook that wants other values resolves them again (:func:`resolve`) or uses
+    :meth:`replace`, which validates too.
+    """
+
+    profile: str
+    split: str
+    train_size: int | None
+    val_size: int | None
+    test_size: int | None
+    val_fraction: float
+    max_len: int
+    truncation: str
+    vocab_size: int
+    min_freq: int
+    remove_stopwords: bool
+    embeddings: str
+    pretrain_reviews: int
+    pretrain_epochs: int
+    embed_dim: int
+    hidden_size: int
+    num_layers: int
+    dropout: float
+    batch_size: int
+    lr: float
+    epochs: int
+    patience: int
+    n_trials: int
+    trial_epochs: int
+    ensemble: int
+    seed: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"profile": …, name: value, …}`` in field order."""
+        return dataclasses.asdict(self)
+
+    def data_values(self) -> dict[str, Any]:
+        """The data parameters (:data:`DATA_PARAMETERS`): what notebook 02 stores with the prepared data."""
+        return {name: getattr(self, name) for name in DATA_PARAMETERS}
+
+    def replace(self, **overrides: Any) -> "Params":
+        """A validated copy with ``overrides`` (lower-case names) applied."""
+        values = {k: v for k, v in self.as_dict().items() if k != "profile"}
+        return resolve(self.profile, **{**values, **overrides})
+
+
+PARAMETER_NAMES = tuple(f.name for f in dataclasses.fields(Params) if f.name != "profile")
+
+
+def _check_positive_int(name: str, value: Any, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        extra = " or None (all)" if allow_none else ""
+        raise ValueError(f"{name.upper()} must be a positive integer{extra}, got {value!r}.")
+
+
+def _number(name: str, value: Any) -> float:
+    """``value`` as a float; a ``ValueError`` naming the parameter when it is not a finite real number
+    (a string such as ``"1e-3"`` is refused, as for the integer parameters: pass the number itself)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        example = {"lr": 0.001, "dropout": 0.3, "val_fraction": 0.1}.get(name, 0.5)
+        raise ValueError(f"{name.upper()} must be a number, got {value!r}; give one such as "
+                         f"-p {name.upper()} {example} (a number, not a string).")
+    return float(value)
+
+
+def check_profile(profile: str) -> str:
+    """``profile`` when it names a row of :data:`PROFILES`; else a ``ValueError`` listing them."""
+    if profile not in PROFILES:
+        raise ValueError(f"Unknown PROFILE {profile!r}. Use one of {sorted(PROFILES)} "
+                         f"(e.g. papermill ... -p PROFILE quick).")
+    return profile
+
+
+def resolve(profile: str = DEFAULT_PROFILE, **overrides: Any) -> Params:
+    """Merge the profile's row of :data:`PROFILES` with non-``None`` overrides and validate.
+
+    Overrides are the notebooks' papermill parameters (upper or lower case names). Raises
+    ``ValueError`` naming the bad parameter and the accepted values.
+    """
+    values = dict(PROFILES[check_profile(profile)])
+    for key, value in overrides.items():
+        name = key.lower()
+        if name not in values:
+            raise ValueError(f"Unknown parameter {key!r}. Known parameters: {sorted(values)}.")
+        if value is not None:
+            values[name] = value
+
+    for name in ("max_len", "vocab_size", "min_freq", "embed_dim", "hidden_size", "num_layers",
+                 "batch_size", "epochs", "patience", "n_trials", "trial_epochs", "ensemble"):
+        _check_positive_int(name, values[name])
+    for name in ("train_size", "val_size", "test_size"):
+        _check_positive_int(name, values[name], allow_none=True)
+    if values["vocab_size"] < 3:
+        raise ValueError("VOCAB_SIZE must be at least 3 (PAD, UNK and one word).")
+    if values["split"] not in SPLITS:
+        raise ValueError(f"SPLIT must be one of {SPLITS}, got {values['split']!r}.")
+    if values["embeddings"] not in EMBEDDING_STARTS:
+        raise ValueError(f"EMBEDDINGS must be one of {EMBEDDING_STARTS}, got {values['embeddings']!r}.")
+    for name, least in (("pretrain_reviews", 0), ("pretrain_epochs", 1)):
+        value = values[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name.upper()} must be an integer >= {least}, got {value!r}.")
+    if values["truncation"] not in TRUNCATIONS:
+        raise ValueError(f"TRUNCATION must be one of {TRUNCATIONS}, got {values['truncation']!r}.")
+    for name in ("val_fraction", "dropout", "lr"):
+        values[name] = _number(name, values[name])
+    if not 0.0 < values["val_fraction"] < 0.5:
+        raise ValueError(f"VAL_FRACTION must be in (0, 0.5), got {values['val_fraction']!r}.")
+    if not 0.0 <= values["dropout"] < 1.0:
+        raise ValueError(f"DROPOUT must be in [0, 1), got {values['dropout']!r}.")
+    if not values["lr"] > 0:
+        raise ValueError(f"LR must be positive, got {values['lr']!r}.")
+    if not isinstance(values["seed"], int) or isinstance(values["seed"], bool):
+        raise ValueError(f"SEED must be an integer, got {values['seed']!r}.")
+    if not isinstance(values["remove_stopwords"], bool):
+        raise ValueError(f"REMOVE_STOPWORDS must be True or False, got {values['remove_stopwords']!r}.")
+    return Params(profile=profile, **values)

@@ -1,0 +1,154 @@
+"""The search space of notebook 05's study, as plain data, and what a point of it means.
+
+**What is searched.** :func:`search_space_spec` — the architecture family (``lstm``, ``bilstm``,
+``bilstm_pool``, ``attention_lstm``, ``gru``, ``bag_of_embeddings``: the models of notebook 04), the number
+of layers (1–2; an ``lstm`` with 2 layers is 04's ``stacked_lstm``, so stacking is a depth, not a family
+of its own), hidden size, embedding size, dropout, learning rate (log scale), maximum review length,
+truncation side and batch size. Sizes are bounded by the profile's values (hidden ≤ ``HIDDEN_SIZE``,
+embedding ≤ ``EMBED_DIM``, length ≤ ``MAX_LEN``), so the profile sets the cost of a trial: a ``smoke``
+trial takes seconds. The vanilla RNN is left out: on reviews of hundreds of tokens it is the one family
+that is reliably worse (notebook 04), and trials spent on it are wasted.
+
+:func:`search_space` suggests a point for an Optuna trial; :func:`trial_configuration` turns a point into the
+:class:`~sentiment_lib.experiment.Configuration` that :func:`~sentiment_lib.experiment.train_configuration`
+trains; :func:`values_for_model` writes one of notebook 04's models as a point (a study's starting point).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import optuna
+
+from ..experiment import Configuration
+from ..models import ModelConfig
+from ..profiles import EMBEDDING_STARTS, TRUNCATIONS, Params
+
+MODEL_CHOICES = ("lstm", "bilstm", "bilstm_pool", "attention_lstm", "gru", "bag_of_embeddings")
+BATCH_SIZES = (32, 64, 128)
+SPACE_ORDER = ("model", "num_layers", "hidden_size", "embeddings", "embed_dim", "dropout", "lr", "max_len",
+               "truncation", "batch_size")  # the dimensions of search_space_spec, in its order
+LR_RANGE = (3e-4, 1e-2)
+DROPOUT_RANGE = (0.0, 0.5)
+
+
+def _sizes(top: int, divisors: Sequence[int], floor: int) -> list[int]:
+    return sorted({max(floor, top // d) for d in divisors} | {top})
+
+
+def search_space_spec(params: Params) -> dict[str, dict[str, Any]]:
+    """The search space for a profile, as plain data: ``{name: {"choices": [...]}}`` for categorical
+    choices, ``{name: {"low": a, "high": b, "log": bool}}`` for ranges (ints when both ends are ints).
+
+    Sizes are bounded by the profile: hidden sizes ``HIDDEN_SIZE/4, /2, ×1``, embedding ``EMBED_DIM/2, ×1``,
+    lengths ``MAX_LEN/4, /2, ×1``. When the profile pre-trains word vectors (``EMBEDDINGS="word2vec"``), an
+    ``embeddings`` choice (``word2vec`` or ``random``) comes first, and ``embed_dim`` is searched only for a
+    random start (``"when": {"embeddings": "random"}``: a dimension with ``when`` is suggested only if the
+    earlier ones took those values). The study stores this dict and refuses to continue with another one.
+    A narrower space (e.g. fewer models) is a dict of the same form passed as ``space=``.
+    """
+    space: dict[str, dict[str, Any]] = {
+        "model": {"choices": list(MODEL_CHOICES)},
+        "num_layers": {"low": 1, "high": 2, "log": False},
+        "hidden_size": {"choices": _sizes(params.hidden_size, (4, 2), 8)},
+    }
+    embed_dims = {"choices": _sizes(params.embed_dim, (2,), 8)}
+    if params.embeddings == "word2vec":  # pre-trained vectors have the run's width; only a random start picks
+        space["embeddings"] = {"choices": list(EMBEDDING_STARTS)}
+        embed_dims["when"] = {"embeddings": "random"}
+    space["embed_dim"] = embed_dims
+    space.update({
+        "dropout": {"low": DROPOUT_RANGE[0], "high": DROPOUT_RANGE[1], "log": False},
+        "lr": {"low": LR_RANGE[0], "high": LR_RANGE[1], "log": True},
+        "max_len": {"choices": _sizes(params.max_len, (4, 2), 16)},
+        "truncation": {"choices": list(TRUNCATIONS)},
+        "batch_size": {"choices": list(BATCH_SIZES)},
+    })
+    return space
+
+
+def search_space(trial: optuna.Trial, params: Params,
+                 space: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """Suggest one configuration from ``space`` (default :func:`search_space_spec`); returns
+    ``{name: value}`` (the same as ``trial.params``)."""
+    space = space if space is not None else search_space_spec(params)
+    values: dict[str, Any] = {}
+    for name, spec in space.items():
+        if not _applies(spec, values):
+            continue  # conditional dimension: not used by this configuration
+        if "choices" in spec:
+            values[name] = trial.suggest_categorical(name, list(spec["choices"]))
+        elif isinstance(spec["low"], int) and isinstance(spec["high"], int):
+            values[name] = trial.suggest_int(name, spec["low"], spec["high"], log=bool(spec.get("log")))
+        else:
+            values[name] = trial.suggest_float(name, float(spec["low"]), float(spec["high"]),
+                                               log=bool(spec.get("log")))
+    return values
+
+
+def trial_configuration(values: Mapping[str, Any], params: Params, vocab_size: int, num_classes: int = 2, *,
+                        epochs: int | None = None, patience: int | None = None) -> Configuration:
+    """Turn a point of the space (``trial.params``, ``study.best_params``) into the
+    :class:`~sentiment_lib.experiment.Configuration` that trains it, for ``epochs`` (default ``EPOCHS``) with
+    early-stopping ``patience`` (``None``: none, as in a trial).
+
+    Names missing from ``values`` take the profile's value (``num_layers``: 1; ``embeddings``: the profile's
+    ``EMBEDDINGS``); ``model`` is required. An ``lstm`` with two or more layers is built as 04's
+    ``stacked_lstm``. A ``word2vec`` start uses the profile's ``EMBED_DIM`` (the width of the run's vectors).
+    """
+    if "model" not in values:
+        raise ValueError(f"The configuration {dict(values)} names no model; it needs 'model' (one of "
+                         f"{MODEL_CHOICES}).")
+    name = str(values["model"])
+    layers = int(values.get("num_layers", 1))
+    if name == "lstm" and layers >= 2:
+        name = "stacked_lstm"
+    start = str(values.get("embeddings", params.embeddings))
+    if start not in EMBEDDING_STARTS:
+        raise ValueError(f"embeddings must be one of {EMBEDDING_STARTS}, got {start!r}.")
+    pretrained = start == "word2vec"
+    embed_dim = params.embed_dim if pretrained else int(values.get("embed_dim", params.embed_dim))
+    model_config = ModelConfig(
+        name=name, vocab_size=vocab_size, embed_dim=embed_dim,
+        hidden_size=int(values.get("hidden_size", params.hidden_size)), num_layers=layers,
+        dropout=float(values.get("dropout", params.dropout)), num_classes=num_classes)
+    return Configuration(model=model_config, lr=float(values.get("lr", params.lr)),
+                         batch_size=int(values.get("batch_size", params.batch_size)),
+                         max_len=int(values.get("max_len", params.max_len)),
+                         truncation=str(values.get("truncation", params.truncation)), pretrained=pretrained,
+                         epochs=int(params.epochs if epochs is None else epochs), patience=patience)
+
+
+def _applies(spec: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
+    """Whether a (conditional, ``"when"``) dimension is used by a configuration with the earlier ``values``."""
+    return all(values.get(key) == value for key, value in spec.get("when", {}).items())
+
+
+def values_for_model(name: str, params: Params, space: Mapping[str, Mapping[str, Any]] | None = None,
+                     settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Notebook 04's model ``name`` as a configuration in the search space's terms, e.g. to start a study from
+    it (``run_study(start_from=[...])``). ``settings`` (04's recorded ``ModelRun.settings()``: hidden size,
+    dropout, learning rate, length, truncation, batch size, embedding start and width) say how 04 ran it;
+    what they leave out takes the profile's value. ``stacked_lstm`` is an ``lstm`` with 2 layers.
+
+    Raises ``ValueError`` when the model is not searched (``rnn``) or a value lies outside ``space``.
+    """
+    space = space if space is not None else search_space_spec(params)
+    model, layers = ("lstm", 2) if name == "stacked_lstm" else (name, 1)
+    if model not in space["model"]["choices"]:
+        raise ValueError(f"{name!r} is not searched by this study (models: {space['model']['choices']}).")
+    wanted = {"model": model, "num_layers": layers, "hidden_size": params.hidden_size,
+              "embeddings": params.embeddings, "embed_dim": params.embed_dim, "dropout": params.dropout,
+              "lr": params.lr, "max_len": params.max_len, "truncation": params.truncation,
+              "batch_size": params.batch_size}
+    wanted.update({k: v for k, v in (settings or {}).items() if k in wanted and k not in ("model", "num_layers")
+                   and v is not None})
+    values: dict[str, Any] = {}
+    for key, spec in space.items():
+        if key not in wanted or not _applies(spec, values):
+            continue
+        value = wanted[key]
+        inside = value in spec["choices"] if "choices" in spec else spec["low"] <= value <= spec["high"]
+        if not inside:
+            raise ValueError(f"{name}'s {key}={value!r} lies outside the search space {spec}.")
+        values[key] = value
+    return values

@@ -1,0 +1,312 @@
+"""Notebook 05's Optuna study: the objective, the sampler and pruner, running and resuming, reading it back.
+
+**What is optimised.** By default the validation loss (mean cross-entropy) of the checkpoint that
+:func:`~sentiment_lib.train.fit` keeps, minimised. Why loss and not accuracy: (1) it is smooth — accuracy
+on a few hundred or thousand validation reviews moves in coarse steps and ties, which gives TPE and the
+median pruner less to go on; (2) it is the criterion ``fit`` uses to choose the checkpoint and to stop
+early, so a trial's value is the value of the weights it keeps, and the final retraining optimises the same
+thing; (3) it rewards calibrated probabilities, which ``predict`` prints. Validation accuracy is recorded
+beside it for every trial (``trials_frame``); ``metric="val_accuracy"`` maximises accuracy instead.
+
+**Pruning.** Each epoch's validation score is reported to the trial; a ``MedianPruner`` stops a trial
+whose score after an epoch is worse than the median of earlier trials at the same epoch (after
+``n_startup_trials`` finished trials). The last epoch is never pruned (the trial is done anyway), so with
+``TRIAL_EPOCHS=1`` nothing can be pruned. A trial whose training diverges (non-finite loss) is recorded as
+pruned, with a ``diverged`` user attribute.
+
+**Sampler and seeds.** A ``TPESampler`` seeded *per trial* with ``(SEED, trial number)``
+(:class:`TrialSeededTPESampler`): the same seed gives the same trials; a resumed study draws new trials
+instead of repeating the first ones (a sampler seeded once would restart its random stream on every
+resume); and workers sharing a study never draw the same startup trials. With several workers the study
+is *not* reproducible as a whole — which trials have finished when a worker samples depends on timing.
+
+Several workers share a study by opening one storage URL (:mod:`sentiment_lib.tuning.storage`); each
+runs ``python -m sentiment_lib tune --profile P`` (README: "Tuning with several workers").
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.samplers import BaseSampler, TPESampler
+from optuna.study import MaxTrialsCallback
+from optuna.trial import FrozenTrial, TrialState
+
+from ..experiment import train_configuration
+from ..models import parameter_count
+from ..profiles import Params
+from ..run import Prepared, vectors_fingerprint
+from .space import search_space, search_space_spec, trial_configuration
+from .storage import (GRACE_PERIOD, HEARTBEAT_INTERVAL, default_study_name, open_storage, quiet_optuna, safe_url,
+                      study_storage)
+
+METRICS = {"val_loss": "minimize", "val_accuracy": "maximize"}
+DEFAULT_METRIC = "val_loss"
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def num_classes_of(prepared: Prepared) -> int:
+    """Classes of the run's training labels (2 for positive/negative)."""
+    return max(2, int(prepared.splits["train"].labels.max()) + 1)
+
+
+def _check_metric(metric: str) -> str:
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {sorted(METRICS)}, got {metric!r}.")
+    return METRICS[metric]
+
+
+def objective(prepared: Prepared, params: Params, device: str = "auto", *,
+              metric: str = DEFAULT_METRIC, space: Mapping[str, Mapping[str, Any]] | None = None,
+              threads: int | None = None, progress: bool = False) -> Callable[[optuna.Trial], float]:
+    """The function Optuna calls per trial: suggest a configuration, train it for ``TRIAL_EPOCHS`` epochs
+    (:func:`~sentiment_lib.experiment.train_configuration`, no test scoring), return the validation ``metric``
+    of the checkpoint ``fit`` keeps.
+
+    Each epoch's validation score goes to ``trial.report``; when the pruner says so (never after the last
+    epoch) the trial raises ``optuna.TrialPruned``. A diverged run (``FloatingPointError`` from ``fit``) is
+    pruned too, with user attribute ``diverged``. User attributes: ``model_name`` (the model built),
+    ``worker`` (``host:pid``), ``n_params``, per-epoch ``val_loss_by_epoch`` / ``val_accuracy_by_epoch``,
+    and, for trials that finish, ``val_loss``, ``val_accuracy``, ``best_epoch``, ``epochs_run``,
+    ``seconds``.
+    """
+    _check_metric(metric)
+    num_classes = num_classes_of(prepared)
+    vocab_size = len(prepared.vocab)
+    epochs = int(params.trial_epochs)
+
+    def run_trial(trial: optuna.Trial) -> float:
+        values = search_space(trial, params, space)
+        configuration = trial_configuration(values, params, vocab_size, num_classes, epochs=epochs, patience=None)
+        trial.set_user_attr("model_name", configuration.model.name)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        trial.set_user_attr("n_params", parameter_count(configuration.model))
+        losses: list[float] = []
+        accuracies: list[float] = []
+
+        def on_epoch_end(epoch: int, val: dict[str, Any]) -> None:
+            losses.append(float(val["loss"]))
+            accuracies.append(float(val["accuracy"]))
+            trial.set_user_attr("val_loss_by_epoch", losses)
+            trial.set_user_attr("val_accuracy_by_epoch", accuracies)
+            trial.report(losses[-1] if metric == "val_loss" else accuracies[-1], epoch)
+            if epoch < epochs and trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after epoch {epoch}: {metric} "
+                                         f"{(losses if metric == 'val_loss' else accuracies)[-1]:.4f}")
+
+        try:
+            run = train_configuration(configuration, prepared, params, device=device, score_test=False,
+                                      on_epoch_end=on_epoch_end,
+                                      train_options={"progress": progress, "num_threads": threads})
+        except FloatingPointError as err:
+            trial.set_user_attr("diverged", str(err))
+            raise optuna.TrialPruned(f"diverged: {err}") from err
+        result = run.fit
+        accuracy = float(result.best_val_metrics.get("accuracy", np.nan))
+        trial.set_user_attr("val_loss", float(result.best_val_loss))
+        trial.set_user_attr("val_accuracy", accuracy)
+        trial.set_user_attr("best_epoch", int(result.best_epoch))
+        trial.set_user_attr("epochs_run", int(result.epochs_run))
+        trial.set_user_attr("seconds", round(float(result.seconds), 3))
+        return float(result.best_val_loss) if metric == "val_loss" else accuracy
+
+    return run_trial
+
+
+class TrialSeededTPESampler(BaseSampler):
+    """A ``TPESampler`` whose random stream is seeded per trial from ``(seed, trial number)``.
+
+    A sampler seeded once restarts its stream with every process: a resumed study would draw the same
+    random startup trials again, and workers with the same seed would all draw the same ones. Seeding each
+    trial by its (unique) number avoids both, and still gives the same trials for the same seed and the
+    same finished trials. ``tpe_options`` go to ``TPESampler`` (e.g. ``n_startup_trials``).
+    """
+
+    def __init__(self, seed: int = 0, **tpe_options: Any):
+        self.seed = int(seed)
+        self.tpe_options = tpe_options
+        self._inner = TPESampler(seed=self.seed, **tpe_options)
+
+    def _seed_for(self, number: int) -> int:
+        return int(np.random.SeedSequence([self.seed, number]).generate_state(1)[0])
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._inner = TPESampler(seed=self._seed_for(trial.number), **self.tpe_options)
+        self._inner.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):
+        return self._inner.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._inner.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self._inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._inner.reseed_rng()
+
+
+def make_sampler(seed: int, n_trials: int) -> TrialSeededTPESampler:
+    """Trial-seeded TPE; random startup for half the planned trials (3 to 10): with few observations in
+    nine dimensions TPE has nothing to model yet, and random trials explore the families better."""
+    return TrialSeededTPESampler(seed, n_startup_trials=min(10, max(3, n_trials // 2)))
+
+
+def make_pruner(n_trials: int) -> optuna.pruners.MedianPruner:
+    """Median pruning from the first epoch, once a quarter of the planned trials (2 to 5) have finished."""
+    return optuna.pruners.MedianPruner(n_startup_trials=min(5, max(2, n_trials // 4)), n_warmup_steps=0)
+
+
+def study_setup(prepared: Prepared, params: Params, metric: str,
+                space: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What makes trials comparable; stored in the study and checked when it is continued: the profile, metric,
+    trial epochs, the vocabulary, the word vectors trials may start from (their fingerprint, ``None`` for a
+    random start) and the search space."""
+    vectors = vectors_fingerprint(prepared.embeddings) if params.embeddings == "word2vec" else None
+    setup = {"profile": params.profile, "metric": metric, "trial_epochs": int(params.trial_epochs),
+             "vocab_fingerprint": prepared.vocab.fingerprint(), "vocab_size": len(prepared.vocab),
+             "vectors_fingerprint": vectors,
+             "search_space": space if space is not None else search_space_spec(params)}
+    return json.loads(json.dumps(setup))  # tuples -> lists, as read back from the database
+
+
+def _check_setup(study: optuna.Study, setup: dict[str, Any], url: str) -> None:
+    stored = study.user_attrs.get("setup")
+    if stored is None:
+        study.set_user_attr("setup", setup)
+        return
+    differences = {k: (stored.get(k), v) for k, v in setup.items() if stored.get(k) != v}
+    if "search_space" in differences:  # name only the dimensions that differ
+        old, new = (space or {} for space in differences.pop("search_space"))
+        for name in sorted(set(old) | set(new)):
+            if old.get(name) != new.get(name):
+                differences[f"search_space[{name}]"] = (old.get(name), new.get(name))
+    if differences:
+        detail = "; ".join(f"{k}: study has {old!r}, this run {new!r}" for k, (old, new) in differences.items())
+        raise ValueError(
+            f"The study {study.study_name!r} in {safe_url(url)} was run with other settings ({detail}), so its "
+            f"trials are not comparable with this run's. Pass another study name (study_name=…, --study), "
+            f"or delete it: optuna delete-study --study-name {study.study_name} --storage <url>.")
+
+
+def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Complete and pruned trials (failed and running ones do not count towards ``n_trials``)."""
+    return study.get_trials(deepcopy=False, states=FINISHED)
+
+
+def run_study(prepared: Prepared, params: Params, n_trials: int | None = None, *,
+              storage: str | None = None, study_name: str | None = None, device: str = "auto",
+              seed: int | None = None, metric: str = DEFAULT_METRIC, worker_trials: int | None = None,
+              space: Mapping[str, Mapping[str, Any]] | None = None, sampler: BaseSampler | None = None,
+              pruner: optuna.pruners.BasePruner | None = None, threads: int | None = None,
+              timeout: float | None = None, progress: bool = False, verbose: bool = False,
+              heartbeat_interval: int | None = HEARTBEAT_INTERVAL,
+              grace_period: int | None = GRACE_PERIOD,
+              start_from: Sequence[Mapping[str, Any]] = ()) -> optuna.Study:
+    """Create or continue the study and run the trials it is missing; returns the study.
+
+    Args:
+        prepared: the run's prepared data (train and val subsets are used).
+        params: the profile's parameters (``TRIAL_EPOCHS``, sizes that bound the space, ``SEED``).
+        n_trials: the number of finished (complete + pruned) trials the study should have (default
+            ``N_TRIALS``); only the missing ones are run, so a rerun continues the study.
+        storage: an Optuna RDB URL (default :func:`study_storage`: ``$OPTUNA_STORAGE`` or SQLite in the run
+            directory).
+        study_name: default ``sentiment-<profile>``.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        seed: sampler seed (default ``SEED``); see :class:`TrialSeededTPESampler` for what it guarantees
+            with several workers (distinct trials, not a reproducible study).
+        metric: ``"val_loss"`` (minimised, the default; see the module docstring) or ``"val_accuracy"``.
+        worker_trials: run exactly this many trials in this process instead of filling up to ``n_trials``.
+        space: a search space of the form of :func:`search_space_spec` (default: that).
+        sampler, pruner: replace :func:`make_sampler` / :func:`make_pruner`.
+        threads: torch threads for this process (several workers on one machine).
+        timeout: stop starting new trials after this many seconds.
+        verbose: keep Optuna's per-trial log lines.
+        heartbeat_interval, grace_period: see :func:`open_storage`.
+        start_from: configurations (e.g. :func:`configuration_for` notebook 04's best model) that a *new*
+            study evaluates first, before the sampler proposes its own (``study.enqueue_trial``); they count
+            towards ``n_trials``. A study that already has trials ignores them, so reruns and workers
+            do not add them twice.
+
+    Raises ``ValueError`` when the stored study was made with other settings (metric, trial epochs,
+    vocabulary, search space): its trials would not be comparable.
+    """
+    direction = _check_metric(metric)
+    n_trials = int(params.n_trials if n_trials is None else n_trials)
+    seed = int(params.seed if seed is None else seed)
+    url = study_storage(params.profile, storage)
+    name = study_name or default_study_name(params.profile)
+    with quiet_optuna(verbose):
+        study = optuna.create_study(
+            storage=open_storage(url, heartbeat_interval, grace_period), study_name=name, direction=direction,
+            load_if_exists=True, sampler=sampler or make_sampler(seed, n_trials),
+            pruner=pruner or make_pruner(n_trials))
+        if study.direction.name.lower() != direction:
+            raise ValueError(f"The study {name!r} in {safe_url(url)} is set to {study.direction.name.lower()}, "
+                             f"but metric {metric!r} needs {direction}. Pass another study name.")
+        _check_setup(study, study_setup(prepared, params, metric, space), url)
+        if start_from and not study.get_trials(deepcopy=False):
+            for values in start_from:
+                study.enqueue_trial(dict(values), user_attrs={"start_from": True}, skip_if_exists=True)
+        func = objective(prepared, params, device, metric=metric, space=space, threads=threads, progress=progress)
+        if worker_trials is not None:
+            study.optimize(func, n_trials=int(worker_trials), timeout=timeout)
+        else:
+            missing = n_trials - len(finished_trials(study))
+            if missing > 0:
+                study.optimize(func, n_trials=missing, timeout=timeout,
+                               callbacks=[MaxTrialsCallback(n_trials, states=FINISHED)])
+    return study
+
+
+def study_summary(study: optuna.Study) -> dict[str, Any]:
+    """Plain numbers about a study: trial counts by state, the best trial's number, value, parameters,
+    validation loss and accuracy (``None`` while no trial has completed)."""
+    trials = study.get_trials(deepcopy=False)
+    counts = {state.name: 0 for state in TrialState}
+    for trial in trials:
+        counts[trial.state.name] += 1
+    summary: dict[str, Any] = {
+        "study_name": study.study_name, "direction": study.direction.name.lower(),
+        "metric": study.user_attrs.get("setup", {}).get("metric"),
+        "n_trials": len(trials), "n_finished": counts["COMPLETE"] + counts["PRUNED"],
+        "states": {k: v for k, v in counts.items() if v},
+        "best_trial": None, "best_value": None, "best_params": None, "best_model": None,
+        "best_val_loss": None, "best_val_accuracy": None,
+    }
+    if counts["COMPLETE"]:
+        best = study.best_trial
+        summary.update(best_trial=best.number, best_value=float(best.value), best_params=dict(best.params),
+                       best_model=best.user_attrs.get("model_name"),
+                       best_val_loss=best.user_attrs.get("val_loss"),
+                       best_val_accuracy=best.user_attrs.get("val_accuracy"))
+    return summary
+
+
+SCALAR_ATTRS = ("model_name", "val_loss", "val_accuracy", "best_epoch", "epochs_run", "seconds", "n_params")
+
+
+def trials_frame(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial: ``number``, ``state``, ``value`` (for a pruned trial, its last epoch's score),
+    each parameter, the scalar user attributes (:data:`SCALAR_ATTRS`; missing for pruned trials),
+    ``epochs_reported`` and ``diverged`` (bool)."""
+    rows = []
+    for trial in study.get_trials(deepcopy=False):
+        row: dict[str, Any] = {"number": trial.number, "state": trial.state.name,
+                               "value": trial.value if trial.values else np.nan}
+        row.update(trial.params)
+        row.update({k: trial.user_attrs.get(k) for k in SCALAR_ATTRS})
+        row["epochs_reported"] = len(trial.intermediate_values)
+        row["diverged"] = "diverged" in trial.user_attrs
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("number") if rows else pd.DataFrame()

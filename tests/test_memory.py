@@ -1,0 +1,60 @@
+"""Allocator tuning behind fit's step hook: freed memory kept, and handed back past a bound."""
+import numpy as np
+import pytest
+import torch
+
+from sentiment_lib import memory
+from sentiment_lib.memory import FreedMemoryCap, step_hook
+
+
+class _FakeLibc:
+    def __init__(self):
+        self.trims = 0
+
+    def malloc_trim(self, pad):
+        self.trims += 1
+        return 1
+
+
+def test_freed_memory_cap_releases_only_when_resident_memory_grows_past_the_limit(monkeypatch):
+    mib = 2 ** 20
+    readings = iter([3000 * mib, 1000 * mib, 1500 * mib, 1600 * mib, 1100 * mib, 1200 * mib, 1700 * mib,
+                     1200 * mib])
+    libc = _FakeLibc()
+    monkeypatch.setattr(memory, "resident_bytes", lambda: next(readings))
+    monkeypatch.setattr(memory, "_glibc", lambda: libc)
+    cap = FreedMemoryCap(limit_mib=512)
+    cap()  # first step: 3000 MiB, partly kept by an earlier training: released, 1000 MiB is the base
+    assert (libc.trims, cap.base) == (1, 1000 * mib)
+    cap()  # 1500: within 512 of the base
+    assert libc.trims == 1
+    cap()  # 1600 > 1000 + 512: release; the base becomes the level after it (1100)
+    assert (libc.trims, cap.releases, cap.base) == (2, 2, 1100 * mib)
+    cap()  # 1200: within the limit of the new base
+    cap()  # 1700 > 1100 + 512: another release
+    assert (libc.trims, cap.releases, cap.base) == (3, 3, 1200 * mib)
+
+
+@pytest.mark.skipif(memory._glibc() is None or memory.resident_bytes() is None, reason="glibc on Linux only")
+def test_freed_memory_cap_hands_kept_memory_back_to_the_kernel():
+    assert memory.keep_freed_memory(True)
+    try:
+        cap = FreedMemoryCap(limit_mib=64)
+        cap()  # releases what earlier tests kept and sets the base
+        block = np.ones(256 * 2 ** 20 // 8)  # 256 MiB, touched; from the heap while memory is kept
+        del block  # freed, but kept by malloc: resident memory stays up
+        kept = memory.resident_bytes()
+        assert kept > cap.base + 128 * 2 ** 20
+        cap()
+        assert cap.releases == 2
+        assert memory.resident_bytes() < kept - 128 * 2 ** 20
+    finally:
+        memory.keep_freed_memory(False)
+
+
+def test_the_step_hook_is_a_fresh_cap_on_a_cpu_only_when_asked():
+    hook = step_hook(torch.device("cpu"), keep=True, limit_mib=128)
+    assert isinstance(hook, FreedMemoryCap) and hook.limit == 128 * 2 ** 20 and hook.base is None
+    assert step_hook(torch.device("cpu"), keep=False) is None
+    assert step_hook(torch.device("meta"), keep=True) is None
+    memory.keep_freed_memory(False)
