@@ -522,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     args = parser.parse_args(argv)
 
-    from sentiment_lib.run import load_prepared  # pandas/parquet: only the command line needs them
+    from sentiment_lib.rundir import load_prepared  # pandas/parquet: only the command line needs them
 
     try:
         options = BenchOptions(batches=None if args.epoch else args.batches, hidden=args.hidden, embed=args.embed,

@@ -116,7 +116,7 @@ def _tune(args) -> int:
     """The ``tune`` command: run trials of the profile's study, then print its summary as JSON."""
     import json
 
-    from .run import load_run
+    from .rundir import load_run
     from .tuning.study import run_study, study_summary
 
     try:  # the run's data parameters and embedding start, as notebook 05 has them

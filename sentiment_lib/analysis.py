@@ -15,7 +15,7 @@ import pandas as pd
 
 from .experiment import TABLE_METRICS
 from .metrics import binary_metrics
-from .run import Prepared
+from .rundir import Prepared
 
 RATING_BUCKETS = ("1–2 stars", "3–4 stars", "7–8 stars", "9–10 stars")
 

@@ -92,7 +92,7 @@ def study_db_path(profile: str) -> Path:
 
 
 def manifest_path(profile: str) -> Path:
-    """What each notebook of a run produced (``artifacts/<profile>/metrics.json``; see :mod:`sentiment_lib.run`)."""
+    """What each notebook of a run produced (``artifacts/<profile>/metrics.json``; see :mod:`sentiment_lib.rundir`)."""
     return run_dir(profile) / "metrics.json"
 
 

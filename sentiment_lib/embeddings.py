@@ -170,7 +170,7 @@ def pretrain_for_run(frame: pd.DataFrame, unlabelled: pd.Series | Sequence[str],
 
 def word2vec_unavailable(prepared, embed_dim: int) -> str | None:
     """Why a model with embedding width ``embed_dim`` cannot start from the run's word vectors
-    (``prepared``: a :class:`~sentiment_lib.run.Prepared`), as a sentence naming the fix; ``None`` when it can."""
+    (``prepared``: a :class:`~sentiment_lib.rundir.Prepared`), as a sentence naming the fix; ``None`` when it can."""
     if prepared.embeddings is None:
         return ("This run directory has no word vectors (embeddings.npy; 02 ran with EMBEDDINGS='random'): rerun "
                 "notebooks/02_preprocessing.ipynb with EMBEDDINGS='word2vec', or pass EMBEDDINGS='random'.")
@@ -183,7 +183,7 @@ def word2vec_unavailable(prepared, embed_dim: int) -> str | None:
 
 def start_embeddings(model: nn.Module, prepared, params, pretrained: bool | None = None) -> str:
     """Initialise ``model``'s embedding layer from ``prepared.embeddings`` (``prepared``: a
-    :class:`~sentiment_lib.run.Prepared`, ``params``: :class:`~sentiment_lib.profiles.Params`) when
+    :class:`~sentiment_lib.rundir.Prepared`, ``params``: :class:`~sentiment_lib.profiles.Params`) when
     ``pretrained`` (default ``params.embeddings == "word2vec"``). Returns the start the model has: ``"word2vec"``
     or ``"random"``. Raises ``ValueError`` (see :func:`word2vec_unavailable`) when vectors are wanted but the
     run has none, or the model's embedding has another width: a model never silently starts at random."""

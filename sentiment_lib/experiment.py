@@ -31,7 +31,7 @@ from .embeddings import start_embeddings
 from .metrics import binary_metrics, log_loss, multiclass_metrics
 from .models import ModelConfig, build_model, count_parameters
 from .profiles import Params
-from .run import Prepared, load_run, record, record_bundle
+from .rundir import Prepared, load_run, record, record_bundle
 from .train import FitResult, TrainConfig, evaluate, fit
 
 TABLE_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
@@ -219,7 +219,7 @@ def train_named(profile: str, names: Sequence[str], *, device: str = "auto", sav
 
     Each name in ``names`` (keys of ``models.MODELS``) is trained on the run's prepared data with the profile's
     parameters and ``overrides`` (notebook parameters, e.g. ``lr=2e-3, epochs=4``; see
-    :func:`~sentiment_lib.run.load_run`) and scored on the test subset, as :func:`run_model` does in 04. Names
+    :func:`~sentiment_lib.rundir.load_run`) and scored on the test subset, as :func:`run_model` does in 04. Names
     are checked before anything is loaded. ``save`` writes each bundle where 04 writes it.
 
     Returns one dict per model: ``ModelRun.row()`` plus ``embeddings`` (the embedding start),

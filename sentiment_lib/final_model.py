@@ -29,7 +29,7 @@ from .bundle import Bundle, save_bundle, save_ensemble
 from .experiment import TABLE_METRICS, ModelRun, members_table, train_configuration
 from .models import count_parameters
 from .profiles import Params
-from .run import Prepared, record_bundle
+from .rundir import Prepared, record_bundle
 from .selection import forward_select
 from .text import Vocab
 from .tuning.space import SPACE_ORDER, trial_configuration

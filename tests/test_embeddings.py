@@ -8,7 +8,7 @@ import torch
 
 from sentiment_lib import config, embeddings, profiles
 from sentiment_lib.models import ModelConfig, build_model
-from sentiment_lib.run import EMBEDDINGS_FILE, load_prepared, prepared_dir, save_prepared
+from sentiment_lib.rundir import EMBEDDINGS_FILE, load_prepared, prepared_dir, save_prepared
 from sentiment_lib.text import PAD, Vocab
 
 from tuning_helpers import tiny_params, tiny_prepared

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from sentiment_lib import analysis, experiment, run as run_dir
+from sentiment_lib import analysis, experiment, rundir
 
 from tuning_helpers import save_tiny_prepared, tiny_params, tiny_prepared
 
@@ -72,7 +72,7 @@ def test_comparison_table_sorted_and_recorded(run):
     table = experiment.comparison_table([a, b], [analysis.tfidf_reference(prepared)[0]])
     assert list(table["accuracy"]) == sorted(table["accuracy"], reverse=True)
     experiment.record_models("smoke", table.reset_index().to_dict("records"))
-    recorded = run_dir.read_manifest("smoke")["models"]
+    recorded = rundir.read_manifest("smoke")["models"]
     assert set(recorded) == {"bag_of_embeddings", "rnn", "tfidf_logreg"}
     assert recorded["rnn"]["accuracy"] == pytest.approx(b.test["accuracy"])
     json.dumps(recorded)  # plain JSON, no numpy leftovers
@@ -142,7 +142,7 @@ def test_score_bundle_refuses_another_runs_vocabulary(run, tmp_path):
 
 def test_load_run_takes_data_parameters_from_the_run_directory():
     save_tiny_prepared("smoke")
-    params, prepared = run_dir.load_run("smoke", epochs=1)
+    params, prepared = rundir.load_run("smoke", epochs=1)
     assert params.vocab_size == 4000 and params.min_freq == 1  # from the run dir, not the profile
     assert params.epochs == 1
     assert len(prepared.splits["train"]) == 64
@@ -151,47 +151,47 @@ def test_load_run_takes_data_parameters_from_the_run_directory():
 def test_load_run_refuses_a_data_parameter_that_differs_from_the_run_s():
     save_tiny_prepared("smoke")
     with pytest.raises(ValueError, match=r"VOCAB_SIZE=800 \(02 used 4000\).*run --profile smoke -p VOCAB_SIZE 800"):
-        run_dir.load_run("smoke", vocab_size=800)
+        rundir.load_run("smoke", vocab_size=800)
     with pytest.raises(ValueError, match=r"MIN_FREQ=3 \(02 used 1\)"):
-        run_dir.load_run("smoke", min_freq=3, epochs=1)
-    params, _ = run_dir.load_run("smoke", vocab_size=4000)  # the chain passes 02's own values
+        rundir.load_run("smoke", min_freq=3, epochs=1)
+    params, _ = rundir.load_run("smoke", vocab_size=4000)  # the chain passes 02's own values
     assert params.vocab_size == 4000
 
 
 def test_truncation_is_a_training_parameter_that_the_prepared_data_do_not_depend_on():
     save_tiny_prepared("smoke")
-    params, prepared = run_dir.load_run("smoke", max_len=8, truncation="tail", epochs=1)
+    params, prepared = rundir.load_run("smoke", max_len=8, truncation="tail", epochs=1)
     assert (params.max_len, params.truncation) == (8, "tail")
     short = experiment.run_model("lstm", prepared, params, device="cpu")
     assert short.preprocessing["max_len"] == 8 and short.preprocessing["truncation"] == "tail"
     assert max(len(ids) for ids in prepared.splits["train"].ids) > 8  # the stored reviews stay whole
-    default, _ = run_dir.load_run("smoke")
+    default, _ = rundir.load_run("smoke")
     assert default.max_len == 96  # the smoke profile's, whatever an earlier notebook used
 
 
 def test_load_run_starts_from_the_run_vectors_unless_told_otherwise():
     save_tiny_prepared("smoke", embed_dim=24)
-    params, prepared = run_dir.load_run("smoke")
+    params, prepared = rundir.load_run("smoke")
     assert params.embeddings == "word2vec" and params.embed_dim == 24  # 02's, not the profile's 32
     run = experiment.run_model("lstm", prepared, params, device="cpu", epochs=1)
     assert run.embeddings == "word2vec"
-    params, _ = run_dir.load_run("smoke", embeddings="random", embed_dim=8)
+    params, _ = rundir.load_run("smoke", embeddings="random", embed_dim=8)
     assert params.embeddings == "random" and params.embed_dim == 8
     assert experiment.run_model("lstm", prepared, params, device="cpu",
                                 epochs=1).embeddings == "random"
     save_tiny_prepared("smoke", embed_dim=None)  # 02 run with EMBEDDINGS="random"
-    params, _ = run_dir.load_run("smoke")
+    params, _ = rundir.load_run("smoke")
     assert params.embeddings == "random"
 
 
 def test_load_run_without_preprocessing_names_the_notebook():
     with pytest.raises(FileNotFoundError, match="02_preprocessing"):
-        run_dir.load_run("smoke")
+        rundir.load_run("smoke")
 
 
 def test_load_run_rejects_bad_parameter_before_loading():
     with pytest.raises(ValueError, match="HIDDEN_SIZE"):
-        run_dir.load_run("smoke", hidden_size=0)
+        rundir.load_run("smoke", hidden_size=0)
 
 
 def test_misclassified_and_error_analysis(run):
@@ -221,7 +221,7 @@ def test_train_command_trains_named_models_and_saves_them(tmp_path, capsys):
     assert set(rows) == {"lstm", "bag_of_embeddings"}
     assert rows["lstm"]["embeddings"] == "word2vec"  # the run's vectors, as in 04
     assert 1 <= len(rows["lstm"]["val_accuracy_history"]) == rows["lstm"]["epochs_run"] <= 2
-    _, prepared = run_dir.load_run("smoke")
+    _, prepared = rundir.load_run("smoke")
     _, scored = experiment.score_bundle(config.models_dir("smoke") / "lstm.pt", prepared)
     assert scored["accuracy"] == pytest.approx(rows["lstm"]["accuracy"])
 
@@ -241,9 +241,9 @@ def test_train_command_bad_input_names_the_fix(argv, message, capsys):
 def test_load_run_refuses_a_word2vec_start_it_cannot_give():
     save_tiny_prepared("smoke", embed_dim=24)
     with pytest.raises(ValueError, match="EMBED_DIM=16 differs .* 24"):
-        run_dir.load_run("smoke", embed_dim=16)  # would otherwise train from a random start, labelled word2vec
-    params, _ = run_dir.load_run("smoke", embed_dim=16, embeddings="random")
+        rundir.load_run("smoke", embed_dim=16)  # would otherwise train from a random start, labelled word2vec
+    params, _ = rundir.load_run("smoke", embed_dim=16, embeddings="random")
     assert (params.embeddings, params.embed_dim) == ("random", 16)
     save_tiny_prepared("smoke", embed_dim=None)
     with pytest.raises(ValueError, match="no word vectors"):
-        run_dir.load_run("smoke", embeddings="word2vec")
+        rundir.load_run("smoke", embeddings="word2vec")

@@ -6,3 +6,5 @@
 
 The final model made from a study is :mod:`sentiment_lib.final_model`.
 """
+
+from . import space, storage, study  # noqa: F401,E402  (tuning.space, tuning.study, tuning.storage)

@@ -67,6 +67,15 @@ def safe_url(url: str) -> str:
         return url
 
 
+def shown_url(url: str) -> str:
+    """``url`` as a reader should see it: any password hidden (:func:`safe_url`), and a SQLite file given
+    relative to the project (:func:`sentiment_lib.config.shown_path`), not by the build machine's path."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix):
+        return prefix + config.shown_path(url[len(prefix):])
+    return safe_url(url)
+
+
 @contextmanager
 def quiet_optuna(verbose: bool) -> Iterator[None]:
     """Silence Optuna's per-trial log lines (they carry timestamps) and its experimental warnings."""

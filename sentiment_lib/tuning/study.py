@@ -40,7 +40,7 @@ from optuna.trial import FrozenTrial, TrialState
 from ..experiment import train_configuration
 from ..models import parameter_count
 from ..profiles import Params
-from ..run import Prepared, vectors_fingerprint
+from ..rundir import Prepared, vectors_fingerprint
 from .space import search_space, search_space_spec, trial_configuration
 from .storage import (GRACE_PERIOD, HEARTBEAT_INTERVAL, default_study_name, open_storage, quiet_optuna, safe_url,
                       study_storage)

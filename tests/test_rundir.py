@@ -5,8 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from sentiment_lib import config, run
-from sentiment_lib.run import Prepared, encode_reviews, load_prepared, prepared_dir, save_prepared
+from sentiment_lib import config, rundir
+from sentiment_lib.rundir import Prepared, encode_reviews, load_prepared, prepared_dir, save_prepared
 from sentiment_lib.text import UNK, tokenize
 
 
@@ -120,15 +120,15 @@ def test_ids_beyond_the_vocab_are_refused(tmp_path, subsets):
 
 
 def test_the_manifest_merges_sections_and_keys_in_the_run_directory(isolated_dirs):
-    assert run.read_manifest("smoke") == {}
-    run.record("smoke", "data", {"reviews": 10, "distinct": 9})
-    run.record("smoke", "models", {"lstm": {"accuracy": 0.8}})
-    run.record("smoke", "data", {"distinct": 8, "vocab": 100})
+    assert rundir.read_manifest("smoke") == {}
+    rundir.record("smoke", "data", {"reviews": 10, "distinct": 9})
+    rundir.record("smoke", "models", {"lstm": {"accuracy": 0.8}})
+    rundir.record("smoke", "data", {"distinct": 8, "vocab": 100})
     summary = json.loads(config.manifest_path("smoke").read_text())
     assert summary == {"profile": "smoke", "data": {"reviews": 10, "distinct": 8, "vocab": 100},
                        "models": {"lstm": {"accuracy": 0.8}}}
     assert config.manifest_path("smoke") == isolated_dirs["artifacts"].resolve() / "smoke" / "metrics.json"
-    run.record("smoke", "data", {"only": 1}, merge=False)
-    assert run.read_manifest("smoke")["data"] == {"only": 1}
-    assert run.read_manifest("smoke")["models"] == {"lstm": {"accuracy": 0.8}}
-    assert run.read_manifest("quick") == {}
+    rundir.record("smoke", "data", {"only": 1}, merge=False)
+    assert rundir.read_manifest("smoke")["data"] == {"only": 1}
+    assert rundir.read_manifest("smoke")["models"] == {"lstm": {"accuracy": 0.8}}
+    assert rundir.read_manifest("quick") == {}
