@@ -12,7 +12,7 @@ PYTEST   := $(TEST_ENV) $(PY) -m pytest --nbval --nbval-current-env \
             --nbval-sanitize-with tests/regression/sanitize.cfg --nbval-cell-timeout=1200
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test unit snapshots data bench predict tune clean
+.PHONY: help install run test unit snapshots site data bench predict tune clean
 
 help: ## list every command
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,6 +37,9 @@ unit: $(STAMP) ## unit tests only (fast, no real data)
 
 snapshots: $(STAMP) ## re-execute the regression snapshots (smoke profile) after changing a notebook
 	SENTIMENT_PROGRESS=0 $(PY) -m sentiment_lib snapshots
+
+site: $(STAMP) ## rebuild and check the report site of reports/PROFILE/ (make run builds it too)
+	$(PY) -m sentiment_lib site --profile $(PROFILE)
 
 data: $(STAMP) ## download the official IMDB archive into data/raw/ (needs internet)
 	$(PY) -m sentiment_lib data

@@ -2,6 +2,7 @@
 
     run [--profile P] [--only 02 03] [-p NAME VALUE]   run the notebook chain into reports/P/
     snapshots [--only …]                              regenerate the nbval regression snapshots
+    site [--profile P]                                build and check the report site of reports/P/
     data                                              download the official archive (internet)
     train MODEL … [--profile P] [-p NAME VALUE]       train models of notebook 04 by name, print test metrics
     tune [--profile P] [--trials N] [--storage URL]   run trials of notebook 05's (shared) Optuna study
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--no-html", action="store_true")
     snaps = sub.add_parser("snapshots", help="regenerate tests/regression/ (smoke profile)")
     snaps.add_argument("--only", nargs="*")
+    site_cmd = sub.add_parser("site", help="build the report site (index, pages, navigation) from reports/P/")
+    site_cmd.add_argument("--profile", default=profiles.DEFAULT_PROFILE, choices=sorted(profiles.PROFILES))
     sub.add_parser("data", help="download the official IMDB archive into data/raw/")
     predict = sub.add_parser("predict", help="label reviews with a run's saved model")
     predict.add_argument("texts", nargs="*", help="review texts (or use --file / stdin)")
@@ -97,6 +100,19 @@ def main(argv: list[str] | None = None) -> int:
         from .pipeline import write_snapshots
 
         write_snapshots(args.only)
+    elif args.command == "site":
+        from .site import build_site, check_site
+
+        try:
+            pages = build_site(args.profile)
+        except FileNotFoundError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        problems = check_site(pages[0].parent)
+        for problem in problems:
+            print(f"problem: {problem}", file=sys.stderr)
+        print(f"{len(pages)} pages in {pages[0].parent}: open {pages[0]}")
+        return 1 if problems else 0
     elif args.command == "data":
         from .data import download_archive
 

@@ -1,46 +1,22 @@
-"""Analyses beside the networks: the classical linear reference, star-rating buckets, and where a model errs.
+"""Looking at what a model did: star-rating buckets, and where and why it errs.
 
-``tfidf_reference`` trains TF-IDF (unigrams + bigrams) + logistic regression on the run's subsets: the
-reference row of notebook 04's comparison. ``rating_buckets`` turns star ratings into 4 classes for the
-harder multi-class task. ``misclassified`` and ``error_analysis`` look at a model's test errors;
-``predictions_frame`` lines up every model's test probabilities for the predictions file.
+``rating_buckets`` turns star ratings into 4 classes for the harder multi-class task. ``misclassified``,
+``error_analysis`` and ``error_counts`` look at a model's test errors — the last counts what can be counted
+(reviews whose own text states a score on the other side of their label), so that a report says only what it
+counted; ``as_quotes`` shows reviews in full. ``predictions_frame`` lines up every model's test probabilities
+for the predictions file. (The linear reference models are :mod:`sentiment_lib.linear`.)
 """
 from __future__ import annotations
 
-import time
-from typing import Any
+import re
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from .experiment import TABLE_METRICS
-from .metrics import binary_metrics
 from .rundir import Prepared
 
 RATING_BUCKETS = ("1–2 stars", "3–4 stars", "7–8 stars", "9–10 stars")
-
-
-def tfidf_reference(prepared: Prepared, seed: int = 42) -> tuple[dict[str, Any], np.ndarray]:
-    """TF-IDF (unigrams + bigrams) + logistic regression on the same subsets: the classical
-    reference row (≈0.90 on the full official split). Returns (table row, test probabilities)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    from .text import clean_text
-
-    start = time.perf_counter()
-    vectorizer = TfidfVectorizer(preprocessor=clean_text, ngram_range=(1, 2), min_df=2, max_df=0.9,
-                                 sublinear_tf=True)
-    x_train = vectorizer.fit_transform(prepared.texts("train"))
-    classifier = LogisticRegression(C=4.0, max_iter=2000, random_state=seed)
-    classifier.fit(x_train, prepared.splits["train"].labels)
-    seconds = time.perf_counter() - start
-    prob = classifier.predict_proba(vectorizer.transform(prepared.texts("test")))[:, 1]
-    metrics = binary_metrics(prepared.splits["test"].labels, prob)
-    row = {"model": "tfidf_logreg", **{k: metrics[k] for k in TABLE_METRICS},
-           "parameters": int(classifier.coef_.size + classifier.intercept_.size),
-           "train_seconds": round(seconds, 1), "epochs_run": 0, "best_epoch": 0}
-    return row, prob
 
 
 def rating_buckets(ratings: np.ndarray) -> np.ndarray:
@@ -64,8 +40,9 @@ def predictions_frame(prepared: Prepared, probs: dict[str, np.ndarray]) -> pd.Da
     return frame
 
 
-def misclassified(prepared: Prepared, prob: np.ndarray, n: int = 6, width: int = 400) -> pd.DataFrame:
-    """The ``n`` test reviews the model got most confidently wrong, with their length in tokens."""
+def misclassified(prepared: Prepared, prob: np.ndarray, n: int = 6, width: int | None = None) -> pd.DataFrame:
+    """The ``n`` test reviews the model got most confidently wrong (``prob``: (N,) positive probability), with
+    their star rating and length in tokens; ``text`` whole, or its first ``width`` characters."""
     test = prepared.reviews[prepared.reviews["subset"] == "test"].reset_index(drop=True)
     labels = prepared.splits["test"].labels
     wrong = np.flatnonzero((prob >= 0.5).astype(int) != labels)
@@ -76,7 +53,7 @@ def misclassified(prepared: Prepared, prob: np.ndarray, n: int = 6, width: int =
         "p_positive": np.round(prob[rows], 3),
         "rating": test.loc[rows, "rating"].to_numpy(),
         "tokens": prepared.splits["test"].lengths[rows],
-        "text": test.loc[rows, "text"].str.slice(0, width).to_numpy(),
+        "text": (test.loc[rows, "text"] if width is None else test.loc[rows, "text"].str.slice(0, width)).to_numpy(),
     })
     return out
 
@@ -92,3 +69,62 @@ def error_analysis(prepared: Prepared, prob: np.ndarray, max_len: int) -> dict[s
     rate = lambda mask: float(wrong[mask].mean()) if mask.any() else float("nan")  # noqa: E731
     return {"error_rate": float(wrong.mean()), "error_long": rate(long), "error_short": rate(~long),
             "error_mild": rate(mild), "error_extreme": rate(extreme)}
+
+
+# A score the review states in its own text: "7/10", "8 out of 10", "4.5/5", "2 / 10" (not dates or "1/2").
+_STATED_SCORE = re.compile(r"(?<![\d/])(?<!\d\.)(\d{1,2}(?:\.\d+)?)\s*(?:/|out\s+of)\s*(10|5)(?![\d/]|\.\d)", re.I)
+
+
+def stated_side(text: str) -> str | None:
+    """Which side the scores a review states in its own text fall on, on IMDB's scale (``"positive"``: 7 or
+    more of 10, ``"negative"``: 4 or less; ``"mixed"`` when it states both; ``None`` when it states no score
+    or only middling ones). A score out of 5 counts double."""
+    sides = set()
+    for value, scale in _STATED_SCORE.findall(text):
+        score = float(value) * (10 / float(scale))
+        if score > 10:
+            continue  # "15/10": not a score on this scale
+        if score >= 7:
+            sides.add("positive")
+        elif score <= 4:
+            sides.add("negative")
+    return None if not sides else sides.pop() if len(sides) == 1 else "mixed"
+
+
+def contradicts_label(texts: Sequence[str], labels: np.ndarray) -> np.ndarray:
+    """(N,) bool: the review's text states a score on the other side of its label (label noise, or a reviewer
+    whose star rating disagrees with their words)."""
+    labels = np.asarray(labels)
+    sides = [stated_side(t) for t in texts]
+    return np.array([(s == "positive" and y == 0) or (s == "negative" and y == 1) for s, y in zip(sides, labels)])
+
+
+def error_counts(prepared: Prepared, prob: np.ndarray, confident: int = 50) -> dict[str, float]:
+    """What can be counted about a model's test errors (``prob``: (N,) positive probability):
+
+    ``errors`` (count), ``contradicting_share_all`` (share of all test reviews whose text states a score on the
+    other side of their label), ``contradicting_share_errors`` (the same share among the model's errors),
+    ``contradicting_in_confident`` (how many of its ``confident`` most confident errors do) and ``confident``.
+    """
+    test = prepared.texts("test").tolist()
+    labels = prepared.splits["test"].labels
+    wrong = (prob >= 0.5).astype(int) != labels
+    contradicting = contradicts_label(test, labels)
+    order = np.flatnonzero(wrong)[np.argsort(-np.abs(prob[wrong] - 0.5), kind="stable")][:confident]
+    return {"errors": int(wrong.sum()), "contradicting_share_all": float(contradicting.mean()),
+            "contradicting_share_errors": float(contradicting[wrong].mean()) if wrong.any() else float("nan"),
+            "contradicting_in_confident": int(contradicting[order].sum()), "confident": int(len(order))}
+
+
+def as_quotes(mistakes: pd.DataFrame) -> str:
+    """Markdown for reviews shown in full (rows of :func:`misclassified`): one line of facts, then the text
+    as a block quote (HTML line breaks as paragraph breaks)."""
+    blocks = []
+    for row in mistakes.itertuples():
+        stars = "no rating" if row.rating < 0 else f"{row.rating} star{'s' if row.rating != 1 else ''}"
+        stated = stated_side(row.text)
+        said = f"; its text states a {stated} score" if stated else ""
+        body = re.sub(r"<br\s*/?>", "\n", row.text)
+        quoted = "\n>\n".join("> " + " ".join(part.split()) for part in body.split("\n") if part.strip())
+        blocks.append(f"**{row.label}, {stars}, P(positive) = {row.p_positive:.3f}{said}**\n\n{quoted}")
+    return "\n\n".join(blocks)

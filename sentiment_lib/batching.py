@@ -1,6 +1,6 @@
 """Batches for training: encoded splits, dynamic padding and length-bucketed sampling.
 
-Padding every review to ``MAX_LEN`` (seed 000: 400 tokens) wastes most of the compute on padding
+Padding every review to ``MAX_LEN`` (a widely shared tutorial notebook: 400 tokens) wastes most of the compute on padding
 (NLTK tokens per review: mean ≈ 240, median ≈ 180). Here each batch is padded only to its
 longest review, and ``BucketBatchSampler`` groups reviews of similar length, so that little
 padding is left. Truncation to ``max_len`` happens per batch, so one encoded split serves every
@@ -162,7 +162,7 @@ def make_loader(split: EncodedSplit, batch_size: int, max_len: int, truncation: 
     """A DataLoader of ``Batch`` over ``split``.
 
     ``bucket`` groups similar lengths (the fast path); ``pad_to_max_len=True, bucket=False`` is
-    the seed-style reference (every batch padded to ``max_len``), kept for the benchmark only.
+    the tutorial-style reference (every batch padded to ``max_len``): notebook 03's demonstration and the benchmark.
     Batches are built in the main process: collation is cheap, and on a 2-core machine worker
     processes would steal the cores the model trains on.
     """

@@ -20,7 +20,7 @@ Padding never enters the recurrence of a review's real steps. The ``recurrence``
 reference, several times slower on a CPU). On a GPU a bidirectional model packs (cuDNN runs packed
 sequences natively).
 
-``read_padded_last_step=True`` reproduces the original seed's defect — it runs the recurrence over
+``read_padded_last_step=True`` reproduces a defect common in tutorials — it runs the recurrence over
 the padding too and reads the state at position T-1 — so notebook 03 can show why a baseline built
 that way scores near chance.
 """

@@ -1,8 +1,9 @@
 """Run the notebook chain with papermill for a profile, and keep the regression snapshots fresh.
 
 ``run_chain("quick")`` executes ``notebooks/01_eda.ipynb`` → … → ``05_optuna.ipynb`` (those that
-exist) into ``reports/quick/``, each with ``PROFILE`` injected as a papermill parameter, renders each
-to HTML beside it, and copies the run's manifest (``artifacts/quick/metrics.json``) there for readers. A failing cell stops the chain with ``ChainError`` naming the
+exist) into ``reports/quick/``, each with ``PROFILE`` injected as a papermill parameter, records in each
+executed copy the commit, machine and wall time it ran with, copies the run's manifest
+(``artifacts/quick/metrics.json``) there for readers, and builds the report site (:mod:`sentiment_lib.site`). A failing cell stops the chain with ``ChainError`` naming the
 notebook and the cell; the executed copy (with the traceback in it) is kept for reading.
 
 ``write_snapshots()`` executes the chain with the ``smoke`` profile into ``tests/regression/``:
@@ -60,8 +61,12 @@ def _failed_cell(path: Path) -> str:
     return "an unknown cell"
 
 
-def execute(source: Path, dest: Path, parameters: dict[str, Any], progress: bool = True) -> float:
-    """Execute one notebook with papermill (kernel cwd: ``notebooks/``); return its wall seconds."""
+def execute(source: Path, dest: Path, parameters: dict[str, Any], progress: bool = True,
+            record: bool = True) -> float:
+    """Execute one notebook with papermill (kernel cwd: ``notebooks/``); return its wall seconds.
+
+    ``record`` writes what the report's header shows into the executed copy's metadata (``sentiment_run``:
+    profile, commit, machine, seconds, finished; see :mod:`sentiment_lib.site`)."""
     import papermill as pm
 
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -74,17 +79,40 @@ def execute(source: Path, dest: Path, parameters: dict[str, Any], progress: bool
             f"{source.stem} failed in {_failed_cell(dest)}: {err.ename}: {err.evalue}\n"
             f"The executed copy, with the traceback, is at {dest}."
         ) from None
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    if record:
+        record_run(dest, parameters.get("PROFILE"), seconds)
+    return seconds
 
 
-def to_html(notebook: Path) -> Path:
-    """Render an executed notebook to a standalone HTML file beside it (code cells kept)."""
-    from nbconvert import HTMLExporter
+def git_commit() -> tuple[str | None, bool]:
+    """The checkout's commit (short hash) and whether it has uncommitted changes; ``(None, False)`` outside git."""
+    import subprocess
 
-    body, _ = HTMLExporter().from_filename(str(notebook))
-    out = notebook.with_suffix(".html")
-    out.write_text(body, encoding="utf-8")
-    return out
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=config.project_root(), capture_output=True, text=True,
+                              timeout=30, check=True).stdout.strip()
+
+    try:
+        return git("rev-parse", "--short", "HEAD"), bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return None, False
+
+
+def record_run(executed: Path, profile: str | None, seconds: float) -> None:
+    """Write ``metadata.sentiment_run`` (profile, commit, dirty, machine, seconds, finished) into an executed
+    notebook, atomically."""
+    from datetime import datetime, timezone
+
+    from .files import atomic_path
+
+    commit, dirty = git_commit()
+    nb = nbformat.read(executed, as_version=4)
+    nb.metadata["sentiment_run"] = {"profile": profile, "commit": commit, "dirty": dirty,
+                                    "machine": config.machine_description(), "seconds": round(seconds, 1),
+                                    "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    with atomic_path(executed) as tmp:
+        nbformat.write(nb, str(tmp))
 
 
 def run_chain(profile: str = profiles.DEFAULT_PROFILE, names: Sequence[str] | None = None,
@@ -98,15 +126,20 @@ def run_chain(profile: str = profiles.DEFAULT_PROFILE, names: Sequence[str] | No
     profiles.check_profile(profile)  # fail fast on an unknown profile
     out_dir = Path(out_dir) if out_dir else config.report_dir(profile)
     timings = {}
-    for source in chain(names):
-        dest = out_dir / source.name
-        print(f"[{profile}] {source.stem} → {dest}", flush=True)
-        timings[source.stem] = execute(source, dest, {"PROFILE": profile, **(parameters or {})}, progress)
-        if html:
-            to_html(dest)
-        if publish:
-            publish_manifest(profile, out_dir)
-        print(f"[{profile}] {source.stem} done in {timings[source.stem]:.0f} s", flush=True)
+    try:
+        for source in chain(names):
+            dest = out_dir / source.name
+            print(f"[{profile}] {source.stem} → {dest}", flush=True)
+            timings[source.stem] = execute(source, dest, {"PROFILE": profile, **(parameters or {})}, progress,
+                                           record=publish)
+            if publish:
+                publish_manifest(profile, out_dir)
+            print(f"[{profile}] {source.stem} done in {timings[source.stem]:.0f} s", flush=True)
+    finally:  # the pages of what ran, also when a notebook failed (its page shows the traceback)
+        if html and any((out_dir / s.name).exists() for s in chain()):
+            from .site import build_site
+
+            build_site(profile, out_dir)
     return timings
 
 

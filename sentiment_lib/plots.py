@@ -2,7 +2,8 @@
 
 Each function takes data (and optionally the matplotlib ``ax`` to draw on), returns the Figure, and never
 calls ``plt.show()``. Figures hold no timings or other run-dependent text, so a rerun draws the same figure.
-Axes that show metrics always start at 0 and are never capped below the data.
+Metrics are never capped below the data; a comparison of models is a dot plot with 95% intervals, whose axis
+spans the data (a bar chart would have to start at 0 and hide a spread of a few points).
 """
 from __future__ import annotations
 
@@ -104,35 +105,6 @@ def plot_roc_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], ax: Axes |
     return fig
 
 
-def plot_grouped_bars(frame: pd.DataFrame, metrics: Sequence[str] | None = None, ax: Axes | None = None,
-                      title: str | None = None) -> Figure:
-    """Models x metrics as grouped bars, each bar labelled with its value.
-
-    Args:
-        frame: one row per model, indexed by model name, one column per metric.
-        metrics: the columns to show (default: every numeric column).
-    """
-    metrics = list(metrics) if metrics is not None else list(frame.select_dtypes("number").columns)
-    missing = [m for m in metrics if m not in frame.columns]
-    if missing:
-        raise ValueError(f"frame has no columns {missing}; it has {list(frame.columns)}.")
-    long = (frame[metrics].rename_axis("model").reset_index()
-            .melt(id_vars="model", var_name="metric", value_name="value"))
-    fig, ax = _axes(ax, (max(6.0, 1.2 * len(frame) * max(1, len(metrics)) ** 0.5 + 2), 4))
-    sns.barplot(data=long, x="model", y="value", hue="metric", ax=ax)
-    for container in ax.containers:
-        ax.bar_label(container, fmt="%.3f", fontsize=7, padding=1)
-    top = float(np.nanmax(long["value"])) if len(long) else 1.0
-    ax.set_ylim(0, max(1.0, top) * 1.08)  # bars start at 0; room above for the labels
-    ax.set_xlabel("")
-    ax.set_ylabel("Score")
-    ax.legend(title=None, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)  # outside: never on a bar
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
-
-
 def plot_attention_heatmap(tokens: Sequence[str], weights: Sequence[float], ax: Axes | None = None,
                            per_row: int = 12, title: str | None = None) -> Figure:
     """Per-token attention as a heatmap of words, wrapped into rows of ``per_row`` tokens.
@@ -152,10 +124,10 @@ def plot_attention_heatmap(tokens: Sequence[str], weights: Sequence[float], ax: 
     words = np.full((rows, per_row), "", dtype=object)
     grid.flat[:len(weights)] = weights
     words.flat[:len(tokens)] = list(tokens)
-    fig, ax = _axes(ax, (1.15 * per_row, 0.5 * rows + 1.2))
+    fig, ax = _axes(ax, (0.75 * per_row + 1.5, 0.45 * rows + 1.0))
     sns.heatmap(grid, annot=words, fmt="", mask=np.isnan(grid), cmap="Reds", vmin=0, cbar=True,
                 cbar_kws={"label": "attention weight"}, xticklabels=False, yticklabels=False,
-                linewidths=0.5, linecolor="white", annot_kws={"fontsize": 8, "color": "black"}, ax=ax)
+                linewidths=0.5, linecolor="white", annot_kws={"fontsize": 8}, ax=ax)  # text colour follows the cell
     if title:
         ax.set_title(title)
     fig.tight_layout()
@@ -178,6 +150,98 @@ def plot_history_comparison(histories: dict[str, pd.DataFrame], metric: str = "v
     ax.legend()
     if title:
         ax.set_title(title)
+    return fig
+
+
+def plot_accuracy_intervals(table: pd.DataFrame, ax: Axes | None = None, title: str | None = None,
+                            references: Sequence[str] = ()) -> Figure:
+    """Test accuracy per model as a dot with its 95% interval, best at the top, one row per model.
+
+    Args:
+        table: one row per model, indexed by name, with ``accuracy``, ``accuracy_low`` and ``accuracy_high``
+            (:func:`sentiment_lib.uncertainty.with_intervals`).
+        references: names of rows drawn as references (linear models), in another colour.
+
+    A dot plot rather than bars: the axis spans the data and its intervals (a bar would have to start at 0 and
+    hide a spread of a few points), and overlapping intervals are visible at a glance.
+    """
+    needed = {"accuracy", "accuracy_low", "accuracy_high"}
+    if not needed <= set(table.columns):
+        raise ValueError(f"table needs columns {sorted(needed)} (uncertainty.with_intervals adds them); "
+                         f"it has {list(table.columns)}.")
+    rows = table.sort_values("accuracy")
+    fig, ax = _axes(ax, (7.5, 0.42 * len(rows) + 1.3))
+    y = np.arange(len(rows))
+    colours = ["#b56576" if name in references else "#1d3557" for name in rows.index]
+    ax.hlines(y, rows["accuracy_low"], rows["accuracy_high"], colors=colours, linewidth=2.5, alpha=0.6)
+    ax.scatter(rows["accuracy"], y, color=colours, zorder=3, s=36)
+    for yi, (low, acc, high) in zip(y, rows[["accuracy_low", "accuracy", "accuracy_high"]].to_numpy()):
+        ax.annotate(f"{acc:.4f}", (high, yi), xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)
+    ax.set_yticks(y, [str(name) for name in rows.index])
+    span = float(rows["accuracy_high"].max() - rows["accuracy_low"].min())
+    ax.set_xlim(float(rows["accuracy_low"].min()) - 0.05 * span, float(rows["accuracy_high"].max()) + 0.18 * span)
+    ax.set_xlabel("Test accuracy (dot) and its 95% interval (line)")
+    ax.grid(axis="x", alpha=0.3)
+    if references:
+        ax.scatter([], [], color="#b56576", label="linear reference")
+        ax.scatter([], [], color="#1d3557", label="network")
+        ax.legend(loc="lower right", fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history_grid(histories: dict[str, pd.DataFrame], pairs: Sequence[tuple[str, str]] = (
+        ("train_loss", "val_loss"),), labels: Sequence[str] | None = None, columns: int = 4,
+        title: str | None = None, ylabel: str = "Loss (mean per review)") -> Figure:
+    """Small multiples: one panel per model, each the columns of ``pairs`` per epoch (shared y axis).
+
+    Args:
+        histories: ``{name: FitResult.history}``.
+        pairs: groups of history columns drawn together in each panel, e.g. ``(("train_loss", "val_loss"),)``
+            or ``(("val_precision", "val_recall", "val_f1"),)``.
+        labels: legend labels for the columns (default: the column names without ``val_``).
+    """
+    names = list(histories)
+    if not names:
+        raise ValueError("No histories to draw: pass {model name: FitResult.history}.")
+    columns = min(columns, len(names))
+    rows = int(np.ceil(len(names) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.5 * rows + 0.6), sharey=True, squeeze=False)
+    keys = [key for group in pairs for key in group]
+    shown = list(labels) if labels is not None else [k.replace("val_", "validation ").replace("_", " ") for k in keys]
+    for ax, name in zip(axes.flat, names):
+        history = histories[name]
+        for key, label in zip(keys, shown):
+            ax.plot(history["epoch"], history[key], marker="o", markersize=3, label=label)
+        best = int(history.loc[history["val_loss"].idxmin(), "epoch"])
+        ax.axvline(best, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_title(name, fontsize=10)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.tick_params(labelsize=8)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel, fontsize=9)
+    handles, texts = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, texts, loc="upper center", ncol=len(keys), fontsize=9, frameon=False,
+               bbox_to_anchor=(0.5, 1.0))
+    fig.supxlabel("Epoch (dashed: the kept epoch, lowest validation loss)", fontsize=9)
+    if title:
+        fig.suptitle(title, y=1.04)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    return fig
+
+
+def optuna_figure(draw, *args, size: tuple[float, float] = (7, 3.5), **kwargs) -> Figure:
+    """Call one of ``optuna.visualization.matplotlib``'s functions and return its figure, resized, without
+    letting the style it sets (``ggplot``) leak into the figures drawn after it."""
+    with plt.rc_context():
+        result = draw(*args, **kwargs)
+    axes = np.atleast_1d(result)
+    fig = axes.flat[0].figure
+    fig.set_size_inches(*size)
     return fig
 
 

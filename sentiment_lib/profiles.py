@@ -30,21 +30,21 @@ PROFILES: dict[str, dict[str, Any]] = {
         max_len=96, truncation="head+tail", vocab_size=5000, min_freq=2, remove_stopwords=False,
         embeddings="word2vec", pretrain_reviews=2000, pretrain_epochs=2, embed_dim=32, hidden_size=32,
         num_layers=1, dropout=0.3, batch_size=64, lr=3e-3,
-        epochs=2, patience=2, n_trials=2, trial_epochs=1, ensemble=2, seed=42,
+        epochs=2, patience=2, n_trials=2, trial_epochs=1, ensemble=2, seed=42, seeds=2,
     ),
     "quick": dict(
         split="standard", train_size=10000, val_size=2000, test_size=None, val_fraction=0.1,
         max_len=256, truncation="head+tail", vocab_size=20000, min_freq=2, remove_stopwords=False,
         embeddings="word2vec", pretrain_reviews=25000, pretrain_epochs=4, embed_dim=64, hidden_size=64,
         num_layers=1, dropout=0.3, batch_size=64, lr=1e-3,
-        epochs=6, patience=2, n_trials=6, trial_epochs=2, ensemble=4, seed=42,
+        epochs=6, patience=2, n_trials=6, trial_epochs=2, ensemble=4, seed=42, seeds=3,
     ),
     "full": dict(
         split="standard", train_size=None, val_size=None, test_size=None, val_fraction=0.1,
         max_len=400, truncation="head+tail", vocab_size=40000, min_freq=2, remove_stopwords=False,
         embeddings="word2vec", pretrain_reviews=50000, pretrain_epochs=5, embed_dim=128, hidden_size=256,
         num_layers=1, dropout=0.4, batch_size=64, lr=1e-3,
-        epochs=8, patience=2, n_trials=20, trial_epochs=3, ensemble=4, seed=42,
+        epochs=8, patience=2, n_trials=20, trial_epochs=3, ensemble=4, seed=42, seeds=3,
     ),
 }
 DEFAULT_PROFILE = "quick"
@@ -64,7 +64,8 @@ RUN_DEFAULTS = ("embeddings", "embed_dim")
 class Params:
     """Validated run parameters: a profile's row of :data:`PROFILES` with overrides applied.
 
-    Sizes are numbers of reviews (``None``: all), lengths are tokens, ``lr`` is AdamW's peak rate.
+    Sizes are numbers of reviews (``None``: all), lengths are tokens, ``lr`` is AdamW's peak rate; ``seeds``
+    is how many runs (seeds ``seed``, ``seed + 1``, …) measure the seed-to-seed spread of a model.
     Frozen: a notebook that wants other values resolves them again (:func:`resolve`) or uses
     :meth:`replace`, which validates too.
     """
@@ -95,6 +96,7 @@ class Params:
     trial_epochs: int
     ensemble: int
     seed: int
+    seeds: int
 
     def as_dict(self) -> dict[str, Any]:
         """``{"profile": …, name: value, …}`` in field order."""
@@ -154,7 +156,7 @@ def resolve(profile: str = DEFAULT_PROFILE, **overrides: Any) -> Params:
             values[name] = value
 
     for name in ("max_len", "vocab_size", "min_freq", "embed_dim", "hidden_size", "num_layers",
-                 "batch_size", "epochs", "patience", "n_trials", "trial_epochs", "ensemble"):
+                 "batch_size", "epochs", "patience", "n_trials", "trial_epochs", "ensemble", "seeds"):
         _check_positive_int(name, values[name])
     for name in ("train_size", "val_size", "test_size"):
         _check_positive_int(name, values[name], allow_none=True)

@@ -42,7 +42,7 @@ from .embeddings import word2vec_unavailable
 from .files import atomic_path, write_json_atomic
 from .profiles import DATA_PARAMETERS, RUN_DEFAULTS, Params
 from .splits import SUBSETS
-from .text import Vocab, tokenize_many
+from .text import PAD, UNK, Vocab, stop_words, tokenize_many
 
 PREPARED = "prepared"
 EMBEDDINGS_FILE = "embeddings.npy"
@@ -99,6 +99,21 @@ def encode_reviews(frame: pd.DataFrame, vocab_size: int, min_freq: int, remove_s
     stats = {"tokenize_seconds": round(seconds, 2), "dropped_empty": int((~keep).sum()),
              "tokens_per_review": [len(t) for t in tokens]}
     return vocab, splits, frame, stats
+
+
+def without_stopwords(prepared: Prepared) -> Prepared:
+    """The same run with English stop words (:func:`sentiment_lib.text.stop_words`: negations kept) taken out
+    of every encoded review, over the same vocabulary: what ``REMOVE_STOPWORDS=True`` would have given the
+    networks, without preparing the data again. A review made only of stop words keeps its first token."""
+    stops = stop_words()
+    drop = np.array([token in stops for token in prepared.vocab.itos])
+    drop[[PAD, UNK]] = False
+    splits = {}
+    for name, split in prepared.splits.items():
+        ids = [kept if len(kept := row[~drop[row]]) else row[:1] for row in split.ids]
+        splits[name] = EncodedSplit(ids, split.labels, split.ratings)
+    return Prepared({**prepared.params, "remove_stopwords": True}, prepared.vocab, splits, prepared.reviews,
+                    prepared.embeddings)
 
 
 def vectors_fingerprint(vectors: np.ndarray | None) -> str | None:

@@ -4,7 +4,7 @@
   Exact duplicate texts inside train are dropped, and so are training texts that also occur in
   the test split (they would leak it); the official test split stays whole, so test numbers are
   comparable with the literature.
-- ``random``: seed 000's 70/15/15 stratified split over the labelled reviews, deduplicated
+- ``random``: a widely shared tutorial notebook's 70/15/15 stratified split over the labelled reviews, deduplicated
   first (so no text can land in two subsets).
 
 ``make_splits`` returns the labelled reviews with a ``subset`` column (train/val/test) and a

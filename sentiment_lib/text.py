@@ -1,7 +1,7 @@
 """Text preparation: clean, tokenise, build a vocabulary, encode, truncate.
 
 - ``clean_text``: HTML entities and tags (``<br />`` is in most IMDB reviews) become spaces, text is
-  lower-cased, and *every* character outside ``[a-z0-9' ]`` becomes a space (seed 000's
+  lower-cased, and *every* character outside ``[a-z0-9' ]`` becomes a space (a widely shared tutorial's
   ``^[^a-z0-9\\s]`` only touched the first character of each review);
 - ``tokenize``: ``clean_text`` + NLTK's Treebank word tokeniser with ``preserve_line=True`` (no
   downloaded model needed), optional removal of scikit-learn's English stop words;

@@ -6,7 +6,7 @@ binary, long class index for multi-class), ``index`` (B,) long — each review's
 ``.to(device)`` method (see :mod:`sentiment_lib.batching`). Length-bucketed loaders reorder reviews;
 :func:`evaluate` and :func:`predict_proba` put results back in the split's original order by ``index``.
 
-Unlike the original seed, evaluation never calls ``backward()`` or ``optimizer.step()``: it runs under
+Unlike a widely shared tutorial notebook, evaluation never calls ``backward()`` or ``optimizer.step()``: it runs under
 ``torch.no_grad()`` in eval mode.
 
 Speed on a CPU comes from elsewhere, so that this loop stays plain: the loaders bucket reviews by length

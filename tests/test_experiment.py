@@ -58,18 +58,13 @@ def test_rating_buckets_and_bad_ratings():
         analysis.rating_buckets(np.array([1, -1]))
 
 
-def test_tfidf_reference_row(run):
-    prepared, _ = run
-    row, prob = analysis.tfidf_reference(prepared)
-    assert row["model"] == "tfidf_logreg" and prob.shape == (40,)
-    assert row["accuracy"] > 0.8
-
-
 def test_comparison_table_sorted_and_recorded(run):
     prepared, params = run
     a = experiment.run_model("bag_of_embeddings", prepared, params, device="cpu")
     b = experiment.run_model("rnn", prepared, params, device="cpu", epochs=1)
-    table = experiment.comparison_table([a, b], [analysis.tfidf_reference(prepared)[0]])
+    from sentiment_lib import linear
+
+    table = experiment.comparison_table([a, b], [linear.linear_reference(prepared).row])
     assert list(table["accuracy"]) == sorted(table["accuracy"], reverse=True)
     experiment.record_models("smoke", table.reset_index().to_dict("records"))
     recorded = rundir.read_manifest("smoke")["models"]
@@ -247,3 +242,31 @@ def test_load_run_refuses_a_word2vec_start_it_cannot_give():
     save_tiny_prepared("smoke", embed_dim=None)
     with pytest.raises(ValueError, match="no word vectors"):
         rundir.load_run("smoke", embeddings="word2vec")
+
+
+def test_a_review_s_stated_score_is_read_on_imdb_s_scale():
+    assert analysis.stated_side("Awful. 2/10.") == "negative"
+    assert analysis.stated_side("I give it 9.5/10, a classic") == "positive"
+    assert analysis.stated_side("4 out of 5 stars") == "positive" and analysis.stated_side("1 / 5") == "negative"
+    assert analysis.stated_side("5/10, average") is None and analysis.stated_side("no score here") is None
+    assert analysis.stated_side("on 12/10/2004 I saw it") is None  # a date, not a score
+    assert analysis.stated_side("first 8/10, on rewatch 3/10") == "mixed"
+    flags = analysis.contradicts_label(["Loved it. 9/10", "Loved it. 9/10", "Bad. 2/10", "Fine"], np.array([1, 0, 1, 0]))
+    assert flags.tolist() == [False, True, True, False]
+
+
+def test_error_counts_find_the_errors_whose_text_disagrees_with_the_label(run):
+    prepared, _ = run
+    labels = prepared.splits["test"].labels
+    texts = prepared.reviews.index[prepared.reviews["subset"] == "test"]
+    prepared.reviews.loc[texts[0], "text"] = "great great 9/10"  # label noise: stated positive
+    prepared.reviews.loc[texts[1], "text"] = "awful 1/10"
+    prob = np.where(labels == 1, 0.9, 0.1).astype(float)
+    prob[[0, 1, 2]] = 1 - prob[[0, 1, 2]]  # three confident mistakes
+    counted = analysis.error_counts(prepared, prob, confident=2)
+    expected_contradicting = int(labels[0] == 0) + int(labels[1] == 1)
+    assert counted["errors"] == 3 and counted["confident"] == 2
+    assert counted["contradicting_share_errors"] == pytest.approx(expected_contradicting / 3)
+    quotes = analysis.as_quotes(analysis.misclassified(prepared, prob, n=3))
+    assert quotes.count("\n> ") + quotes.startswith("> ") >= 3 and "P(positive)" in quotes
+    assert "great great 9/10" in quotes  # shown in full, not cut

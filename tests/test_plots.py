@@ -54,16 +54,47 @@ def test_roc_curves_put_each_auc_in_the_legend():
     assert {"lstm (AUC = 0.833)", "perfect (AUC = 1.000)"} <= set(texts(fig))
 
 
-def test_grouped_bars_start_at_zero_and_are_not_capped():
-    frame = pd.DataFrame({"accuracy": [0.88, 0.95], "f1": [0.87, 0.96], "seconds": [10.0, 20.0]},
-                         index=["lstm", "bilstm"])
-    fig = plots.plot_grouped_bars(frame, metrics=["accuracy", "f1"])
+def test_accuracy_intervals_span_the_data_not_zero_and_mark_the_references():
+    table = pd.DataFrame({"accuracy": [0.88, 0.80, 0.89], "accuracy_low": [0.87, 0.79, 0.885],
+                          "accuracy_high": [0.89, 0.81, 0.895]}, index=["lstm", "rnn", "tfidf_logreg"])
+    fig = plots.plot_accuracy_intervals(table, references=["tfidf_logreg"])
     ax = fig.axes[0]
-    assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] >= 0.96
-    heights = sorted(round(p.get_height(), 2) for p in ax.patches if p.get_height() > 0)
-    assert heights == [0.87, 0.88, 0.95, 0.96]
-    with pytest.raises(ValueError, match="no columns"):
-        plots.plot_grouped_bars(frame, metrics=["auc"])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["rnn", "lstm", "tfidf_logreg"]  # best at the top
+    low, high = ax.get_xlim()
+    assert 0.75 < low < 0.79 and 0.895 < high < 0.95  # the spread is visible: no axis from 0
+    assert {"0.8800", "0.8000", "0.8900"} <= set(texts(fig))
+    assert "linear reference" in texts(fig)
+    with pytest.raises(ValueError, match="with_intervals"):
+        plots.plot_accuracy_intervals(table[["accuracy"]])
+
+
+def test_history_grid_draws_one_panel_per_model_with_each_series():
+    histories = {"lstm": HISTORY, "gru": HISTORY.assign(val_loss=[0.5, 0.4, 0.35]), "rnn": HISTORY}
+    fig = plots.plot_history_grid(histories, [("train_loss", "val_loss")], labels=["train", "validation"], columns=2)
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in shown] == ["lstm", "gru", "rnn"]
+    assert all(len(ax.get_lines()) == 3 for ax in shown)  # train, validation, the kept epoch
+    assert shown[1].get_lines()[2].get_xdata()[0] == 3  # gru's lowest validation loss is at epoch 3
+    with pytest.raises(ValueError, match="No histories"):
+        plots.plot_history_grid({})
+
+
+def test_an_optuna_figure_does_not_leak_its_style():
+    before = plt.rcParams["axes.facecolor"]
+
+    def draws_in_ggplot():
+        plt.style.use("ggplot")
+        return plt.subplots()[1]
+
+    fig = plots.optuna_figure(draws_in_ggplot, size=(4, 2))
+    assert plt.rcParams["axes.facecolor"] == before
+    assert tuple(fig.get_size_inches()) == (4, 2)
+
+
+def test_attention_heatmap_text_is_readable_on_dark_cells():
+    fig = plots.plot_attention_heatmap(["dull", "great"], [0.05, 0.95], per_row=2)
+    colours = {t.get_text(): matplotlib.colors.to_hex(t.get_color()) for t in fig.axes[0].texts if t.get_text()}
+    assert colours["great"] != colours["dull"]  # light text on the darkest cell, dark text on the lightest
 
 
 def test_attention_heatmap_wraps_sixty_tokens_into_rows():

@@ -2,6 +2,7 @@
 refusing files that do not belong together."""
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -132,3 +133,17 @@ def test_the_manifest_merges_sections_and_keys_in_the_run_directory(isolated_dir
     assert rundir.read_manifest("smoke")["data"] == {"only": 1}
     assert rundir.read_manifest("smoke")["models"] == {"lstm": {"accuracy": 0.8}}
     assert rundir.read_manifest("quick") == {}
+
+
+def test_without_stopwords_drops_them_from_every_review_and_keeps_negations():
+    from sentiment_lib.batching import EncodedSplit
+    from sentiment_lib.text import Vocab
+
+    vocab = Vocab(["<pad>", "<unk>", "the", "film", "not", "good", "and", "is"])
+    split = EncodedSplit([np.array([2, 3, 7, 4, 5]), np.array([2, 6]), np.array([3, 1])], np.array([1, 0, 1]))
+    prepared = rundir.Prepared({"remove_stopwords": False}, vocab, {"train": split}, pd.DataFrame())
+    filtered = rundir.without_stopwords(prepared)
+    words = [[vocab.itos[i] for i in ids] for ids in filtered.splits["train"].ids]
+    assert words == [["film", "not", "good"], ["the"], ["film", "<unk>"]]  # only stop words: the first stays
+    assert filtered.params["remove_stopwords"] is True and prepared.params["remove_stopwords"] is False
+    assert [len(ids) for ids in prepared.splits["train"].ids] == [5, 2, 2]  # the original is untouched

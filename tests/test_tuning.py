@@ -508,3 +508,29 @@ def test_worker_command_runs_trials_of_the_stored_study(tmp_path, capsys):
 def test_worker_command_without_prepared_data_names_the_fix(capsys):
     assert main(["tune", "--profile", "smoke", "--trials", "1"]) == 2
     assert "make run PROFILE=smoke" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# One training path
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_trial_and_a_retraining_train_what_notebook_04_trains(prepared, tmp_path):
+    """04's model as a study's starting point gives, as a trial, the validation loss that run_model gives for
+    TRIAL_EPOCHS without early stopping, and retrained, the very weights run_model gives: one training path."""
+    torch.set_num_threads(1)
+    params = tiny_params(trial_epochs=2, epochs=2, hidden_size=16, embed_dim=32)
+    start = space.values_for_model("attention_lstm", params)
+    found = studies.run_study(prepared, params, 1, storage=sqlite_url(tmp_path), start_from=[start], **FAST)
+    [trial] = found.trials
+    as_trial = experiment.run_model("attention_lstm", prepared, params, device="cpu", epochs=2, patience=None,
+                                    train_options={"num_threads": 1, "progress": False})
+    assert trial.user_attrs["val_loss"] == as_trial.fit.best_val_loss
+    assert trial.user_attrs["val_loss_by_epoch"] == list(as_trial.fit.history["val_loss"])
+    assert trial.user_attrs["n_params"] == as_trial.parameters
+    [retrained] = final_model.retrain_trials(prepared, params, [trial], device="cpu", progress=False, threads=1)
+    in_04 = experiment.run_model("attention_lstm", prepared, params, device="cpu",
+                                 train_options={"num_threads": 1, "progress": False})
+    for name, tensor in in_04.model.state_dict().items():
+        assert torch.equal(tensor, retrained.model.state_dict()[name]), name
+    assert retrained.preprocessing == in_04.preprocessing and retrained.test is None

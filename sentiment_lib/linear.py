@@ -1,0 +1,107 @@
+"""The classical linear references the networks are measured against, on the same subsets.
+
+- ``tfidf``: TF-IDF over unigrams and bigrams (sublinear term frequency) + logistic regression;
+- ``nbsvm``: Wang & Manning's (2012) NB-weighted linear model: binary unigram + bigram indicators scaled by
+  their naive-Bayes log-count ratio ``r = log((p / |p|₁) / (q / |q|₁))`` (``p``, ``q``: smoothed feature
+  counts over positive and negative training reviews), then logistic regression (the "NBLR" variant, which
+  gives probabilities) — one of the strongest classic baselines on IMDB.
+
+Each reads either the whole review (``max_len=None``: the raw text, cleaned) or exactly what a network reads
+(``max_len`` tokens of the run's encoded review, cut by ``truncation``, words outside the vocabulary as
+``<unk>``), so that a comparison with the networks can be made like for like. The regularisation strength
+is chosen on the validation subset; test is only scored.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from .experiment import TABLE_METRICS
+from .metrics import binary_metrics
+from .rundir import Prepared
+from .text import clean_text, truncate
+
+KINDS = ("tfidf", "nbsvm")
+NAMES = {"tfidf": "tfidf_logreg", "nbsvm": "nbsvm"}
+C_GRID = (0.5, 2.0, 8.0, 32.0)
+
+
+def texts_as_read(prepared: Prepared, subset: str, max_len: int, truncation: str) -> list[str]:
+    """The tokens a network reads of each review of ``subset`` (``max_len`` of them, cut by ``truncation``),
+    space-separated; words outside the vocabulary are ``<unk>``."""
+    itos = prepared.vocab.itos
+    return [" ".join(itos[i] for i in truncate(ids, max_len, truncation)) for ids in prepared.splits[subset].ids]
+
+
+def _vectorizer(kind: str, pre_tokenized: bool):
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+    words = dict(tokenizer=str.split, token_pattern=None, lowercase=False) if pre_tokenized else \
+        dict(preprocessor=clean_text)
+    if kind == "tfidf":
+        return TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_df=0.9, sublinear_tf=True, **words)
+    return CountVectorizer(ngram_range=(1, 2), min_df=2, binary=True, **words)
+
+
+def nb_ratio(features: sparse.spmatrix, labels: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """Naive-Bayes log-count ratio (F,) of binary ``features`` (N, F) for ``labels`` (N,) in {0, 1}."""
+    labels = np.asarray(labels)
+    if set(np.unique(labels)) != {0, 1}:
+        raise ValueError("NBSVM needs both classes (0 and 1) in the training labels.")
+    p = alpha + np.asarray(features[labels == 1].sum(axis=0)).ravel()
+    q = alpha + np.asarray(features[labels == 0].sum(axis=0)).ravel()
+    return np.log((p / p.sum()) / (q / q.sum()))
+
+
+@dataclass
+class LinearReference:
+    """A fitted reference: its table ``row`` (test metrics, size, seconds, the chosen ``C``) and its
+    probabilities of *positive* on validation and test, (N_val,) and (N_test,)."""
+
+    row: dict[str, Any]
+    val_prob: np.ndarray
+    test_prob: np.ndarray
+
+
+def linear_reference(prepared: Prepared, kind: str = "tfidf", max_len: int | None = None,
+                     truncation: str = "head+tail", seed: int = 42) -> LinearReference:
+    """Fit reference ``kind`` (:data:`KINDS`) on the training subset, choose ``C`` from :data:`C_GRID` by
+    validation accuracy, and score it on test. ``max_len=None`` reads whole reviews; an int reads what the
+    networks read (:func:`texts_as_read`). The row is named ``tfidf_logreg`` / ``nbsvm``, with
+    ``" (<max_len> tokens)"`` for the truncated input."""
+    from sklearn.linear_model import LogisticRegression
+
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
+    start = time.perf_counter()
+    if max_len is None:
+        texts = {s: prepared.texts(s).tolist() for s in ("train", "val", "test")}
+    else:
+        texts = {s: texts_as_read(prepared, s, max_len, truncation) for s in ("train", "val", "test")}
+    labels = {s: prepared.splits[s].labels for s in texts}
+    vectorizer = _vectorizer(kind, pre_tokenized=max_len is not None)
+    x = {"train": vectorizer.fit_transform(texts["train"])}
+    x.update({s: vectorizer.transform(texts[s]) for s in ("val", "test")})
+    if kind == "nbsvm":
+        scale = sparse.diags(nb_ratio(x["train"], labels["train"]))
+        x = {s: m @ scale for s, m in x.items()}
+    fitted = {}
+    for c in C_GRID:
+        model = LogisticRegression(C=c, max_iter=2000, random_state=seed)
+        model.fit(x["train"], labels["train"])
+        fitted[c] = (float((model.predict(x["val"]) == labels["val"]).mean()), model)
+    best_c = max(C_GRID, key=lambda c: (fitted[c][0], -c))  # ties: the stronger regularisation
+    model = fitted[best_c][1]
+    seconds = time.perf_counter() - start
+    val_prob, test_prob = (model.predict_proba(x[s])[:, 1] for s in ("val", "test"))
+    metrics = binary_metrics(labels["test"], test_prob)
+    name = NAMES[kind] + ("" if max_len is None else f" ({max_len} tokens)")
+    row = {"model": name, **{k: metrics[k] for k in TABLE_METRICS},
+           "parameters": int(model.coef_.size + model.intercept_.size), "train_seconds": round(seconds, 1),
+           "epochs_run": 0, "best_epoch": 0, "val_accuracy": fitted[best_c][0], "C": best_c,
+           "input": "whole review" if max_len is None else f"{max_len} tokens ({truncation})"}
+    return LinearReference(row, val_prob, test_prob)

@@ -1,0 +1,273 @@
+"""The course report as a small static site: ``reports/<profile>/index.html`` and one page per notebook.
+
+Plain nbconvert (its ``lab`` HTML template, which embeds every figure) plus a little post-processing, rather
+than a site generator such as Jupyter Book: the pages are the executed notebooks as they are, the build
+needs nothing beyond what the runner already installs, takes seconds, and works offline. Each page gets
+
+- a header: the profile, the commit it ran at, the machine, its wall time and when it finished, and a
+  warning when its source notebook has changed since it ran (the page is then *stale*);
+- a table of contents (its headings) and previous / next links;
+- no widget state (progress bars render as nothing in a static page) and no scripts fetched from the web.
+
+The index page states the study's objective and lists the five notebooks with a one-line summary, their
+headline numbers (from the run's ``metrics.json``) and a stale mark. :func:`check_site` is what a test
+runs on a built site: every page is there, every link resolves, every figure is a decodable image.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+import urllib.parse
+from pathlib import Path
+from typing import Any, Sequence
+
+import nbformat
+
+from . import pipeline
+
+STYLE = """
+<style>
+  .site-header { font: 14px/1.45 system-ui, sans-serif; background: #f4f6f8; border-bottom: 1px solid #d0d7de;
+                 padding: 10px 24px; }
+  .site-header a { color: #0b5cad; text-decoration: none; margin-right: 14px; }
+  .site-header .run { color: #444; margin-top: 4px; }
+  .site-header .stale { background: #fff3cd; border: 1px solid #e0c36c; padding: 6px 10px; margin-top: 6px; }
+  .site-toc { font: 13px/1.5 system-ui, sans-serif; padding: 4px 24px 8px; border-bottom: 1px solid #eee; }
+  .site-toc ul { margin: 4px 0; padding-left: 20px; columns: 2; }
+  .site-footer { font: 14px system-ui, sans-serif; padding: 16px 24px; border-top: 1px solid #d0d7de; }
+  .jp-RenderedHTMLCommon table, .jp-OutputArea-output table { display: block; overflow-x: auto; max-width: 100%; }
+  .jp-RenderedImage img { max-width: 100%; height: auto; }
+</style>
+"""
+# Marks the page in the DOM once every image has decoded, so a headless browser can check the figures.
+FIGURE_PROBE = """
+<script>
+window.addEventListener("load", function () {
+  var images = Array.prototype.slice.call(document.images);
+  var broken = images.filter(function (img) { return !(img.complete && img.naturalWidth > 0); }).length;
+  document.body.setAttribute("data-figures", images.length + " loaded, " + broken + " broken");
+});
+</script>
+"""
+_REMOTE_SCRIPT = re.compile(r'<script[^>]+src="https?://[^"]*"[^>]*>\s*</script>\s*', re.S)
+_MATHJAX_CONFIG = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S)
+_MERMAID = re.compile(r'<script type="module">(?:(?!</script>).)*?mermaid(?:(?!</script>).)*</script>\s*', re.S)
+_HEADING = re.compile(r'<h([12])[^>]*\bid="([^"]+)"[^>]*>(.*?)</h\1>', re.S)
+_TAG = re.compile(r"<[^>]+>")
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def _text(fragment: str) -> str:
+    return html.unescape(_TAG.sub("", fragment)).replace("¶", "").strip()
+
+
+def run_info(notebook: nbformat.NotebookNode) -> dict[str, Any]:
+    """What the runner recorded about an executed notebook (``metadata.sentiment_run``: profile, commit,
+    machine, seconds, finished) completed from papermill's own metadata (duration, end time, parameters)."""
+    recorded = dict(notebook.metadata.get("sentiment_run", {}))
+    papermill = notebook.metadata.get("papermill", {})
+    recorded.setdefault("profile", papermill.get("parameters", {}).get("PROFILE"))
+    recorded.setdefault("seconds", papermill.get("duration"))
+    recorded.setdefault("finished", papermill.get("end_time"))
+    return recorded
+
+
+def is_stale(executed: Path, source: Path) -> bool:
+    """Whether the executed notebook's cells differ from its source notebook's (or the source is gone)."""
+    return not source.exists() or pipeline.cells_of(executed) != pipeline.cells_of(source)
+
+
+def _strip_widgets(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy without widget state and widget views (progress bars: nothing to show in a static page)."""
+    notebook = nbformat.from_dict(json.loads(json.dumps(notebook)))
+    notebook.metadata.pop("widgets", None)
+    for cell in notebook.cells:
+        outputs = []
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if WIDGET_MIME in data:
+                if set(data) - {WIDGET_MIME, "text/plain"}:
+                    data.pop(WIDGET_MIME)
+                    outputs.append(out)
+                continue  # only a widget (its text is "HBox(...)"): drop the output
+            outputs.append(out)
+        cell["outputs"] = outputs
+    return notebook
+
+
+def _header(title: str, info: dict[str, Any], stale: bool, index: str = "index.html") -> str:
+    seconds = info.get("seconds")
+    when = f"{float(seconds):.0f} s" if seconds is not None else "not recorded"
+    commit = info.get("commit") or "not recorded"
+    if info.get("dirty"):
+        commit += " (with uncommitted changes)"
+    parts = [f'<div class="site-header"><a href="{index}">Course report</a><strong>{html.escape(title)}</strong>',
+             f'<div class="run">Profile <b>{html.escape(str(info.get("profile")))}</b> · commit '
+             f'<code>{html.escape(commit)}</code> · machine: {html.escape(str(info.get("machine") or "not recorded"))}'
+             f' · wall time {when} · finished {html.escape(str(info.get("finished") or "—"))}</div>']
+    if stale:
+        parts.append('<div class="stale"><b>Stale page.</b> Its source notebook has changed since this page was '
+                     'executed: the text and numbers below come from an older version. Rerun it with '
+                     f'<code>make run PROFILE={html.escape(str(info.get("profile")))}</code>.</div>')
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+def _nav(previous: tuple[str, str] | None, following: tuple[str, str] | None) -> str:
+    links = []
+    if previous:
+        links.append(f'<a href="{previous[0]}">← {html.escape(previous[1])}</a>')
+    links.append('<a href="index.html">index</a>')
+    if following:
+        links.append(f'<a href="{following[0]}">{html.escape(following[1])} →</a>')
+    return '<div class="site-footer">' + " · ".join(links) + "</div>"
+
+
+def notebook_title(notebook: nbformat.NotebookNode, fallback: str) -> str:
+    """The first level-1 heading of the notebook's markdown (``# 03 — A baseline LSTM``), else ``fallback``."""
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            match = re.search(r"^#\s+(.+)$", cell.source, re.M)
+            if match:
+                return match.group(1).strip()
+    return fallback
+
+
+def objective(notebook: nbformat.NotebookNode) -> str:
+    """The first sentence after ``**Objective.**`` in the notebook's markdown, or ``""``."""
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown" and "**Objective.**" in cell.source:
+            rest = " ".join(cell.source.split("**Objective.**", 1)[1].split())
+            return re.split(r"(?<=[.!?])\s", rest, maxsplit=1)[0]
+    return ""
+
+
+def render_page(executed: Path, source: Path, previous: tuple[str, str] | None,
+                following: tuple[str, str] | None) -> str:
+    """The HTML page of one executed notebook (see the module docstring)."""
+    from nbconvert import HTMLExporter
+
+    notebook = nbformat.read(executed, as_version=4)
+    title = notebook_title(notebook, executed.stem)
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(_strip_widgets(notebook))
+    body = _MERMAID.sub("", _MATHJAX_CONFIG.sub("", _REMOTE_SCRIPT.sub("", body)))
+    body = body.replace("<title>Notebook</title>", f"<title>{html.escape(title)}</title>", 1)
+    headings = [(int(level), anchor, _text(text)) for level, anchor, text in _HEADING.findall(body)]
+    toc = "".join(f'<li><a href="#{anchor}">{html.escape(text)}</a></li>' for level, anchor, text in headings
+                  if level == 2)
+    top = _header(title, run_info(notebook), is_stale(executed, source))
+    top += f'<nav class="site-toc"><b>Contents</b><ul>{toc}</ul></nav>' if toc else ""
+    body = body.replace("</head>", STYLE + "</head>", 1)
+    body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + top, body, count=1)
+    return body.replace("</body>", _nav(previous, following) + FIGURE_PROBE + "</body>", 1)
+
+
+def _interval(metrics: dict[str, Any], n: int | None) -> str:
+    from .uncertainty import accuracy_interval
+
+    accuracy = metrics.get("accuracy")
+    if accuracy is None:
+        return "—"
+    if not n:
+        return f"{accuracy:.4f}"
+    low, high = accuracy_interval(int(round(accuracy * n)), n)
+    return f"{accuracy:.4f} [{low:.3f}, {high:.3f}]"
+
+
+def headline(stem: str, manifest: dict[str, Any]) -> str:
+    """The headline numbers of notebook ``stem`` from the run's manifest, as short HTML ("" if none)."""
+    data, models = manifest.get("data", {}), manifest.get("models", {})
+    n_test = (data.get("subset_sizes") or {}).get("test")
+    if stem.startswith("01") and data.get("labelled"):
+        return f"{data['labelled']:,} labelled reviews, {data.get('positive_share', 0):.1%} positive"
+    if stem.startswith("02") and data.get("subset_sizes"):
+        sizes = ", ".join(f"{k} {v:,}" for k, v in data["subset_sizes"].items())
+        return f"{sizes}; vocabulary {data.get('vocab_size', 0):,}"
+    if stem.startswith("03") and "lstm" in models:
+        return f"baseline LSTM: test accuracy {_interval(models['lstm'], n_test)}"
+    neural = {k: v for k, v in models.items() if k in manifest.get("bundles", {}) and k not in ("baseline", "final")
+              and v.get("accuracy") is not None}
+    if stem.startswith("04") and neural:
+        best = max(neural, key=lambda k: neural[k]["accuracy"])
+        return f"best network: {html.escape(best)}, test accuracy {_interval(neural[best], n_test)}"
+    if stem.startswith("05") and "final" in models:
+        return f"final model: test accuracy {_interval(models['final'], n_test)}"
+    return ""
+
+
+INTRO = """<p><b>Objective.</b> Classify IMDB movie reviews as positive or negative with LSTM-family networks in
+PyTorch, and say honestly how well each idea works: explore the data, prepare it without leakage, train a
+baseline, improve on it, and tune it with Optuna. Every number in these pages is computed by the notebook
+that shows it; intervals are 95%.</p>"""
+
+
+def build_site(profile: str, report_dir: Path | None = None, notebooks: Sequence[Path] | None = None) -> list[Path]:
+    """Render every executed notebook of ``report_dir`` (default ``reports/<profile>/``) as a page beside it
+    and write ``index.html``; returns the pages written, index first."""
+    from . import config
+
+    report_dir = Path(report_dir) if report_dir else config.report_dir(profile)
+    sources = list(notebooks) if notebooks is not None else pipeline.chain()
+    pages = [(s, report_dir / s.name) for s in sources if (report_dir / s.name).exists()]
+    if not pages:
+        raise FileNotFoundError(f"No executed notebook in {report_dir}: run the chain first "
+                                f"(make run PROFILE={profile}).")
+    titles = [notebook_title(nbformat.read(e, as_version=4), e.stem) for _, e in pages]
+    written = []
+    for i, (source, executed) in enumerate(pages):
+        previous = (pages[i - 1][1].with_suffix(".html").name, titles[i - 1]) if i else None
+        following = (pages[i + 1][1].with_suffix(".html").name, titles[i + 1]) if i + 1 < len(pages) else None
+        out = executed.with_suffix(".html")
+        out.write_text(render_page(executed, source, previous, following), encoding="utf-8")
+        written.append(out)
+    manifest_file = report_dir / "metrics.json"
+    manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
+    rows = []
+    for (source, executed), title in zip(pages, titles):
+        notebook = nbformat.read(executed, as_version=4)
+        stale = is_stale(executed, source)
+        mark = ' <span class="stale">stale: its notebook changed since it ran</span>' if stale else ""
+        rows.append(f'<li><a href="{executed.with_suffix(".html").name}"><b>{html.escape(title)}</b></a>{mark}'
+                    f'<br>{html.escape(objective(notebook))}<br><i>{headline(executed.stem, manifest)}</i></li>')
+    info = run_info(nbformat.read(pages[0][1], as_version=4))
+    index = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>IMDB sentiment — course report '
+             f'({html.escape(profile)})</title>{STYLE}<style>body{{font:16px/1.5 system-ui,sans-serif;margin:0}}'
+             f'main{{max-width:860px;margin:0 auto;padding:8px 24px}} li{{margin:12px 0}}'
+             f'.stale{{background:#fff3cd;padding:0 6px}}</style></head><body>'
+             f'{_header(f"Profile {profile}", info, False)}<main><h1>IMDB sentiment with LSTM-family models</h1>'
+             f'{INTRO}<ol>{"".join(rows)}</ol><p><a href="metrics.json">metrics.json</a>: every number above, '
+             f'machine-readable.</p></main>{FIGURE_PROBE}</body></html>')
+    (report_dir / "index.html").write_text(index, encoding="utf-8")
+    return [report_dir / "index.html", *written]
+
+
+def check_site(report_dir: Path) -> list[str]:
+    """Problems of a built site, as sentences (empty when there are none): a page listed in the index that
+    is missing, a local link or anchor that does not resolve, an embedded figure that is not a decodable
+    PNG/JPEG/SVG."""
+    problems = []
+    index = report_dir / "index.html"
+    if not index.exists():
+        return [f"No index.html in {report_dir}."]
+    for page in [index, *sorted(report_dir.glob("*.html"))]:
+        text = page.read_text(encoding="utf-8")
+        anchors = set(re.findall(r'\bid="([^"]+)"', text))
+        for href in re.findall(r'\bhref="([^"]+)"', text):
+            if re.match(r"[a-z]+:", href):
+                continue  # external (http:, mailto:)
+            target, _, fragment = href.partition("#")
+            if target and not (report_dir / urllib.parse.unquote(target)).exists():
+                problems.append(f"{page.name}: link to missing {target}")
+            elif not target and fragment and fragment not in anchors and urllib.parse.unquote(fragment) not in anchors:
+                problems.append(f"{page.name}: anchor #{fragment} not on the page")
+        for kind, payload in re.findall(r'src="data:image/([a-z+]+);base64,([^"]+)"', text):
+            raw = base64.b64decode(payload)
+            ok = (raw.startswith(b"\x89PNG") if kind == "png" else raw.startswith(b"\xff\xd8") if kind == "jpeg"
+                  else b"<svg" in raw[:2000])
+            if not ok:
+                problems.append(f"{page.name}: an embedded {kind} figure does not decode")
+        if page != index and "site-header" not in text:
+            problems.append(f"{page.name}: not built by the site (no header)")
+    return problems

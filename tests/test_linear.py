@@ -1,0 +1,44 @@
+"""The linear references on made-up reviews: both kinds learn the cue words, read whole or truncated input."""
+import numpy as np
+import pytest
+from scipy import sparse
+
+from sentiment_lib import linear
+from sentiment_lib.text import truncate
+
+from tuning_helpers import tiny_prepared
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    return tiny_prepared(n_train=200, n_val=60, n_test=80)
+
+
+@pytest.mark.parametrize("kind", linear.KINDS)
+@pytest.mark.parametrize("max_len", [None, 12])
+def test_each_reference_learns_the_cue_words(prepared, kind, max_len):
+    ref = linear.linear_reference(prepared, kind, max_len=max_len, truncation="head")
+    assert ref.row["accuracy"] > 0.8
+    assert ref.test_prob.shape == (80,) and ref.val_prob.shape == (60,)
+    assert ref.row["C"] in linear.C_GRID
+    assert ref.row["model"] == linear.NAMES[kind] + ("" if max_len is None else " (12 tokens)")
+
+
+def test_the_truncated_input_is_exactly_what_a_network_reads(prepared):
+    texts = linear.texts_as_read(prepared, "test", 5, "tail")
+    ids = prepared.splits["test"].ids[3]
+    assert texts[3].split() == [prepared.vocab.itos[i] for i in truncate(ids, 5, "tail")]
+    assert max(len(t.split()) for t in texts) == 5
+
+
+def test_the_nb_ratio_points_at_the_class_a_feature_marks():
+    features = sparse.csr_matrix(np.array([[1, 0, 1], [1, 0, 1], [0, 1, 1], [0, 1, 1]]))
+    r = linear.nb_ratio(features, np.array([1, 1, 0, 0]))
+    assert r[0] > 0 > r[1] and r[2] == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="both classes"):
+        linear.nb_ratio(features, np.ones(4, dtype=int))
+
+
+def test_an_unknown_kind_names_the_choices(prepared):
+    with pytest.raises(ValueError, match="tfidf"):
+        linear.linear_reference(prepared, "svm")

@@ -1,0 +1,98 @@
+"""The report site: pages with header, contents and previous/next links, an index, stale marks, and a check
+that finds broken links and figures; then the same site opened in headless Chromium (when installed)."""
+import base64
+import io
+import shutil
+import subprocess
+
+import matplotlib
+import nbformat
+import pytest
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from sentiment_lib import site  # noqa: E402
+
+
+def _png() -> str:
+    fig, ax = plt.subplots(figsize=(2, 1))
+    ax.plot([0, 1], [0, 1])
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _notebooks(tmp_path, names=("01_a", "02_b")):
+    sources, report = tmp_path / "notebooks", tmp_path / "report"
+    sources.mkdir()
+    report.mkdir()
+    paths = []
+    for number, name in enumerate(names, start=1):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_markdown_cell(f"# {name} — a page\n\n**Objective.** Show page {number}. More."),
+                    nbformat.v4.new_markdown_cell("## 1. A section"),
+                    nbformat.v4.new_code_cell("fig = draw()")]
+        nbformat.write(nb, sources / f"{name}.ipynb")
+        executed = nbformat.from_dict(nb)
+        executed.cells[2].outputs = [nbformat.v4.new_output("display_data", data={"image/png": _png(),
+                                                                                   "text/plain": "<Figure>"})]
+        executed.metadata["sentiment_run"] = {"profile": "smoke", "commit": "abc1234", "machine": "test CPU",
+                                              "seconds": 12.4, "finished": "2026-12-01T10:00:00"}
+        nbformat.write(executed, report / f"{name}.ipynb")
+        paths.append(sources / f"{name}.ipynb")
+    (report / "metrics.json").write_text('{"data": {"labelled": 50000, "positive_share": 0.5}}')
+    return paths, report
+
+
+def test_a_built_site_has_every_page_linked_and_every_figure(tmp_path):
+    sources, report = _notebooks(tmp_path)
+    pages = site.build_site("smoke", report, sources)
+    assert [p.name for p in pages] == ["index.html", "01_a.html", "02_b.html"]
+    assert site.check_site(report) == []
+    first, second = [(report / n).read_text() for n in ("01_a.html", "02_b.html")]
+    assert "abc1234" in first and "test CPU" in first and "12 s" in first  # profile, commit, machine, wall time
+    assert 'href="02_b.html"' in first and 'href="01_a.html"' in second  # next / previous
+    assert 'href="#1.-A-section"' in first  # the table of contents
+    assert "cdnjs" not in first and "Stale page" not in first
+    index = (report / "index.html").read_text()
+    assert "Show page 1." in index and "50,000 labelled reviews" in index and "changed since it ran" not in index
+
+
+def test_a_changed_source_notebook_marks_its_page_stale(tmp_path):
+    sources, report = _notebooks(tmp_path)
+    nb = nbformat.read(sources[1], as_version=4)
+    nb.cells[2].source += "\nprint('new')"
+    nbformat.write(nb, sources[1])
+    site.build_site("smoke", report, sources)
+    assert "Stale page" in (report / "02_b.html").read_text()
+    assert "Stale page" not in (report / "01_a.html").read_text()
+    assert "its notebook changed since it ran" in (report / "index.html").read_text()
+
+
+def test_the_check_finds_a_broken_link_and_a_broken_figure(tmp_path):
+    sources, report = _notebooks(tmp_path)
+    site.build_site("smoke", report, sources)
+    page = report / "02_b.html"
+    page.write_text(page.read_text().replace('href="01_a.html"', 'href="00_gone.html"', 1)
+                    .replace('src="data:image/png;base64,', 'src="data:image/png;base64,AAAA', 1))
+    problems = site.check_site(report)
+    assert any("missing 00_gone.html" in p for p in problems)
+    assert any("png figure does not decode" in p for p in problems)
+    with pytest.raises(FileNotFoundError, match="make run"):
+        site.build_site("smoke", tmp_path / "empty", sources)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here (.ci/run installs Debian's chromium)")
+def test_every_page_loads_in_headless_chromium_with_its_figures(tmp_path):
+    sources, report = _notebooks(tmp_path)
+    pages = site.build_site("smoke", report, sources)
+    for page in pages:
+        dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
+                              "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+        images = page.read_text().count("<img")
+        assert f'data-figures="{images} loaded, 0 broken"' in dom, (page.name, dom[-500:])

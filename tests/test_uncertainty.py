@@ -1,0 +1,68 @@
+"""Intervals and paired tests: checked against values worked out by hand or by the textbook formula."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from sentiment_lib import uncertainty
+
+
+def test_the_exact_interval_contains_the_estimate_and_narrows_with_more_reviews():
+    low, high = uncertainty.accuracy_interval(88, 100)
+    assert low < 0.88 < high
+    wide = high - low
+    low, high = uncertainty.accuracy_interval(22000, 25000)
+    assert low < 0.88 < high and high - low < wide / 10
+    # the normal approximation is close at this size: ±1.96·sqrt(p(1-p)/n)
+    assert (high - low) / 2 == pytest.approx(1.96 * np.sqrt(0.88 * 0.12 / 25000), rel=0.02)
+    assert uncertainty.accuracy_interval(0, 10)[0] == 0.0 and uncertainty.accuracy_interval(10, 10)[1] == 1.0
+    with pytest.raises(ValueError, match="correct <= total"):
+        uncertainty.accuracy_interval(11, 10)
+
+
+def test_mcnemar_counts_only_the_reviews_the_models_disagree_on():
+    a = np.array([True] * 60 + [False] * 10 + [True] * 20 + [False] * 10)
+    b = np.array([True] * 60 + [True] * 10 + [False] * 20 + [False] * 10)
+    test = uncertainty.mcnemar(a, b)
+    assert (test.a_only, test.b_only, test.n) == (20, 10, 100)
+    assert test.difference == pytest.approx(0.10)
+    from scipy.stats import binomtest
+    assert test.p_value == pytest.approx(binomtest(20, 30, 0.5).pvalue)
+    assert test.low < 0.10 < test.high
+    assert not test.significant and "within noise" in test.verdict("A", "B")
+    same = uncertainty.mcnemar(a, a)
+    assert same.p_value == 1.0 and same.difference == 0.0
+    with pytest.raises(ValueError, match="same non-empty reviews"):
+        uncertainty.mcnemar(a, b[:-1])
+
+
+def test_a_large_consistent_gap_is_significant_and_named():
+    a = np.ones(1000, dtype=bool)
+    b = np.r_[np.zeros(60, dtype=bool), np.ones(940, dtype=bool)]
+    test = uncertainty.mcnemar(a, b)
+    assert test.significant and test.verdict("big", "small").startswith("big beats small (+0.0600")
+    assert test.low > 0
+    flipped = uncertainty.mcnemar(b, a)
+    assert flipped.verdict("small", "big").startswith("big beats small (+0.0600")  # better minus worse
+
+
+def test_tables_get_intervals_and_paired_rows():
+    table = pd.DataFrame({"accuracy": [0.9, 0.8], "f1": [0.9, 0.8]}, index=["x", "y"])
+    out = uncertainty.with_intervals(table, 200)
+    assert list(out.columns) == ["accuracy", "accuracy_low", "accuracy_high", "f1"]
+    assert (out["accuracy_low"] < out["accuracy"]).all() and (out["accuracy"] < out["accuracy_high"]).all()
+    labels = np.array([1, 0, 1, 0, 1, 0, 1, 0])
+    probs = {"good": np.array([.9, .1, .8, .2, .7, .3, .6, .4]), "bad": np.array([.1, .9, .8, .2, .7, .3, .6, .4])}
+    paired = uncertainty.paired_table(labels, probs, [("good", "bad")])
+    row = paired.loc["good vs bad"]
+    assert (row["only_a_right"], row["only_b_right"]) == (2, 0) and row["accuracy_a"] == 1.0
+    assert row["verdict"] == "within noise"  # 2 discordant reviews prove nothing
+    with pytest.raises(ValueError, match="No probabilities"):
+        uncertainty.paired_table(labels, probs, [("good", "absent")])
+
+
+def test_seed_spread():
+    spread = uncertainty.seed_spread([0.80, 0.82, 0.84])
+    assert spread["mean"] == pytest.approx(0.82) and spread["std"] == pytest.approx(0.02)
+    assert (spread["min"], spread["max"], spread["runs"]) == (0.80, 0.84, 3)
+    with pytest.raises(ValueError, match="at least one seed"):
+        uncertainty.seed_spread([])
