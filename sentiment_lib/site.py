@@ -224,14 +224,18 @@ def build_site(profile: str, report_dir: Path | None = None, notebooks: Sequence
         written.append(out)
     manifest_file = report_dir / "metrics.json"
     manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
-    rows = []
+    rows, seconds = [], []
     for (source, executed), title in zip(pages, titles):
         notebook = nbformat.read(executed, as_version=4)
         stale = is_stale(executed, source)
         mark = ' <span class="stale">stale: its notebook changed since it ran</span>' if stale else ""
+        took = run_info(notebook).get("seconds")
+        seconds.append(float(took) if took is not None else None)
+        ran = f" · ran in {float(took):.0f} s" if took is not None else ""
         rows.append(f'<li><a href="{executed.with_suffix(".html").name}"><b>{html.escape(title)}</b></a>{mark}'
-                    f'<br>{html.escape(objective(notebook))}<br><i>{headline(executed.stem, manifest)}</i></li>')
-    info = run_info(nbformat.read(pages[0][1], as_version=4))
+                    f'<br>{html.escape(objective(notebook))}<br><i>{headline(executed.stem, manifest)}</i>{ran}</li>')
+    info = dict(run_info(nbformat.read(pages[-1][1], as_version=4)))  # the last page: when the chain finished
+    info["seconds"] = sum(seconds) if None not in seconds else None  # the whole chain
     index = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>IMDB sentiment — course report '
              f'({html.escape(profile)})</title>{STYLE}<style>body{{font:16px/1.5 system-ui,sans-serif;margin:0}}'
              f'main{{max-width:860px;margin:0 auto;padding:8px 24px}} li{{margin:12px 0}}'
