@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--profile", default=profiles.DEFAULT_PROFILE, choices=sorted(profiles.PROFILES))
     predict.add_argument("--model", help="path to a model bundle (default: the run's final model)")
     predict.add_argument("--file", help="a file with one review per line ('-' for stdin)")
+    predict.add_argument("--encoding", default="utf-8", help="the --file's text encoding (default utf-8; e.g. latin-1)")
     train = sub.add_parser("train", help="train models of notebook 04 by name on a run (02 must have run)")
     train.add_argument("models", nargs="+", help="model names, e.g. attention_lstm bilstm_pool")
     train.add_argument("--profile", default=profiles.DEFAULT_PROFILE, choices=sorted(profiles.PROFILES))
@@ -87,11 +88,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "run":
         from .pipeline import ChainError, run_chain
+        from .rundir import RunLocked
 
         params = _parameters(args.parameter)
         try:
             timings = run_chain(args.profile, args.only, parameters=params, html=not args.no_html)
-        except ChainError as err:
+        except (ChainError, RunLocked, ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
         print(f"chain done in {sum(timings.values()):.0f} s: " +
@@ -170,10 +172,12 @@ def _train(args) -> int:
     from .experiment import train_named
     from .files import write_json_atomic
 
+    from .rundir import RunLocked
+
     overrides = {name.lower(): value for name, value in _parameters(args.parameter).items()}
     try:
         rows = train_named(args.profile, args.models, device=args.device, save=args.save, **overrides)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, RunLocked) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     shown = ["accuracy", "precision", "recall", "f1", "roc_auc", "val_accuracy", "epochs_run", "best_epoch",

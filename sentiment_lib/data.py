@@ -31,6 +31,7 @@ import os
 import re
 import tarfile
 import time
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -47,6 +48,9 @@ CSV_NAME = "IMDB Dataset.csv"
 CACHE_VERSION = 1  # bump when the table's layout changes
 
 _MEMBER = re.compile(r"^(?:\./)?aclImdb/(train|test)/(pos|neg|unsup)/(\d+)_(\d+)\.txt$")
+_REVIEW_FOLDER = re.compile(r"^(?:\./)?aclImdb/(train|test)/(pos|neg|unsup)/[^/]+$")  # where reviews live
+_CHECKSUM = re.compile(r"^(?:(md5):([0-9a-fA-F]{32})|(?:(sha256):)?([0-9a-fA-F]{64}))$")
+CSV_LABELS = {"positive": 1, "pos": 1, "1": 1, "negative": 0, "neg": 0, "0": 0}  # common spellings
 _FIX = (
     "Download it with `make data` (needs internet), or point IMDB_SOURCE at a local copy: "
     f"the archive {ARCHIVE_NAME}, an extracted aclImdb/ folder, or '{CSV_NAME}'."
@@ -113,10 +117,20 @@ def file_digest(path: Path, algorithm: str = "sha256", chunk: int = 1 << 20) -> 
     return h.hexdigest()
 
 
+def parse_checksum(expected: str) -> tuple[str, str]:
+    """``(algorithm, hex digest)`` of a checksum written ``"sha256:<64 hex>"``, ``"md5:<32 hex>"`` or as a bare
+    sha256 hex; a ``DataError`` naming the accepted forms for anything else."""
+    match = _CHECKSUM.match(expected.strip())
+    if not match:
+        raise DataError(f"IMDB_SHA256 (or expected_hash) {expected!r} is not a checksum: write it as "
+                        "sha256:<64 hex digits> or md5:<32 hex digits> (e.g. from `sha256sum FILE`).")
+    md5, md5_value, _, sha_value = match.groups()
+    return ("md5", md5_value) if md5 else ("sha256", sha_value)
+
+
 def verify_checksum(path: Path, expected: str) -> None:
     """Check ``path`` against ``expected`` (``"md5:…"``, ``"sha256:…"`` or a bare sha256 hex)."""
-    algorithm, _, value = expected.rpartition(":")
-    algorithm = algorithm or "sha256"
+    algorithm, value = parse_checksum(expected)
     actual = file_digest(path, algorithm)
     if actual.lower() != value.lower():
         raise DataError(
@@ -149,6 +163,23 @@ def _row(split: str, kind: str, rid: str, rating: str, text: str) -> tuple:
     return (split, int(rid), int(rating), label, text)
 
 
+def _check_splits(rows: list[tuple], source: Path) -> None:
+    """Refuse a source whose labelled reviews lack the train or the test split (a partial copy)."""
+    present = {row[0] for row in rows if row[3] >= 0}
+    missing = [split for split in ("train", "test") if split not in present]
+    if missing:
+        raise DataError(f"{source} has no labelled {' or '.join(missing)} reviews (aclImdb/"
+                        f"{'{' + ','.join(missing) + '}' if len(missing) > 1 else missing[0]}/{{pos,neg}}/): it is "
+                        f"a partial copy of the dataset. Use the whole archive. {_FIX}")
+
+
+def _report_skipped(skipped: list[str], source: Path) -> None:
+    """Say how many files in review folders were not named ``<id>_<rating>.txt`` (so were not read)."""
+    if skipped:
+        warnings.warn(f"{len(skipped)} file(s) in the review folders of {source} are not named <id>_<rating>.txt "
+                      f"and were skipped (e.g. {', '.join(skipped[:3])}).", stacklevel=3)
+
+
 def _check_member_safe(member: tarfile.TarInfo, archive: Path) -> None:
     name = PurePosixPath(member.name)
     unsafe = name.is_absolute() or ".." in name.parts or member.islnk() or member.issym() or member.isdev()
@@ -175,8 +206,9 @@ class _StrictTarInfo(tarfile.TarInfo):
 
 
 def read_archive(path: Path, progress: bool = False) -> pd.DataFrame:
-    """Parse every review of an ``aclImdb_v1.tar.gz`` archive without extracting it."""
-    rows = []
+    """Parse every review of an ``aclImdb_v1.tar.gz`` archive without extracting it. Refuses an archive
+    without a train or test split; warns about files in the review folders that are not reviews."""
+    rows, skipped = [], []
     try:
         with tarfile.open(path, mode="r:*", tarinfo=_StrictTarInfo) as tar:
             members = tar
@@ -188,6 +220,8 @@ def read_archive(path: Path, progress: bool = False) -> pd.DataFrame:
                 _check_member_safe(member, path)
                 match = _MEMBER.match(member.name)
                 if not match or not member.isfile():
+                    if member.isfile() and _REVIEW_FOLDER.match(member.name):
+                        skipped.append(member.name)
                     continue
                 handle = tar.extractfile(member)
                 rows.append(_row(*match.groups(), _decode(handle.read(), f"{member.name} in {path}")))
@@ -201,31 +235,41 @@ def read_archive(path: Path, progress: bool = False) -> pd.DataFrame:
         ) from None
     if not rows:
         raise DataError(f"Archive {path} holds no aclImdb/{{train,test}}/{{pos,neg}}/*.txt reviews. {_FIX}")
+    _check_splits(rows, path)
+    _report_skipped(skipped, path)
     return _frame(rows)
 
 
-def _folder_reviews(path: Path):
-    """(split, kind, filename match, file) for each review file of an ``aclImdb/`` folder (or its parent)."""
+def _folder_reviews(path: Path, skipped: list[str]):
+    """(split, kind, filename match, file) for each review file of an ``aclImdb/`` folder (or its parent);
+    the other files of the review folders go to ``skipped``."""
     root = path / "aclImdb" if (path / "aclImdb").is_dir() else path
     for split in ("train", "test"):
         for kind in ("pos", "neg", "unsup"):
-            for file in sorted((root / split / kind).glob("*_*.txt")):
+            folder = root / split / kind
+            for file in sorted(folder.iterdir()) if folder.is_dir() else ():
                 match = re.fullmatch(r"(\d+)_(\d+)\.txt", file.name)
-                if match:
+                if match and file.is_file():
                     yield split, kind, match, file
+                elif file.is_file():
+                    skipped.append(f"{split}/{kind}/{file.name}")
 
 
 def read_folder(path: Path) -> pd.DataFrame:
     """Parse an extracted ``aclImdb/`` folder (or its parent)."""
+    skipped: list[str] = []
     rows = [_row(split, kind, *match.groups(), _decode(file.read_bytes(), str(file)))
-            for split, kind, match, file in _folder_reviews(path)]
+            for split, kind, match, file in _folder_reviews(path, skipped)]
     if not rows:
         raise DataError(f"Folder {path} holds no aclImdb/{{train,test}}/{{pos,neg}}/*.txt reviews. {_FIX}")
+    _check_splits(rows, path)
+    _report_skipped(skipped, path)
     return _frame(rows)
 
 
 def read_csv(path: Path) -> pd.DataFrame:
-    """Parse the single-file CSV (columns ``review``, ``sentiment`` = positive/negative)."""
+    """Parse the single-file CSV (columns ``review``, ``sentiment``: positive/negative, or the common spellings
+    pos/neg and 1/0, in any case)."""
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except UnicodeDecodeError as err:
@@ -239,10 +283,11 @@ def read_csv(path: Path) -> pd.DataFrame:
             f"has columns 'review' and 'sentiment' (positive/negative)."
         )
     labels = raw["sentiment"].str.strip().str.lower()
-    unknown = sorted(set(labels) - {"positive", "negative"})
+    unknown = sorted(set(labels) - set(CSV_LABELS))
     if unknown:
         raise DataError(
-            f"CSV {path} has unknown sentiment label(s) {unknown[:5]}; expected 'positive' or 'negative'."
+            f"CSV {path} has unknown sentiment label(s) {unknown[:5]}; expected 'positive' or 'negative' "
+            "(or pos/neg, 1/0)."
         )
     empty = raw.index[raw["review"].str.strip() == ""].tolist()
     if empty:
@@ -251,7 +296,7 @@ def read_csv(path: Path) -> pd.DataFrame:
         "split": "all",
         "id": range(len(raw)),
         "rating": pd.array([pd.NA] * len(raw), dtype="Int8"),
-        "label": (labels == "positive").astype("int8").to_numpy(),
+        "label": labels.map(CSV_LABELS).astype("int8").to_numpy(),
         "text": raw["review"].to_numpy(),
     })
     return _typed(frame)

@@ -16,6 +16,7 @@ notebook 05 calls it with the configuration a trial chose (:mod:`sentiment_lib.t
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -31,7 +32,7 @@ from .embeddings import start_embeddings
 from .metrics import binary_metrics, log_loss, multiclass_metrics
 from .models import ModelConfig, build_model, count_parameters
 from .profiles import Params
-from .rundir import Prepared, load_run, record, record_bundle
+from .rundir import Prepared, load_run, lock, record, record_bundle
 from .train import FitResult, TrainConfig, evaluate, fit
 
 TABLE_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
@@ -229,16 +230,20 @@ def train_named(profile: str, names: Sequence[str], *, device: str = "auto", sav
 
     check_model_names(names)
     params, prepared = load_run(profile, **overrides)
-    rows = []
-    for name in names:
-        start = time.perf_counter()
-        run = run_model(name, prepared, params, device=device)
-        if save:
-            save_run(run, prepared, profile, notebook="04")
-        rows.append({**run.row(), "embeddings": run.embeddings,
-                     "val_accuracy_history": [round(float(v), 4) for v in run.fit.history.val_accuracy],
-                     "wall_seconds": round(time.perf_counter() - start, 1)})
-    return rows
+    with lock(profile) if save else nullcontext():  # saving writes the run directory: one writer at a time
+        return [_train_one(name, prepared, params, profile, device, save) for name in names]
+
+
+def _train_one(name: str, prepared: Prepared, params: Params, profile: str, device: str, save: bool
+               ) -> dict[str, Any]:
+    """One row of :func:`train_named`."""
+    start = time.perf_counter()
+    run = run_model(name, prepared, params, device=device)
+    if save:
+        save_run(run, prepared, profile, notebook="04")
+    return {**run.row(), "embeddings": run.embeddings,
+            "val_accuracy_history": [round(float(v), 4) for v in run.fit.history.val_accuracy],
+            "wall_seconds": round(time.perf_counter() - start, 1)}
 
 
 def comparison_table(runs: Sequence[ModelRun], extra_rows: Sequence[dict] = ()) -> pd.DataFrame:

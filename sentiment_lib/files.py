@@ -5,6 +5,7 @@ POSIX and Windows — so an interrupted run leaves either the old file or the ne
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -13,18 +14,47 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+# Errors a user fixes by freeing space or choosing another folder, named with the path and the fix.
+_WHERE_TO_WRITE = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+                   errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
+                   errno.EROFS: "the file system is read-only"}
+
+
+class WriteError(OSError):
+    """A file could not be written because of where it goes (full disk, no permission); names the path."""
+
+
+def _explained(err: OSError, dest: Path) -> OSError:
+    reason = _WHERE_TO_WRITE.get(err.errno)
+    if reason is None:
+        return err
+    return WriteError(err.errno, f"Cannot write {dest}: {reason}. Nothing was changed there. Free some space or "
+                                 "make the folder writable, or point SENTIMENT_ARTIFACTS / SENTIMENT_REPORTS / "
+                                 "SENTIMENT_DATA at a folder that is.")
+
+
 @contextmanager
 def atomic_path(dest: os.PathLike | str) -> Iterator[Path]:
-    """Yield a temp path beside ``dest``; on success move it onto ``dest``, on error delete it."""
+    """Yield a temp path beside ``dest``; on success move it onto ``dest``, on error delete it. A full disk
+    or an unwritable folder raises :class:`WriteError` naming ``dest`` (and leaves no temp file)."""
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    except OSError as err:
+        raise _explained(err, dest) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        os.chmod(tmp_path, 0o644)
-        os.replace(tmp_path, dest)
+        try:
+            yield tmp_path
+            os.chmod(tmp_path, 0o644)
+            os.replace(tmp_path, dest)
+        except OSError as err:
+            explained = _explained(err, dest)
+            if explained is err:
+                raise
+            raise explained from None
     finally:
         tmp_path.unlink(missing_ok=True)
 

@@ -12,13 +12,13 @@ matches their source notebook.
 """
 from __future__ import annotations
 
+import re
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import nbformat
-
-import shutil
 
 from . import config, profiles
 
@@ -49,13 +49,34 @@ def chain(names: Sequence[str] | None = None) -> list[Path]:
     return found
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_ARROW = re.compile(r"^-+>\s*(\d+)\s?(.*)$")
+
+
+def raising_line(traceback: Sequence[str]) -> tuple[int, str] | None:
+    """``(line number, code)`` of the line of the notebook cell that raised, from an IPython traceback
+    (``error`` output's ``traceback`` list: the cell's own frame is the first ``Cell In[…]`` one, and its
+    ``---->`` marks the line); ``None`` when the traceback has no such frame."""
+    lines = [line for chunk in traceback for line in _ANSI.sub("", chunk).splitlines()]
+    in_cell = False
+    for line in lines:
+        if line.startswith("Cell In["):
+            in_cell = True
+        elif in_cell and (match := _ARROW.match(line.strip())):
+            return int(match.group(1)), match.group(2).strip()
+    return None
+
+
 def _failed_cell(path: Path) -> str:
-    """Describe the first cell of an executed notebook whose output is an error."""
+    """Describe the first cell of an executed notebook whose output is an error, by the line that raised."""
     nb = nbformat.read(path, as_version=4)
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     for number, cell in enumerate(code_cells, start=1):
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
+                found = raising_line(out.get("traceback", []))
+                if found:
+                    return f"code cell {number}, line {found[0]} (`{found[1][:90]}`)"
                 first_line = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
                 return f"code cell {number} (`{first_line[:70]}`)"
     return "an unknown cell"
@@ -115,6 +136,25 @@ def record_run(executed: Path, profile: str | None, seconds: float) -> None:
         nbformat.write(nb, str(tmp))
 
 
+def declared_parameters(notebook: Path) -> set[str]:
+    """The names a notebook's ``parameters`` cell assigns (what papermill may inject)."""
+    import papermill as pm
+
+    return set(pm.inspect_notebook(str(notebook)))
+
+
+def check_parameters(notebooks: Sequence[Path], parameters: dict[str, Any]) -> dict[Path, dict[str, Any]]:
+    """Each notebook's share of ``parameters``: those its parameters cell declares. A name that no notebook
+    of ``notebooks`` declares is a ``ChainError`` naming the parameters there are and the closest match
+    (papermill would inject it as a new variable and the notebook would run on with its default)."""
+    declared = {path: declared_parameters(path) for path in notebooks}
+    known = set().union(*declared.values()) if declared else set()
+    unknown = [name for name in parameters if name not in known]
+    if unknown:
+        raise ChainError(profiles.unknown_parameters_message(unknown, known, "the notebooks of this run"))
+    return {path: {k: v for k, v in parameters.items() if k in names} for path, names in declared.items()}
+
+
 def run_chain(profile: str = profiles.DEFAULT_PROFILE, names: Sequence[str] | None = None,
               out_dir: Path | None = None, parameters: dict[str, Any] | None = None,
               html: bool = True, progress: bool = True, publish: bool = True) -> dict[str, float]:
@@ -125,16 +165,20 @@ def run_chain(profile: str = profiles.DEFAULT_PROFILE, names: Sequence[str] | No
     """
     profiles.check_profile(profile)  # fail fast on an unknown profile
     out_dir = Path(out_dir) if out_dir else config.report_dir(profile)
+    notebooks = chain(names)
+    shares = check_parameters(notebooks, {"PROFILE": profile, **(parameters or {})})
     timings = {}
+    from .rundir import lock
+
     try:
-        for source in chain(names):
-            dest = out_dir / source.name
-            print(f"[{profile}] {source.stem} → {dest}", flush=True)
-            timings[source.stem] = execute(source, dest, {"PROFILE": profile, **(parameters or {})}, progress,
-                                           record=publish)
-            if publish:
-                publish_manifest(profile, out_dir)
-            print(f"[{profile}] {source.stem} done in {timings[source.stem]:.0f} s", flush=True)
+        with lock(profile):
+            for source in notebooks:
+                dest = out_dir / source.name
+                print(f"[{profile}] {source.stem} → {dest}", flush=True)
+                timings[source.stem] = execute(source, dest, shares[source], progress, record=publish)
+                if publish:
+                    publish_manifest(profile, out_dir)
+                print(f"[{profile}] {source.stem} done in {timings[source.stem]:.0f} s", flush=True)
     finally:  # the pages of what ran, also when a notebook failed (its page shows the traceback)
         if html and any((out_dir / s.name).exists() for s in chain()):
             from .site import build_site

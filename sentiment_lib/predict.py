@@ -59,19 +59,28 @@ def resolve_bundle(profile: str, model: str | None = None) -> Path:
         f"(notebook 05 saves it), or pass --model PATH to a saved bundle.{hint}")
 
 
-def _lines(stream: TextIO, name: str = "stdin") -> list[str]:
-    """Non-blank lines of ``stream``, without their line ends; :class:`PredictError` when it is not UTF-8."""
+def _lines(stream: TextIO, name: str = "stdin", encoding: str = "utf-8") -> list[str]:
+    """Non-blank lines of ``stream``, without their line ends; :class:`PredictError` when it does not decode."""
     try:
         return [line.rstrip("\r\n") for line in stream if line.strip()]
     except UnicodeDecodeError as err:
-        raise PredictError(f"{name} is not UTF-8 text ({err.reason} at byte {err.start}); save the reviews as "
-                           "UTF-8 (e.g. iconv -f latin1 -t utf-8 FILE > FILE.utf8) and pass that.") from None
+        raise PredictError(f"{name} is not {encoding} text ({err.reason} at byte {err.start}): give its encoding "
+                           "with --encoding (e.g. --encoding latin-1 or cp1252), or save it as UTF-8.") from None
 
 
-def gather_texts(texts: Sequence[str], file: str | None, stdin: TextIO | None = None) -> list[str]:
+def gather_texts(texts: Sequence[str], file: str | None, stdin: TextIO | None = None,
+                 encoding: str = "utf-8") -> list[str]:
     """Reviews from the arguments, then from ``file`` (one per line; ``'-'`` is stdin), or from stdin when
-    there are neither and stdin is not a terminal. Raises :class:`PredictError` when there is nothing to
-    score, a file is missing or not UTF-8, or an argument is blank."""
+    there are neither and stdin is not a terminal. ``encoding`` is the file's (default UTF-8). Raises
+    :class:`PredictError` when there is nothing to score, a file is missing or does not decode, the encoding
+    is unknown, or an argument is blank."""
+    import codecs
+
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise PredictError(f"Unknown --encoding {encoding!r}: use a Python codec name such as utf-8, latin-1 "
+                           "or cp1252.") from None
     stdin = stdin if stdin is not None else sys.stdin
     blank = [i + 1 for i, text in enumerate(texts) if not text.strip()]
     if blank:
@@ -83,8 +92,8 @@ def gather_texts(texts: Sequence[str], file: str | None, stdin: TextIO | None = 
         path = Path(file).expanduser()
         if not path.is_file():
             raise PredictError(f"No file {path}: give a text file with one review per line, or '-' for stdin.")
-        with open(path, encoding="utf-8") as handle:
-            gathered += _lines(handle, str(path))
+        with open(path, encoding=encoding) as handle:
+            gathered += _lines(handle, str(path), encoding)
     elif not texts and stdin is not None and not _is_terminal(stdin):
         gathered += _lines(stdin)
     if not gathered:
@@ -133,7 +142,7 @@ def main_predict(args) -> int:
 
     try:
         path = resolve_bundle(args.profile, args.model)
-        texts = gather_texts(args.texts or [], args.file)
+        texts = gather_texts(args.texts or [], args.file, encoding=getattr(args, "encoding", None) or "utf-8")
         bundle = load_bundle(path)
         prob = bundle.predict(texts)
     except (PredictError, FileNotFoundError, ValueError) as err:

@@ -15,9 +15,10 @@ Who owns which parameter:
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 # ``None`` for a split size means "all of it". Sizes are numbers of reviews after stratified
 # subsampling. ``test_size`` None keeps the official 25,000-review test split whole.
@@ -133,6 +134,42 @@ def _number(name: str, value: Any) -> float:
     return float(value)
 
 
+def unknown_parameters_message(unknown: Sequence[str], known: Iterable[str], where: str) -> str:
+    """"Unknown parameter(s) …; <where> take …; did you mean …?" for names a run was given but does not take."""
+    known = sorted(known)
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name.upper(), [k.upper() for k in known], n=1, cutoff=0.6)
+        if close:
+            hints.append(f"{name} → did you mean {close[0]}?")
+    return (f"Unknown parameter(s) {', '.join(map(str, unknown))}: {where} take {', '.join(known)}."
+            + (" " + " ".join(hints) if hints else ""))
+
+
+def check_injected(history: Sequence[str]) -> None:
+    """Refuse papermill parameters that a notebook does not declare (called from its first cell after the
+    parameters, with IPython's input history ``In``). papermill injects a parameter the notebook lacks as a
+    new variable, and the run would go on with the default: a misspelt ``-p MAXLEN 5`` must fail instead.
+    Does nothing when no cell was injected (Jupyter, nbval)."""
+    import ast
+
+    for position, source in enumerate(history):
+        if source.lstrip().startswith("# Parameters") and position > 0:
+            def names(code: str) -> set[str]:
+                try:
+                    tree = ast.parse(code)
+                except SyntaxError:
+                    return set()
+                return {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+                        if isinstance(t, ast.Name)}
+
+            declared, given = names(history[position - 1]), names(source)
+            unknown = sorted(given - declared)
+            if unknown:
+                raise ValueError(unknown_parameters_message(unknown, declared, "this notebook's parameters"))
+            return
+
+
 def check_profile(profile: str) -> str:
     """``profile`` when it names a row of :data:`PROFILES`; else a ``ValueError`` listing them."""
     if profile not in PROFILES:
@@ -151,7 +188,7 @@ def resolve(profile: str = DEFAULT_PROFILE, **overrides: Any) -> Params:
     for key, value in overrides.items():
         name = key.lower()
         if name not in values:
-            raise ValueError(f"Unknown parameter {key!r}. Known parameters: {sorted(values)}.")
+            raise ValueError(unknown_parameters_message([key], [k.upper() for k in values], "the profiles"))
         if value is not None:
             values[name] = value
 

@@ -382,3 +382,91 @@ def test_write_atomic_parquet_round_trips(tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "f.parquet"), frame)
     assert [p.name for p in tmp_path.iterdir()] == ["f.parquet"]
 
+
+
+# --------------------------------------------------------------------------------------------
+# Odd input, found when it was tried
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("given", ["sha256:abc", "sha1:" + "0" * 40, "md5:" + "0" * 31, "not a checksum", "0" * 63])
+def test_a_malformed_checksum_is_named_as_malformed_not_as_a_mismatch(tiny_archive, given):
+    with pytest.raises(DataError, match="is not a checksum: write it as sha256:<64 hex digits>") as err:
+        data.verify_checksum(tiny_archive, given)
+    assert "mismatch" not in str(err.value)
+
+
+@pytest.mark.parametrize("missing", ["test", "train"])
+def test_a_source_without_a_split_is_refused_naming_it(tmp_path, make_archive, make_folder, tiny_reviews, missing):
+    partial = [r for r in tiny_reviews if r[0] != missing]
+    archive = make_archive(tmp_path / "partial.tar.gz", reviews=partial)
+    with pytest.raises(DataError, match=f"no labelled {missing} reviews.*partial copy"):
+        data.read_archive(archive)
+    folder = make_folder(tmp_path / "folder", reviews=partial)
+    with pytest.raises(DataError, match=f"no labelled {missing} reviews"):
+        data.read_folder(folder)
+
+
+def test_files_in_review_folders_that_are_not_reviews_are_counted_and_reported(tmp_path, make_archive,
+                                                                               make_folder, tiny_table):
+    import tarfile
+
+    def info(name, payload):
+        member = tarfile.TarInfo(name)
+        member.size = len(payload)
+        return member, payload
+
+    odd = [info("aclImdb/train/pos/notes.txt", b"x"), info("aclImdb/test/neg/7_x.txt", b"y")]
+    archive = make_archive(tmp_path / "odd.tar.gz", extra=odd)
+    with pytest.warns(UserWarning, match=r"2 file\(s\) in the review folders .* not named <id>_<rating>\.txt"):
+        frame = data.read_archive(archive)
+    assert as_rows(frame) == tiny_table  # the reviews themselves are all there
+    folder = make_folder(tmp_path / "folder")
+    (folder / "train" / "neg" / "draft.txt").write_text("not a review")
+    with pytest.warns(UserWarning, match=r"1 file\(s\).*train/neg/draft\.txt"):
+        data.read_folder(folder)
+
+
+@pytest.mark.parametrize("positive, negative", [("1", "0"), ("pos", "neg"), ("POS", " Neg "), ("positive", "0")])
+def test_a_csv_with_common_label_spellings_is_read(tmp_path, make_csv, positive, negative):
+    path = make_csv(tmp_path / "labels.csv", rows=[("Loved it.", positive), ("Hated it.", negative)])
+    assert data.read_csv(path)["label"].tolist() == [1, 0]
+
+
+def test_a_csv_with_an_unexpected_label_still_names_the_accepted_ones(tmp_path, make_csv):
+    path = make_csv(tmp_path / "labels.csv", rows=[("Loved it.", "5 stars"), ("Hated it.", "0")])
+    with pytest.raises(DataError, match=r"unknown sentiment label\(s\) \['5 stars'\].*pos/neg, 1/0"):
+        data.read_csv(path)
+
+
+def test_a_full_disk_names_the_path_and_leaves_nothing_half_written(tmp_path):
+    import errno
+
+    from sentiment_lib.files import WriteError
+
+    dest = tmp_path / "run" / "metrics.json"
+    dest.parent.mkdir()
+    dest.write_text("old")
+
+    def fill_the_disk(path):
+        path.write_text("half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(WriteError, match=r"Cannot write .*metrics\.json: the disk is full.*SENTIMENT_ARTIFACTS"):
+        with atomic_path(dest) as tmp:
+            fill_the_disk(tmp)
+    assert dest.read_text() == "old" and sorted(p.name for p in dest.parent.iterdir()) == ["metrics.json"]
+
+
+def test_an_unwritable_folder_names_the_path(tmp_path, monkeypatch):
+    import tempfile
+
+    from sentiment_lib.files import WriteError
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(WriteError, match=r"Cannot write .*bundle\.pt: permission denied"):
+        with atomic_path(tmp_path / "bundle.pt"):
+            pass

@@ -144,7 +144,11 @@ def test_a_file_that_is_not_utf8_names_the_fix(final_bundle, capsys, tmp_path):
     file = tmp_path / "latin1.txt"
     file.write_bytes("un film tr\u00e8s r\u00e9ussi\n".encode("latin-1"))
     code, lines, err = run(capsys, "--file", str(file))
-    assert code == 2 and lines == [] and "is not UTF-8 text" in err and "save the reviews as UTF-8" in err
+    assert code == 2 and lines == [] and "is not utf-8 text" in err and "--encoding latin-1" in err
+    code, lines, _ = run(capsys, "--file", str(file), "--encoding", "latin-1")
+    assert code == 0 and len(lines) == 1 and lines[0].endswith("un film très réussi")
+    code, _, err = run(capsys, "--file", str(file), "--encoding", "klingon")
+    assert code == 2 and "Unknown --encoding 'klingon'" in err
 
 
 def test_a_model_path_that_is_not_a_bundle_names_the_fix(final_bundle, capsys, tmp_path):

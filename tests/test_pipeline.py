@@ -1,0 +1,92 @@
+"""The runner: a misspelt parameter fails at once naming the closest one, a failing notebook is named by the
+line that raised, and one run at a time writes a run directory (a lock, taken over when its process died)."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import nbformat
+import pytest
+
+from sentiment_lib import config, pipeline, profiles, rundir
+from sentiment_lib.__main__ import main
+
+
+def test_a_misspelt_run_parameter_fails_before_anything_runs(capsys):
+    assert main(["run", "--profile", "smoke", "--only", "02", "-p", "MAXLEN", "5"]) == 1
+    err = capsys.readouterr().err
+    assert "Unknown parameter(s) MAXLEN" in err and "did you mean MAX_LEN?" in err and "VOCAB_SIZE" in err
+    assert not (config.report_dir("smoke") / "02_preprocessing.ipynb").exists()
+
+
+def test_each_notebook_gets_only_the_parameters_it_declares():
+    notebooks = pipeline.chain(["02", "03"])
+    shares = pipeline.check_parameters(notebooks, {"PROFILE": "smoke", "MAX_LEN": 64, "VOCAB_SIZE": 900})
+    by_name = {path.stem: share for path, share in shares.items()}
+    assert by_name["02_preprocessing"] == {"PROFILE": "smoke", "VOCAB_SIZE": 900}  # 02 stores reviews whole
+    assert by_name["03_baseline"] == {"PROFILE": "smoke", "MAX_LEN": 64}
+
+
+def test_a_misspelt_papermill_parameter_is_refused_inside_the_notebook():
+    history = ["", 'PROFILE = "quick"\nMAX_LEN = None\n', '# Parameters\nPROFILE = "smoke"\nMAXLEN = 5\n']
+    with pytest.raises(ValueError, match="MAXLEN → did you mean MAX_LEN"):
+        profiles.check_injected(history)
+    profiles.check_injected(history[:2])  # no injected cell (Jupyter, nbval): nothing to check
+    profiles.check_injected(["", "PROFILE = 1", "# Parameters\nPROFILE = 2\n"])
+
+
+def test_every_notebook_checks_what_papermill_injected():
+    for source in pipeline.chain():
+        nb = nbformat.read(source, as_version=4)
+        code = [c.source for c in nb.cells if c.cell_type == "code"]
+        assert "profiles.check_injected(In)" in code[1], source.stem  # the first cell after the parameters
+
+
+def test_a_failing_notebook_is_named_by_the_line_that_raised(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("%matplotlib inline\nx = 1\nraise ValueError('MAX_LEN must be positive')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    source = tmp_path / "failing.ipynb"
+    nbformat.write(nb, source)
+    with pytest.raises(pipeline.ChainError, match=r"code cell 1, line 3 \(`raise ValueError\('MAX_LEN must be"):
+        pipeline.execute(source, tmp_path / "out.ipynb", {}, progress=False, record=False)
+
+
+HOLDER = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {root!r})
+    from sentiment_lib import rundir
+    with rundir.lock("smoke"):
+        print("locked", flush=True)
+        time.sleep(120)
+""")
+
+
+def _hold_the_lock():
+    child = subprocess.Popen([sys.executable, "-c", HOLDER.format(root=str(config.project_root()))],
+                             stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    assert child.stdout.readline().strip() == "locked"
+    return child
+
+
+@pytest.mark.slow  # a second Python process
+def test_a_second_run_on_a_run_directory_in_use_fails_at_once_naming_the_other(capsys):
+    child = _hold_the_lock()
+    try:
+        started = time.perf_counter()
+        assert main(["run", "--profile", "smoke", "--only", "01"]) == 1
+        err = capsys.readouterr().err
+        assert f"in use by process {child.pid}" in err and f"kill {child.pid}" in err
+        assert time.perf_counter() - started < 30  # at once, not after running a notebook
+        with rundir.lock("quick"):  # another profile: side by side
+            pass
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    # The killed process left its lock behind: the next run takes it over.
+    assert (config.run_dir("smoke") / rundir.LOCK_FILE).exists()
+    with rundir.lock("smoke") as path:
+        assert f'"pid": {os.getpid()}' in path.read_text()
+    assert not path.exists()
