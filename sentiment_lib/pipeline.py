@@ -146,12 +146,20 @@ def declared_parameters(notebook: Path) -> set[str]:
 def check_parameters(notebooks: Sequence[Path], parameters: dict[str, Any]) -> dict[Path, dict[str, Any]]:
     """Each notebook's share of ``parameters``: those its parameters cell declares. A name that no notebook
     of ``notebooks`` declares is a ``ChainError`` naming the parameters there are and the closest match
-    (papermill would inject it as a new variable and the notebook would run on with its default)."""
+    (papermill would inject it as a new variable and the notebook would run on with its default), and, when
+    another notebook of the chain takes it, which one."""
     declared = {path: declared_parameters(path) for path in notebooks}
     known = set().union(*declared.values()) if declared else set()
     unknown = [name for name in parameters if name not in known]
     if unknown:
-        raise ChainError(profiles.unknown_parameters_message(unknown, known, "the notebooks of this run"))
+        others = {path.stem: declared_parameters(path) for path in chain() if path not in declared}
+        everywhere = known.union(*others.values())
+        misspelt = [name for name in unknown if name not in everywhere]
+        if misspelt:
+            raise ChainError(profiles.unknown_parameters_message(misspelt, everywhere, "the notebooks of the chain"))
+        raise ChainError("; ".join(
+            f"{name} is a parameter of {', '.join(s for s, names in others.items() if name in names)}, not of "
+            f"{', '.join(p.stem for p in notebooks)}" for name in unknown) + ": run those notebooks with it, or drop it.")
     return {path: {k: v for k, v in parameters.items() if k in names} for path, names in declared.items()}
 
 

@@ -140,7 +140,7 @@ def unknown_parameters_message(unknown: Sequence[str], known: Iterable[str], whe
     hints = []
     for name in unknown:
         close = difflib.get_close_matches(name.upper(), [k.upper() for k in known], n=1, cutoff=0.6)
-        if close:
+        if close and close[0] != name.upper():
             hints.append(f"{name} → did you mean {close[0]}?")
     return (f"Unknown parameter(s) {', '.join(map(str, unknown))}: {where} take {', '.join(known)}."
             + (" " + " ".join(hints) if hints else ""))

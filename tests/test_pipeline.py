@@ -19,6 +19,9 @@ def test_a_misspelt_run_parameter_fails_before_anything_runs(capsys):
     err = capsys.readouterr().err
     assert "Unknown parameter(s) MAXLEN" in err and "did you mean MAX_LEN?" in err and "VOCAB_SIZE" in err
     assert not (config.report_dir("smoke") / "02_preprocessing.ipynb").exists()
+    assert main(["run", "--profile", "smoke", "--only", "02", "-p", "MAX_LEN", "5"]) == 1
+    err = capsys.readouterr().err  # a training parameter given to the data notebook alone
+    assert "MAX_LEN is a parameter of 03_baseline, 04_improvements, not of 02_preprocessing: run those" in err
 
 
 def test_each_notebook_gets_only_the_parameters_it_declares():
