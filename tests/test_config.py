@@ -1,6 +1,5 @@
 """Paths, profiles, parameter validation, seeding and device choice."""
 import dataclasses
-import json
 
 import pytest
 import torch

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from sentiment_lib import config, embeddings, profiles
+from sentiment_lib import embeddings, profiles
 from sentiment_lib.models import ModelConfig, build_model
 from sentiment_lib.rundir import EMBEDDINGS_FILE, load_prepared, prepared_dir, save_prepared
 from sentiment_lib.text import PAD, Vocab

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sentiment_lib import config, profiles
+from sentiment_lib import profiles
 from sentiment_lib.batching import EncodedSplit
 from sentiment_lib.rundir import Prepared, prepared_dir, save_prepared
 from sentiment_lib.text import PAD_TOKEN, UNK_TOKEN, Vocab
