@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -46,6 +47,7 @@ class PretrainReport:
     coverage: float
     seconds: float
     unlabelled: int = 0  # how many of ``reviews`` are unlabelled ones (set by :func:`pretrain_for_run`)
+    cached: bool = False  # read back from :func:`pretrain_for_run`'s cache, not trained in this run
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -156,15 +158,36 @@ def pretrain_for_run(frame: pd.DataFrame, unlabelled: pd.Series | Sequence[str],
     """The run's word vectors as notebook 02 makes them: ``(None, None)`` when ``params.embeddings`` is
     ``"random"``; else :func:`pretrain_corpus` (``params.pretrain_reviews`` unlabelled reviews), tokenised
     as the labelled ones (:func:`sentiment_lib.text.tokenize_many`, cached in ``cache_dir``), then
-    :func:`train_word2vec` with ``dim=params.embed_dim``, ``epochs=params.pretrain_epochs``."""
+    :func:`train_word2vec` with ``dim=params.embed_dim``, ``epochs=params.pretrain_epochs``. With ``cache_dir``
+    the vectors are kept there too (keyed by the corpus, the vocabulary and every setting), so a run killed
+    after word2vec, or run again, does not train it again: the same vectors, ``report.cached`` true."""
+    import hashlib
+    import json
+
+    from .files import atomic_path
     from .text import tokenize_many
 
     if params.embeddings == "random":
         return None, None
     texts = pretrain_corpus(frame, unlabelled, params.pretrain_reviews, params.seed)
+    cached = None
+    if cache_dir is not None:
+        digest = hashlib.sha256(json.dumps([vocab.fingerprint(), params.embed_dim, params.pretrain_epochs, params.seed,
+                                            params.remove_stopwords, WINDOW, MIN_COUNT, NEGATIVE]).encode())
+        for text in texts:
+            digest.update(text.encode("utf-8") + b"\0")
+        cached = Path(cache_dir) / f"word2vec-{digest.hexdigest()[:20]}.npz"
+        if cached.exists():
+            with np.load(cached) as saved:
+                report = PretrainReport(**{**json.loads(str(saved["report"])), "cached": True})
+                return saved["vectors"], report
     tokens = tokenize_many(texts, params.remove_stopwords, cache_dir=cache_dir, progress=progress)
     vectors, report = train_word2vec(tokens, vocab, params.embed_dim, params.pretrain_epochs, params.seed, progress)
     report.unlabelled = len(texts) - int((frame["subset"] == "train").sum())
+    if cached is not None:
+        with atomic_path(cached) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, vectors=vectors, report=np.array(json.dumps(report.as_dict())))
     return vectors, report
 
 

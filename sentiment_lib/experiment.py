@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -121,7 +121,7 @@ class ModelRun:
                 "epochs_run": self.fit.epochs_run, "best_epoch": self.fit.best_epoch,
                 "val_loss": float(self.fit.best_val_loss),
                 "val_accuracy": float(self.fit.best_val_metrics.get("accuracy", np.nan)),
-                "settings": self.settings()}
+                "settings": self.settings(), "resumed": self.fit.resumed}
 
     def settings(self) -> dict[str, Any]:
         """How the model was built, fed and trained (what notebook 05 needs to start a study from it):
@@ -143,12 +143,39 @@ def loaders_for(splits: dict[str, EncodedSplit], configuration: Configuration, s
             for name, split in splits.items()}
 
 
+def checkpoint_path(configuration: Configuration, prepared: Prepared, params: Params,
+                    targets: dict[str, np.ndarray] | None = None, train_options: dict[str, Any] | None = None,
+                    loader_options: dict[str, Any] | None = None) -> Path:
+    """Where :func:`train_configuration` keeps the training's checkpoint: ``artifacts/<profile>/checkpoints/
+    <model>-<key>.pt``, ``key`` a hash of everything the result depends on — the configuration, the seed, the
+    other training and loader options, the targets, and the prepared data (vocabulary, word vectors, stop
+    words, every review's length and label) — so a changed input never resumes an old training."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256()
+    for split_name, split in sorted(prepared.splits.items()):
+        digest.update(split_name.encode() + split.lengths.tobytes() + np.asarray(split.labels).tobytes())
+    for split_name, labels in sorted((targets or {}).items()):
+        digest.update(b"targets" + split_name.encode() + np.asarray(labels).tobytes())
+    ignored = ("progress", "num_threads")  # they change the speed, not the result
+    key = json.dumps({"configuration": asdict(configuration), "seed": params.seed,
+                      "train": {k: v for k, v in (train_options or {}).items() if k not in ignored},
+                      "loader": loader_options or {}, "vocab": prepared.vocab.fingerprint(),
+                      "vectors": prepared.params.get("vectors_fingerprint"),
+                      "remove_stopwords": prepared.params.get("remove_stopwords"), "data": digest.hexdigest()},
+                     sort_keys=True, default=str)
+    return (config.run_dir(params.profile) / "checkpoints"
+            / f"{configuration.model.name}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pt")
+
+
 def train_configuration(configuration: Configuration, prepared: Prepared, params: Params, *,
                         name: str | None = None, device: str = "auto", score_test: bool = True,
                         targets: dict[str, np.ndarray] | None = None,
                         on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
                         train_options: dict[str, Any] | None = None,
-                        loader_options: dict[str, Any] | None = None, trial: Any = None) -> ModelRun:
+                        loader_options: dict[str, Any] | None = None, trial: Any = None,
+                        checkpoint: bool = True) -> ModelRun:
     """Train ``configuration`` on ``prepared``'s train subset, keep its best epoch on validation, and score it
     on test (``score_test``). The one place that chooses the device and seeds a training.
 
@@ -163,6 +190,9 @@ def train_configuration(configuration: Configuration, prepared: Prepared, params
             ``warmup_steps``, …).
         loader_options: other ``make_loader`` options (``bucket``, ``pad_to_max_len``).
         trial: the Optuna trial a retraining comes from, kept on the result.
+        checkpoint: keep a per-epoch checkpoint in the run directory (:func:`checkpoint_path`), so that a
+            killed run continues where it stopped and a finished training is reused, with the same result;
+            ``run.fit.resumed`` says whether it was. ``False`` trains from scratch and keeps nothing.
 
     The model's initial weights come from ``SEED`` (the same for every configuration of a study), and
     ``fit`` restarts the training stream (dropout, shuffling) from ``SEED`` too, so that how much randomness
@@ -181,7 +211,9 @@ def train_configuration(configuration: Configuration, prepared: Prepared, params
     config.seed_everything(params.seed)
     model = build_model(configuration.model)
     start = start_embeddings(model, prepared, params, configuration.pretrained)
-    result = fit(model, loaders["train"], loaders["val"], train_config, on_epoch_end=on_epoch_end)
+    saved = checkpoint_path(configuration, prepared, params, targets, train_options, loader_options) \
+        if checkpoint else None
+    result = fit(model, loaders["train"], loaders["val"], train_config, on_epoch_end=on_epoch_end, checkpoint=saved)
     run = ModelRun(name or configuration.model.name, model, configuration,
                    configuration.preprocessing(params.remove_stopwords), result, count_parameters(model), start,
                    trial=trial)
@@ -198,7 +230,7 @@ def run_model(name: str, prepared: Prepared, params: Params, *, label: str | Non
               targets: dict[str, np.ndarray] | None = None, num_classes: int | None = None,
               model_options: dict[str, Any] | None = None, train_options: dict[str, Any] | None = None,
               loader_options: dict[str, Any] | None = None, pretrained: bool | None = None,
-              **overrides: Any) -> ModelRun:
+              checkpoint: bool = True, **overrides: Any) -> ModelRun:
     """Train and test model ``name`` of notebook 04 with the profile's settings (:func:`configuration_for`;
     ``overrides``: :class:`Configuration` fields such as ``epochs``, ``patience``, ``max_len``, ``truncation``).
 
@@ -211,7 +243,7 @@ def run_model(name: str, prepared: Prepared, params: Params, *, label: str | Non
     configuration = configuration_for(name, params, len(prepared.vocab), num_classes or 2, pretrained=pretrained,
                                       model_options=model_options, **overrides)
     return train_configuration(configuration, prepared, params, name=label or name, device=device, targets=targets,
-                               train_options=train_options, loader_options=loader_options)
+                               train_options=train_options, loader_options=loader_options, checkpoint=checkpoint)
 
 
 def train_named(profile: str, names: Sequence[str], *, device: str = "auto", save: bool = False,

@@ -56,12 +56,13 @@ def top_trials(study: optuna.Study, k: int) -> list[FrozenTrial]:
 
 
 def retrain_trials(prepared: Prepared, params: Params, trials: Sequence[FrozenTrial], epochs: int | None = None,
-                   device: str = "auto", *, progress: bool | None = None, threads: int | None = None
-                   ) -> list[ModelRun]:
+                   device: str = "auto", *, progress: bool | None = None, threads: int | None = None,
+                   checkpoint: bool = True) -> list[ModelRun]:
     """Train each of ``trials`` (e.g. :func:`top_trials`) again, in order, for ``epochs`` (default ``EPOCHS``)
     with early stopping (``PATIENCE``), each seeded with ``SEED`` as a single retraining would be (so the
     first member is the model ``ENSEMBLE=1`` gives). Each result is named ``"trial <number> <architecture>"``
-    and keeps its ``trial``; it is not scored on test.
+    and keeps its ``trial``; it is not scored on test. ``checkpoint``: see
+    :func:`~sentiment_lib.experiment.train_configuration` (a killed retraining continues; a finished one is reused).
 
     A trial given twice is a ``ValueError`` before anything trains; a member whose training diverges is a
     ``FloatingPointError`` naming its trial."""
@@ -78,7 +79,7 @@ def retrain_trials(prepared: Prepared, params: Params, trials: Sequence[FrozenTr
         try:
             run = train_configuration(configuration, prepared, params, device=device, score_test=False,
                                       name=f"trial {trial.number} {configuration.model.name}",
-                                      train_options=options, trial=trial)
+                                      train_options=options, trial=trial, checkpoint=checkpoint)
         except FloatingPointError as err:
             raise FloatingPointError(f"Retraining trial {trial.number} ({trial.params}) diverged: {err} Leave it "
                                      "out (a smaller ENSEMBLE) or retrain with another SEED.") from err

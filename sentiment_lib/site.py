@@ -197,6 +197,15 @@ def headline(stem: str, manifest: dict[str, Any]) -> str:
     return ""
 
 
+def reused_line(manifest: dict[str, Any]) -> str:
+    """Which trainings of the run came from checkpoints of an earlier (killed or finished) run, as HTML."""
+    reused = {name: row["resumed"] for name, row in manifest.get("models", {}).items() if row.get("resumed")}
+    if not reused:
+        return "Every model on these pages was trained in this run (none was reused from a checkpoint)."
+    return ("Reused from the run directory's checkpoints (a run that was killed, or had finished, before this one): "
+            + ", ".join(f"{html.escape(name)} ({html.escape(str(how))})" for name, how in sorted(reused.items())) + ".")
+
+
 INTRO = """<p><b>Objective.</b> Classify IMDB movie reviews as positive or negative with LSTM-family networks in
 PyTorch, and say honestly how well each idea works: explore the data, prepare it without leakage, train a
 baseline, improve on it, and tune it with Optuna. Every number in these pages is computed by the notebook
@@ -241,8 +250,8 @@ def build_site(profile: str, report_dir: Path | None = None, notebooks: Sequence
              f'main{{max-width:860px;margin:0 auto;padding:8px 24px}} li{{margin:12px 0}}'
              f'.stale{{background:#fff3cd;padding:0 6px}}</style></head><body>'
              f'{_header(f"Profile {profile}", info, False)}<main><h1>IMDB sentiment with LSTM-family models</h1>'
-             f'{INTRO}<ol>{"".join(rows)}</ol><p><a href="metrics.json">metrics.json</a>: every number above, '
-             f'machine-readable.</p></main>{FIGURE_PROBE}</body></html>')
+             f'{INTRO}<ol>{"".join(rows)}</ol><p>{reused_line(manifest)}</p><p><a href="metrics.json">metrics.json'
+             f'</a>: every number above, machine-readable.</p></main>{FIGURE_PROBE}</body></html>')
     (report_dir / "index.html").write_text(index, encoding="utf-8")
     return [report_dir / "index.html", *written]
 

@@ -16,8 +16,10 @@ and :func:`fit`'s step hook keeps freed memory for the next step (:mod:`sentimen
 from __future__ import annotations
 
 import math
+import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -123,7 +125,8 @@ class FitResult:
         best_val_metrics: validation metrics at ``best_epoch`` (no arrays).
         epochs_run: epochs actually trained (fewer than ``TrainConfig.epochs`` after early stopping).
         stopped_early: whether early stopping ended training.
-        seconds: total wall time of ``fit``.
+        seconds: total wall time of ``fit`` (over every process, when it resumed a checkpoint).
+        resumed: ``None`` (trained from the start), ``"from epoch k"`` or ``"finished"`` (see :func:`fit`).
     """
 
     history: pd.DataFrame
@@ -133,6 +136,7 @@ class FitResult:
     epochs_run: int = 0
     stopped_early: bool = False
     seconds: float = 0.0
+    resumed: str | None = None
 
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -270,8 +274,30 @@ def _state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
     return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
 
 
+def _rng_state() -> dict[str, Any]:
+    """The random generators' states, as data ``torch.load(weights_only=True)`` reads back."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "numpy": [name, keys.tolist(), pos, has_gauss, cached],
+            "python": random.getstate()}
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in state["python"]))
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    from .files import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
 def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: TrainConfig | None = None,
-        on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None) -> FitResult:
+        on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+        checkpoint: Path | None = None) -> FitResult:
     """Train ``model`` with AdamW and keep the weights of the epoch with the lowest validation loss.
 
     Seeds everything with ``config.seed`` first, so the same seed, model initialisation and loaders give
@@ -279,6 +305,13 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: 
     multi-class ones (logits (B, C)). ``on_epoch_end(epoch, val_metrics)`` is called after each epoch
     (1-based ``epoch``; ``val_metrics`` as returned by :func:`evaluate`); an exception it raises (e.g.
     Optuna's ``TrialPruned``) propagates. At the end the best weights are loaded back into ``model``.
+
+    ``checkpoint``: a file that survives a kill. After every epoch the whole training state (weights,
+    optimiser, schedule, best epoch, history, the random generators) is written there atomically; a later
+    call with the same file continues after its last finished epoch (replaying ``on_epoch_end`` for the
+    epochs already done) and ends with the same result as an uninterrupted run, or, when the training had
+    finished, returns it without training. ``FitResult.resumed`` says which: ``None``, ``"from epoch k"`` or
+    ``"finished"``. The caller keys the file by everything the training depends on.
 
     Raises ``FloatingPointError`` if the validation loss is not finite (training diverged).
     """
@@ -295,8 +328,37 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: 
 
     rows: list[dict[str, float]] = []
     best_loss, best_epoch, best_state, best_metrics = math.inf, 0, None, {}
-    epochs_without_gain, stopped_early = 0, False
-    for epoch in range(1, config.epochs + 1):
+    epochs_without_gain, stopped_early, finished, resumed, earlier_seconds = 0, False, False, None, 0.0
+    if checkpoint is not None and Path(checkpoint).exists():
+        saved = torch.load(checkpoint, map_location=device, weights_only=True)
+        rows, best_loss, best_epoch = saved["rows"], saved["best_loss"], saved["best_epoch"]
+        best_state, best_metrics = saved["best_state"], saved["best_metrics"]
+        epochs_without_gain, stopped_early = saved["epochs_without_gain"], saved["stopped_early"]
+        finished, earlier_seconds = saved["finished"], saved["seconds"]
+        resumed = "finished" if finished else f"from epoch {len(rows) + 1}"
+        if not finished:
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            _set_rng_state(saved["rng"])
+            sampler = getattr(train_loader, "batch_sampler", None)
+            if hasattr(sampler, "epoch"):
+                sampler.epoch = len(rows)  # each epoch's batch order comes from (seed, epoch)
+        if on_epoch_end is not None:  # e.g. an Optuna trial retried after its process died
+            for row in rows:
+                on_epoch_end(int(row["epoch"]), {k[4:]: row[k] for k in row if k.startswith("val_")})
+
+    def state(done: bool) -> dict[str, Any]:
+        keep = {"rows": rows, "best_loss": best_loss, "best_epoch": best_epoch, "best_state": best_state,
+                "best_metrics": best_metrics, "epochs_without_gain": epochs_without_gain,
+                "stopped_early": stopped_early, "finished": done,
+                "seconds": earlier_seconds + time.perf_counter() - started}
+        if not done:  # what continuing needs; a finished training keeps only its result
+            keep.update(model=model.state_dict(), optimizer=optimizer.state_dict(),
+                        scheduler=scheduler.state_dict(), rng=_rng_state())
+        return keep
+
+    for epoch in range(len(rows) + 1, config.epochs + 1 if not finished else 0):
         epoch_start = time.perf_counter()
         train = train_one_epoch(model, train_loader, optimizer, scheduler, classification_loss, device,
                                 config.grad_clip, config.progress, amp_dtype=config.amp_dtype,
@@ -318,13 +380,17 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: 
             epochs_without_gain = 0
         else:
             epochs_without_gain += 1
+        stop = config.patience is not None and epochs_without_gain >= config.patience
+        stopped_early = stop and epoch < config.epochs
+        if checkpoint is not None:
+            _save_checkpoint(Path(checkpoint), state(done=stop or epoch == config.epochs))
         if on_epoch_end is not None:
             on_epoch_end(epoch, val)
-        if config.patience is not None and epochs_without_gain >= config.patience:
-            stopped_early = epoch < config.epochs
+        if stop:
             break
 
     model.load_state_dict(best_state)
     return FitResult(history=pd.DataFrame(rows, columns=HISTORY_COLUMNS), best_epoch=best_epoch,
                      best_val_loss=best_loss, best_val_metrics=best_metrics, epochs_run=len(rows),
-                     stopped_early=stopped_early, seconds=time.perf_counter() - started)
+                     stopped_early=stopped_early, seconds=earlier_seconds + time.perf_counter() - started,
+                     resumed=resumed)

@@ -149,3 +149,21 @@ def test_vectors_from_another_run_are_refused_on_load(tmp_path, same_shape):
 def test_bad_pretraining_parameters_are_refused(name, value, message):
     with pytest.raises(ValueError, match=message):
         profiles.resolve("smoke", **{name: value})
+
+
+def test_the_run_s_vectors_are_cached_so_a_rerun_does_not_train_them_again(tmp_path, monkeypatch):
+    frame = pd.DataFrame({"subset": ["train"] * 200 + ["val", "test"],
+                          "text": [" ".join(s) for s in _corpus(200)] + ["held val", "held test"]})
+    vocab = Vocab.build(_corpus(200), max_size=50, min_freq=1)
+    params = profiles.resolve("smoke", embed_dim=8, pretrain_epochs=2, pretrain_reviews=0)
+    vectors, report = embeddings.pretrain_for_run(frame, [], vocab, params, cache_dir=tmp_path)
+    assert not report.cached and len(list(tmp_path.glob("word2vec-*.npz"))) == 1
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("word2vec trained again although its vectors were cached")
+
+    monkeypatch.setattr(embeddings, "train_word2vec", must_not_train)
+    again, cached = embeddings.pretrain_for_run(frame, [], vocab, params, cache_dir=tmp_path)
+    assert cached.cached and np.array_equal(again, vectors) and cached.tokens == report.tokens
+    with pytest.raises(AssertionError, match="trained again"):  # another setting: another key
+        embeddings.pretrain_for_run(frame, [], vocab, params.replace(pretrain_epochs=3), cache_dir=tmp_path)

@@ -33,8 +33,8 @@ def test_run_model_trains_and_scores_on_test(run):
 
 def test_same_seed_same_metrics(run):
     prepared, params = run
-    first = experiment.run_model("gru", prepared, params, device="cpu")
-    second = experiment.run_model("gru", prepared, params, device="cpu")
+    first = experiment.run_model("gru", prepared, params, device="cpu", checkpoint=False)
+    second = experiment.run_model("gru", prepared, params, device="cpu", checkpoint=False)
     assert first.test == second.test
     assert np.array_equal(first.test_prob, second.test_prob)
 

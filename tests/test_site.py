@@ -42,7 +42,8 @@ def _notebooks(tmp_path, names=("01_a", "02_b")):
                                               "seconds": 12.4, "finished": "2026-12-01T10:00:00"}
         nbformat.write(executed, report / f"{name}.ipynb")
         paths.append(sources / f"{name}.ipynb")
-    (report / "metrics.json").write_text('{"data": {"labelled": 50000, "positive_share": 0.5}}')
+    (report / "metrics.json").write_text('{"data": {"labelled": 50000, "positive_share": 0.5}, "models": '
+                                         '{"lstm": {"accuracy": 0.8, "resumed": "from epoch 3"}, "gru": {}}}')
     return paths, report
 
 
@@ -58,6 +59,7 @@ def test_a_built_site_has_every_page_linked_and_every_figure(tmp_path):
     assert "cdnjs" not in first and "Stale page" not in first
     index = (report / "index.html").read_text()
     assert "Show page 1." in index and "50,000 labelled reviews" in index and "changed since it ran" not in index
+    assert "Reused from the run directory's checkpoints" in index and "lstm (from epoch 3)" in index
 
 
 def test_a_changed_source_notebook_marks_its_page_stale(tmp_path):

@@ -428,7 +428,8 @@ def test_an_ensemble_final_model_averages_its_retrained_members(prepared):
     trials = [finished_trial(p, v, number) for number, (p, v) in enumerate(zip(configs, (0.4, 0.5)))]
     members = final_model.retrain_trials(prepared, params, trials, device="cpu", progress=False, threads=1)
     assert [m.name for m in members] == ["trial 0 bag_of_embeddings", "trial 1 lstm"]
-    [alone] = final_model.retrain_trials(prepared, params, trials[:1], device="cpu", progress=False, threads=1)
+    [alone] = final_model.retrain_trials(prepared, params, trials[:1], device="cpu", progress=False, threads=1,
+                                         checkpoint=False)
     for name, tensor in alone.model.state_dict().items():  # the first member is what ENSEMBLE=1 would give
         assert torch.equal(tensor, members[0].model.state_dict()[name]), name
 
@@ -524,13 +525,13 @@ def test_a_trial_and_a_retraining_train_what_notebook_04_trains(prepared, tmp_pa
     found = studies.run_study(prepared, params, 1, storage=sqlite_url(tmp_path), start_from=[start], **FAST)
     [trial] = found.trials
     as_trial = experiment.run_model("attention_lstm", prepared, params, device="cpu", epochs=2, patience=None,
-                                    train_options={"num_threads": 1, "progress": False})
+                                    train_options={"num_threads": 1, "progress": False}, checkpoint=False)
     assert trial.user_attrs["val_loss"] == as_trial.fit.best_val_loss
     assert trial.user_attrs["val_loss_by_epoch"] == list(as_trial.fit.history["val_loss"])
     assert trial.user_attrs["n_params"] == as_trial.parameters
     [retrained] = final_model.retrain_trials(prepared, params, [trial], device="cpu", progress=False, threads=1)
     in_04 = experiment.run_model("attention_lstm", prepared, params, device="cpu",
-                                 train_options={"num_threads": 1, "progress": False})
+                                 train_options={"num_threads": 1, "progress": False}, checkpoint=False)
     for name, tensor in in_04.model.state_dict().items():
         assert torch.equal(tensor, retrained.model.state_dict()[name]), name
     assert retrained.preprocessing == in_04.preprocessing and retrained.test is None
