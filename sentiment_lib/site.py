@@ -198,11 +198,13 @@ def headline(stem: str, manifest: dict[str, Any]) -> str:
 
 
 def reused_line(manifest: dict[str, Any]) -> str:
-    """Which trainings of the run came from checkpoints of an earlier (killed or finished) run, as HTML."""
+    """Which trainings came from the run directory's checkpoints instead of being trained again, as HTML."""
     reused = {name: row["resumed"] for name, row in manifest.get("models", {}).items() if row.get("resumed")}
     if not reused:
         return "Every model on these pages was trained in this run (none was reused from a checkpoint)."
-    return ("Reused from the run directory's checkpoints (a run that was killed, or had finished, before this one): "
+    return ("Reused from the run directory's checkpoints, with the same result as training them again (trained "
+            "earlier by another notebook of this run with the same configuration, or by a run that was killed or "
+            "had finished): "
             + ", ".join(f"{html.escape(name)} ({html.escape(str(how))})" for name, how in sorted(reused.items())) + ".")
 
 
