@@ -132,3 +132,16 @@ def paired_table(labels: np.ndarray, probs: Mapping[str, np.ndarray], pairs: Seq
                                "verdict": f"{a} better" if test.significant and test.difference > 0 else
                                f"{b} better" if test.significant else "within noise"}
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def compared(paired: pd.DataFrame, a: str, b: str) -> str:
+    """How ``a`` compares with ``b`` in a :func:`paired_table`, in words for a conclusion: ``"better than b
+    (+0.0298, 95% interval +0.0260 to +0.0337)"``, ``"worse than b (…)"`` or ``"level within noise with b
+    (…)"``; ``"no b in this run"`` when the table has no such pair."""
+    key = f"{a} vs {b}"
+    if key not in paired.index:
+        return f"no {b} in this run"
+    row = paired.loc[key]
+    word = ("level within noise with" if row["verdict"] == "within noise" else
+            "better than" if row["verdict"] == f"{a} better" else "worse than")
+    return f"{word} {b} ({row['difference']:+.4f}, 95% interval {row['low']:+.4f} to {row['high']:+.4f})"

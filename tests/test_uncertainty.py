@@ -58,6 +58,12 @@ def test_tables_get_intervals_and_paired_rows():
     assert row["verdict"] == "within noise"  # 2 discordant reviews prove nothing
     with pytest.raises(ValueError, match="No probabilities"):
         uncertainty.paired_table(labels, probs, [("good", "absent")])
+    assert uncertainty.compared(paired, "good", "bad").startswith("level within noise with bad (+0.2500, 95% interval")
+    assert uncertainty.compared(paired, "good", "ugly") == "no ugly in this run"
+    big = np.r_[np.ones(500), np.zeros(500)]
+    clear = uncertainty.paired_table(big, {"sure": big, "coin": np.full(1000, 0.6)}, [("sure", "coin"), ("coin", "sure")])
+    assert uncertainty.compared(clear, "sure", "coin").startswith("better than coin (+0.5000")
+    assert uncertainty.compared(clear, "coin", "sure").startswith("worse than sure (-0.5000")
 
 
 def test_seed_spread():
