@@ -155,20 +155,20 @@ def choose_device(preference: str = "auto") -> "torch.device":  # noqa: F821
 
 def machine_description() -> str:
     """The machine a run uses, for a report's header: CPU model, cores, torch's CPU capability, whether it has
-    native bfloat16, and the GPU if one is used (``"Intel(R) Xeon(R) Processor, 2 cores, AVX512, bf16; no GPU"``)."""
+    native bfloat16, and the GPU if one is used (``"Intel(R) Xeon(R) Processor, 2 cores, AVX512, native bf16;
+    no GPU"``)."""
     import platform
 
     import torch
 
-    model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        model = names[0] if names else model
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "")
+            info = f.read().splitlines()
     except OSError:
-        flags = ""
+        info = []
+    names = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]
+    flags = next((line for line in info if line.startswith("flags")), "")
+    model = names[0] if names else platform.processor() or platform.machine()
     capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "unknown")()
     bf16 = "native bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "no native bf16"
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"

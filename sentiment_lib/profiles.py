@@ -113,9 +113,6 @@ class Params:
         return resolve(self.profile, **{**values, **overrides})
 
 
-PARAMETER_NAMES = tuple(f.name for f in dataclasses.fields(Params) if f.name != "profile")
-
-
 def _check_positive_int(name: str, value: Any, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
@@ -146,28 +143,31 @@ def unknown_parameters_message(unknown: Sequence[str], known: Iterable[str], whe
             + (" " + " ".join(hints) if hints else ""))
 
 
+def _assigned_names(code: str) -> set[str]:
+    """The names a cell's top-level assignments bind (``PROFILE = "quick"`` → ``{"PROFILE"}``)."""
+    import ast
+
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set()
+    return {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+            if isinstance(t, ast.Name)}
+
+
 def check_injected(history: Sequence[str]) -> None:
     """Refuse papermill parameters that a notebook does not declare (called from its first cell after the
     parameters, with IPython's input history ``In``). papermill injects a parameter the notebook lacks as a
     new variable, and the run would go on with the default: a misspelt ``-p MAXLEN 5`` must fail instead.
     Does nothing when no cell was injected (Jupyter, nbval)."""
-    import ast
-
-    for position, source in enumerate(history):
-        if source.lstrip().startswith("# Parameters") and position > 0:
-            def names(code: str) -> set[str]:
-                try:
-                    tree = ast.parse(code)
-                except SyntaxError:
-                    return set()
-                return {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
-                        if isinstance(t, ast.Name)}
-
-            declared, given = names(history[position - 1]), names(source)
-            unknown = sorted(given - declared)
-            if unknown:
-                raise ValueError(unknown_parameters_message(unknown, declared, "this notebook's parameters"))
-            return
+    injected = next((i for i, source in enumerate(history) if i > 0 and source.lstrip().startswith("# Parameters")),
+                    None)
+    if injected is None:
+        return
+    declared, given = _assigned_names(history[injected - 1]), _assigned_names(history[injected])
+    unknown = sorted(given - declared)
+    if unknown:
+        raise ValueError(unknown_parameters_message(unknown, declared, "this notebook's parameters"))
 
 
 def check_profile(profile: str) -> str:
