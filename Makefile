@@ -12,7 +12,7 @@ PYTEST   := $(TEST_ENV) $(PY) -m pytest --nbval --nbval-current-env \
             --nbval-sanitize-with tests/regression/sanitize.cfg --nbval-cell-timeout=1200
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test unit snapshots site data bench predict tune clean
+.PHONY: help install run test unit snapshots site data bench predict tune student grade clean
 
 help: ## list every command
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,6 +52,13 @@ predict: $(STAMP) ## label a review with the run's final model: make predict TEX
 
 tune: $(STAMP) ## run trials of PROFILE's Optuna study; OPTUNA_STORAGE=postgresql://… shares it between machines
 	$(PY) -m sentiment_lib tune --profile $(PROFILE) $(if $(TRIALS),--trials $(TRIALS))
+
+student: $(STAMP) ## classroom: write the student copies of the five notebooks and a README into student/ (OUT=…)
+	$(PY) -m classroom student $(if $(OUT),--out "$(OUT)")
+
+grade: $(STAMP) ## classroom: grade SUBMISSIONS=notebook-or-folder into grading/ (ASSIGNMENT=03_baseline, OUT=…)
+	$(if $(SUBMISSIONS),,$(error give the submissions: make grade SUBMISSIONS=path/to/folder-or-notebook))
+	SENTIMENT_PROGRESS=0 $(PY) -m classroom grade "$(SUBMISSIONS)" $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT)) $(if $(OUT),--out "$(OUT)")
 
 clean: ## remove run outputs (artifacts/) and caches; keeps data/ and reports/
 	rm -rf artifacts .pytest_cache

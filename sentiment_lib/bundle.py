@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .batching import EncodedSplit, make_loader
+from .config import choose_precision
 from .files import atomic_path
 from .models import ModelConfig, build_model
 from .text import Vocab, tokenize, truncate
@@ -86,7 +87,8 @@ def save_bundle(path: os.PathLike | str, model: nn.Module, model_config: ModelCo
         model_config: the config it was built from.
         vocab: the vocabulary its inputs were encoded with.
         preprocessing: ``max_len`` (int), ``truncation`` (``"head"``, ``"tail"`` or ``"head+tail"``),
-            ``remove_stopwords`` (bool) — exactly how the training reviews were prepared.
+            ``remove_stopwords`` (bool) — exactly how the training reviews were prepared — and optionally
+            ``precision`` (the run's ``PRECISION``, which predictions then use).
         metrics: evaluation numbers to keep beside the model (plain numbers, strings, lists, dicts).
         name: the model's label in tables (e.g. ``"trial 6 attention_lstm"``); default: its architecture.
     """
@@ -154,6 +156,12 @@ class Bundle:
         return self.model_config.num_classes
 
     @property
+    def precision(self) -> str:
+        """The run's ``PRECISION`` (``"auto"``, ``"float32"``, ``"bfloat16"``): predictions run under the autocast
+        it chooses here (:func:`~sentiment_lib.config.choose_precision`); ``"auto"`` for older bundles."""
+        return str(self.preprocessing.get("precision", "auto"))
+
+    @property
     def named_members(self) -> list[tuple[str, "Bundle"]]:
         """``[(name, self)]``: a single model as a one-member list, like :attr:`Ensemble.named_members`."""
         return [(self.name, self)]
@@ -198,7 +206,8 @@ class Bundle:
         ``prepared.splits["test"]``), truncated with this bundle's ``max_len`` and ``truncation``."""
         loader = make_loader(split, batch_size, int(self.preprocessing["max_len"]),
                              self.preprocessing["truncation"], binary=self.num_classes == 2)
-        return predict_proba(self.model, loader, self._device())
+        device = self._device()
+        return predict_proba(self.model, loader, device, amp_dtype=choose_precision(self.precision, device))
 
     @torch.no_grad()
     def attention(self, text: str) -> tuple[list[str], np.ndarray]:

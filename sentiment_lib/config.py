@@ -11,11 +11,14 @@ Run parameters (profiles) live in :mod:`sentiment_lib.profiles`.
 """
 from __future__ import annotations
 
+import functools
 import os
 import random
 from pathlib import Path
 
 import numpy as np
+
+from .profiles import PRECISIONS
 
 # --------------------------------------------------------------------------------------------
 # Paths
@@ -153,6 +156,54 @@ def choose_device(preference: str = "auto") -> "torch.device":  # noqa: F821
     return torch.device(preference)
 
 
+@functools.lru_cache(maxsize=1)
+def _cpu_info() -> tuple[str, ...]:
+    """The lines of /proc/cpuinfo (read once; empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return tuple(f.read().splitlines())
+    except OSError:
+        return ()
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (the ``avx512_bf16`` or ``amx_bf16`` flag; Linux's
+    /proc/cpuinfo). AVX2 and plain AVX-512 machines emulate bf16, far slower than float32."""
+    flags = next((line for line in _cpu_info() if line.startswith("flags")), "").split()
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def choose_precision(preference: str = "auto", device: "torch.device | str" = "cpu") -> str | None:
+    """The autocast dtype training and inference use: ``"bfloat16"`` or ``None`` (float32).
+
+    ``"auto"`` (the default of every profile) takes bfloat16 where the hardware has it natively — a CPU with
+    AVX512-BF16 or AMX (:func:`cpu_has_native_bf16`), a CUDA GPU that supports it — and float32 elsewhere;
+    ``$SENTIMENT_PRECISION`` overrides ``"auto"``; ``"float32"`` and ``"bfloat16"`` force one (bfloat16 on a
+    machine without it is correct but slow).
+    """
+    import torch
+
+    source = "PRECISION"
+    if preference == "auto" and os.environ.get("SENTIMENT_PRECISION"):
+        preference, source = os.environ["SENTIMENT_PRECISION"], "$SENTIMENT_PRECISION"
+    if preference not in PRECISIONS:
+        raise ValueError(f"{source} must be one of {PRECISIONS}, got {preference!r}.")
+    if preference != "auto":
+        return "bfloat16" if preference == "bfloat16" else None
+    device = torch.device(device)
+    if device.type == "cuda":
+        return "bfloat16" if torch.cuda.is_bf16_supported() else None
+    return "bfloat16" if device.type == "cpu" and cpu_has_native_bf16() else None
+
+
+def precision_description(preference: str = "auto", device: "torch.device | str" = "cpu") -> str:
+    """For a report's header: ``"bfloat16 autocast (auto: native bf16)"`` or ``"float32 (auto: no native bf16)"``."""
+    chosen = choose_precision(preference, device)
+    why = ("forced" if preference != "auto" or os.environ.get("SENTIMENT_PRECISION")
+           else "auto: native bf16" if chosen else "auto: no native bf16")
+    return f"{'bfloat16 autocast' if chosen else 'float32'} ({why})"
+
+
 def machine_description() -> str:
     """The machine a run uses, for a report's header: CPU model, cores, torch's CPU capability, whether it has
     native bfloat16, and the GPU if one is used (``"Intel(R) Xeon(R) Processor, 2 cores, AVX512, native bf16;
@@ -161,15 +212,9 @@ def machine_description() -> str:
 
     import torch
 
-    try:
-        with open("/proc/cpuinfo") as f:
-            info = f.read().splitlines()
-    except OSError:
-        info = []
-    names = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]
-    flags = next((line for line in info if line.startswith("flags")), "")
+    names = [line.split(":", 1)[1].strip() for line in _cpu_info() if line.startswith("model name")]
     model = names[0] if names else platform.processor() or platform.machine()
     capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "unknown")()
-    bf16 = "native bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "no native bf16"
+    bf16 = "native bf16" if cpu_has_native_bf16() else "no native bf16"
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return f"{model}, {os.cpu_count()} cores, {capability}, {bf16}; {gpu}"

@@ -203,10 +203,13 @@ def train_configuration(configuration: Configuration, prepared: Prepared, params
         splits = {k: v for k, v in splits.items() if k != "test"}
     binary = configuration.model.num_classes == 2
     chosen = config.choose_device(device)
+    # bfloat16 autocast where the hardware has it (PRECISION="auto"); part of the checkpoint key, since it
+    # changes the numbers a little
+    train_options = {"amp_dtype": config.choose_precision(params.precision, chosen), **(train_options or {})}
     train_config = TrainConfig(**{**dict(epochs=configuration.epochs, lr=configuration.lr,
                                          batch_size=configuration.batch_size, patience=configuration.patience,
                                          seed=params.seed, device=chosen.type, progress=config.progress_enabled(),
-                                         grad_clip=1.0), **(train_options or {})})
+                                         grad_clip=1.0), **train_options})
     loaders = loaders_for(splits, configuration, params.seed, binary, **(loader_options or {}))
     config.seed_everything(params.seed)
     model = build_model(configuration.model)
@@ -214,11 +217,11 @@ def train_configuration(configuration: Configuration, prepared: Prepared, params
     saved = checkpoint_path(configuration, prepared, params, targets, train_options, loader_options) \
         if checkpoint else None
     result = fit(model, loaders["train"], loaders["val"], train_config, on_epoch_end=on_epoch_end, checkpoint=saved)
-    run = ModelRun(name or configuration.model.name, model, configuration,
-                   configuration.preprocessing(params.remove_stopwords), result, count_parameters(model), start,
-                   trial=trial)
+    preprocessing = {**configuration.preprocessing(params.remove_stopwords), "precision": params.precision}
+    run = ModelRun(name or configuration.model.name, model, configuration, preprocessing, result,
+                   count_parameters(model), start, trial=trial)
     if score_test:
-        scored = evaluate(model, loaders["test"], chosen)
+        scored = evaluate(model, loaders["test"], chosen, amp_dtype=train_config.amp_dtype)
         run.test_prob, run.test_labels = scored["prob"], scored["labels"]
         run.test = binary_metrics(run.test_labels, run.test_prob) if binary else \
             multiclass_metrics(run.test_labels, run.test_prob)

@@ -96,6 +96,15 @@ def masked_mean_max_pool(outputs: torch.Tensor, lengths: torch.Tensor, time_dim:
     return torch.cat([mean, maximum], dim=-1)
 
 
+def masked_softmax(scores: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Softmax of ``scores`` (B, T) over each row's real steps ``t < lengths[b]`` (lengths (B,), all >= 1).
+
+    Returns weights (B, T) that sum to 1 over the real steps and are exactly 0 on padding, whatever the
+    scores there are."""
+    mask = length_mask(lengths, scores.size(1), scores.device)
+    return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+
+
 class AdditiveAttention(nn.Module):
     """Bahdanau (additive) attention: ``score_t = v · tanh(W_h h_t + W_q q)``, softmax over real steps.
 
@@ -117,8 +126,7 @@ class AdditiveAttention(nn.Module):
         on padding.
         """
         scores = self.score(torch.tanh(self.keys(outputs) + self.query(query).unsqueeze(1))).squeeze(-1)
-        mask = length_mask(lengths, outputs.size(1), outputs.device)
-        weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+        weights = masked_softmax(scores, lengths)
         context = torch.bmm(weights.unsqueeze(1), outputs).squeeze(1)
         return context, weights
 

@@ -102,7 +102,10 @@ def execute(source: Path, dest: Path, parameters: dict[str, Any], progress: bool
         ) from None
     seconds = time.perf_counter() - start
     if record:
-        record_run(dest, parameters.get("PROFILE"), seconds)
+        profile = parameters.get("PROFILE")
+        preference = parameters.get("PRECISION") or profiles.PROFILES.get(profile, {}).get("precision", "auto")
+        record_run(dest, profile, seconds,
+                   precision=config.precision_description(preference, config.choose_device(parameters.get("DEVICE", "auto"))))
     return seconds
 
 
@@ -120,9 +123,9 @@ def git_commit() -> tuple[str | None, bool]:
         return None, False
 
 
-def record_run(executed: Path, profile: str | None, seconds: float) -> None:
-    """Write ``metadata.sentiment_run`` (profile, commit, dirty, machine, seconds, finished) into an executed
-    notebook, atomically."""
+def record_run(executed: Path, profile: str | None, seconds: float, precision: str | None = None) -> None:
+    """Write ``metadata.sentiment_run`` (profile, commit, dirty, machine, precision, seconds, finished) into an
+    executed notebook, atomically."""
     from datetime import datetime, timezone
 
     from .files import atomic_path
@@ -130,7 +133,8 @@ def record_run(executed: Path, profile: str | None, seconds: float) -> None:
     commit, dirty = git_commit()
     nb = nbformat.read(executed, as_version=4)
     nb.metadata["sentiment_run"] = {"profile": profile, "commit": commit, "dirty": dirty,
-                                    "machine": config.machine_description(), "seconds": round(seconds, 1),
+                                    "machine": config.machine_description(), "precision": precision,
+                                    "seconds": round(seconds, 1),
                                     "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     with atomic_path(executed) as tmp:
         nbformat.write(nb, str(tmp))

@@ -24,33 +24,36 @@ from typing import Any, Iterable, Sequence
 # subsampling. ``test_size`` None keeps the official 25,000-review test split whole.
 # ``embeddings="word2vec"``: 02 pre-trains word vectors on the training subset plus ``pretrain_reviews`` of
 # the 50,000 unlabelled reviews (``pretrain_epochs`` passes) and 03–05 start their embedding layers from
-# them; ``"random"`` trains every embedding from scratch.
+# them; ``"random"`` trains every embedding from scratch. ``precision="auto"`` trains and predicts under
+# bfloat16 autocast where the CPU or GPU has native bf16 (config.choose_precision); ``smoke`` stays float32 so
+# that its regression snapshots are the same on machines with and without bf16.
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": dict(
         split="standard", train_size=1200, val_size=300, test_size=600, val_fraction=0.1,
         max_len=96, truncation="head+tail", vocab_size=5000, min_freq=2, remove_stopwords=False,
         embeddings="word2vec", pretrain_reviews=2000, pretrain_epochs=2, embed_dim=32, hidden_size=32,
         num_layers=1, dropout=0.3, batch_size=64, lr=3e-3,
-        epochs=2, patience=2, n_trials=2, trial_epochs=1, ensemble=2, seed=42, seeds=2,
+        epochs=2, patience=2, n_trials=2, trial_epochs=1, ensemble=2, seed=42, seeds=2, precision="float32",
     ),
     "quick": dict(
         split="standard", train_size=10000, val_size=2000, test_size=None, val_fraction=0.1,
         max_len=256, truncation="head+tail", vocab_size=20000, min_freq=2, remove_stopwords=False,
         embeddings="word2vec", pretrain_reviews=25000, pretrain_epochs=4, embed_dim=64, hidden_size=64,
         num_layers=1, dropout=0.3, batch_size=64, lr=1e-3,
-        epochs=6, patience=2, n_trials=6, trial_epochs=2, ensemble=4, seed=42, seeds=3,
+        epochs=6, patience=2, n_trials=6, trial_epochs=2, ensemble=4, seed=42, seeds=3, precision="auto",
     ),
     "full": dict(
         split="standard", train_size=None, val_size=None, test_size=None, val_fraction=0.1,
         max_len=400, truncation="head+tail", vocab_size=40000, min_freq=2, remove_stopwords=False,
         embeddings="word2vec", pretrain_reviews=50000, pretrain_epochs=5, embed_dim=128, hidden_size=256,
         num_layers=1, dropout=0.4, batch_size=64, lr=1e-3,
-        epochs=8, patience=2, n_trials=20, trial_epochs=3, ensemble=4, seed=42, seeds=3,
+        epochs=8, patience=2, n_trials=20, trial_epochs=3, ensemble=4, seed=42, seeds=3, precision="auto",
     ),
 }
 DEFAULT_PROFILE = "quick"
 
 SPLITS = ("standard", "random")
+PRECISIONS = ("auto", "float32", "bfloat16")  # autocast dtype of training and inference: config.choose_precision
 EMBEDDING_STARTS = ("word2vec", "random")  # pre-trained on train + unlabelled reviews (02), or from scratch
 TRUNCATIONS = ("head", "tail", "head+tail")
 
@@ -66,7 +69,8 @@ class Params:
     """Validated run parameters: a profile's row of :data:`PROFILES` with overrides applied.
 
     Sizes are numbers of reviews (``None``: all), lengths are tokens, ``lr`` is AdamW's peak rate; ``seeds``
-    is how many runs (seeds ``seed``, ``seed + 1``, …) measure the seed-to-seed spread of a model.
+    is how many runs (seeds ``seed``, ``seed + 1``, …) measure the seed-to-seed spread of a model; ``precision``
+    is ``"auto"``, ``"float32"`` or ``"bfloat16"`` (:func:`sentiment_lib.config.choose_precision`).
     Frozen: a notebook that wants other values resolves them again (:func:`resolve`) or uses
     :meth:`replace`, which validates too.
     """
@@ -98,6 +102,7 @@ class Params:
     ensemble: int
     seed: int
     seeds: int
+    precision: str
 
     def as_dict(self) -> dict[str, Any]:
         """``{"profile": …, name: value, …}`` in field order."""
@@ -207,6 +212,9 @@ def resolve(profile: str = DEFAULT_PROFILE, **overrides: Any) -> Params:
         value = values[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"{name.upper()} must be an integer >= {least}, got {value!r}.")
+    if values["precision"] not in PRECISIONS:
+        raise ValueError(f"PRECISION must be one of {PRECISIONS} ('auto': bfloat16 where the CPU or GPU has it "
+                         f"natively), got {values['precision']!r}.")
     if values["truncation"] not in TRUNCATIONS:
         raise ValueError(f"TRUNCATION must be one of {TRUNCATIONS}, got {values['truncation']!r}.")
     for name in ("val_fraction", "dropout", "lr"):

@@ -65,7 +65,7 @@ def _text(fragment: str) -> str:
 
 def run_info(notebook: nbformat.NotebookNode) -> dict[str, Any]:
     """What the runner recorded about an executed notebook (``metadata.sentiment_run``: profile, commit,
-    machine, seconds, finished) completed from papermill's own metadata (duration, end time, parameters)."""
+    machine, precision, seconds, finished) completed from papermill's own metadata (duration, end time, parameters)."""
     recorded = dict(notebook.metadata.get("sentiment_run", {}))
     papermill = notebook.metadata.get("papermill", {})
     recorded.setdefault("profile", papermill.get("parameters", {}).get("PROFILE"))
@@ -79,10 +79,15 @@ def is_stale(executed: Path, source: Path) -> bool:
     return not source.exists() or pipeline.cells_of(executed) != pipeline.cells_of(source)
 
 
+EXERCISE_TAG = "exercise"  # the classroom edition's cells (prompt, answer, test): not part of the report
+
+
 def _strip_widgets(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy without widget state and widget views (progress bars: nothing to show in a static page)."""
+    """A copy for readers: without widget state and widget views (progress bars: nothing to show in a static
+    page) and without the exercise cells (tag ``exercise``; they are for students, see ``classroom/``)."""
     notebook = nbformat.from_dict(json.loads(json.dumps(notebook)))
     notebook.metadata.pop("widgets", None)
+    notebook.cells = [c for c in notebook.cells if EXERCISE_TAG not in c.get("metadata", {}).get("tags", [])]
     for cell in notebook.cells:
         outputs = []
         for out in cell.get("outputs", []):
@@ -106,6 +111,7 @@ def _header(title: str, info: dict[str, Any], stale: bool, index: str = "index.h
     parts = [f'<div class="site-header"><a href="{index}">Course report</a><strong>{html.escape(title)}</strong>',
              f'<div class="run">Profile <b>{html.escape(str(info.get("profile")))}</b> · commit '
              f'<code>{html.escape(commit)}</code> · machine: {html.escape(str(info.get("machine") or "not recorded"))}'
+             f' · precision: {html.escape(str(info.get("precision") or "not recorded"))}'
              f' · wall time {when} · finished {html.escape(str(info.get("finished") or "—"))}</div>']
     if stale:
         parts.append('<div class="stale"><b>Stale page.</b> Its source notebook has changed since this page was '

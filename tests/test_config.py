@@ -92,3 +92,40 @@ def test_choose_device(monkeypatch):
     monkeypatch.setenv("SENTIMENT_DEVICE", "gpu")  # the bad value came from the environment: say so
     with pytest.raises(ValueError, match=r"^\$SENTIMENT_DEVICE must be .*got 'gpu'"):
         config.choose_device("auto")
+
+
+def test_precision_is_bfloat16_only_where_the_hardware_has_it(monkeypatch):
+    from sentiment_lib import config
+
+    monkeypatch.delenv("SENTIMENT_PRECISION", raising=False)
+    monkeypatch.setattr(config, "cpu_has_native_bf16", lambda: True)
+    assert config.choose_precision("auto", "cpu") == "bfloat16"
+    assert config.precision_description("auto", "cpu") == "bfloat16 autocast (auto: native bf16)"
+    monkeypatch.setattr(config, "cpu_has_native_bf16", lambda: False)
+    assert config.choose_precision("auto", "cpu") is None
+    assert config.precision_description("auto", "cpu") == "float32 (auto: no native bf16)"
+    assert config.choose_precision("bfloat16", "cpu") == "bfloat16"  # forced: correct, only slower
+    assert config.choose_precision("float32", "cpu") is None
+    monkeypatch.setenv("SENTIMENT_PRECISION", "bfloat16")
+    assert config.choose_precision("auto", "cpu") == "bfloat16"
+    with pytest.raises(ValueError, match="PRECISION must be one of"):
+        config.choose_precision("fp16", "cpu")
+
+
+def test_native_bf16_is_read_from_the_cpu_flags(monkeypatch):
+    from sentiment_lib import config
+
+    monkeypatch.setattr(config, "_cpu_info", lambda: ("model name : X", "flags : fpu avx2 avx512f"))
+    assert not config.cpu_has_native_bf16()
+    monkeypatch.setattr(config, "_cpu_info", lambda: ("flags : fpu avx512f avx512_bf16",))
+    assert config.cpu_has_native_bf16()
+    monkeypatch.setattr(config, "_cpu_info", lambda: ("flags : fpu amx_bf16 amx_tile",))
+    assert config.cpu_has_native_bf16()
+
+
+def test_precision_parameter_is_validated_and_smoke_stays_float32():
+    assert resolve_params("quick").precision == "auto" and resolve_params("full").precision == "auto"
+    assert resolve_params("smoke").precision == "float32"  # snapshots identical with and without bf16
+    assert resolve_params("quick", PRECISION="float32").precision == "float32"
+    with pytest.raises(ValueError, match="PRECISION must be one of"):
+        resolve_params("quick", PRECISION="half")

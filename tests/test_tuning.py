@@ -373,7 +373,8 @@ def test_retrain_best_and_save_the_final_model(prepared):
     [run] = final_model.retrain_trials(prepared, params, [trial], device="cpu", progress=False, threads=1)
     assert run.model_config.name == "bilstm_pool" and run.model_config.hidden_size == 8
     assert run.fit.epochs_run <= 2 and 1 <= run.fit.best_epoch <= run.fit.epochs_run
-    assert run.preprocessing == {"max_len": 32, "truncation": "tail", "remove_stopwords": False}
+    assert run.preprocessing == {"max_len": 32, "truncation": "tail", "remove_stopwords": False,
+                                 "precision": "float32"}
     assert run.test is None and run.trial is trial and run.name == "trial 0 bilstm_pool"
     path = final_model.save_final_model("smoke", [run], prepared.vocab, {"val_loss": run.fit.best_val_loss})
     assert path == config.final_model_path("smoke")

@@ -1,0 +1,427 @@
+"""The hidden tests of the exercises: each ``check_*`` grades a student's function on small fixed inputs
+against the library's implementation (or, where the library has none, against what torch or Optuna
+compute), with tolerances. None of them trains a model or reads the data, so each runs in well under a
+second.
+
+The notebooks' hidden-test blocks are one line each (``check_vocab(build_vocab)``); the logic lives here,
+outside the student copies, and a failure is a :class:`Failed` with a plain sentence that says what is wrong
+without showing the inputs. The grader's feedback shows only that sentence (``classroom.feedback``).
+"""
+from __future__ import annotations
+
+import copy
+import types
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import optuna
+import pandas as pd
+import torch
+from torch import nn
+
+from sentiment_lib import eda, metrics, models, text, train
+from sentiment_lib.batching import Collate, EncodedSplit, make_loader
+from sentiment_lib.tuning import space as tuning_space
+
+
+class Failed(AssertionError):
+    """A hidden test failed; the message says what is wrong and how to look for it."""
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise Failed(message)
+
+
+def _own(fn: Any, name: str) -> None:
+    """The answer must be a function written in the notebook, not the library's function handed back."""
+    _require(isinstance(fn, types.FunctionType), f"{name} must be a function you define with def.")
+    _require(not (fn.__module__ or "").startswith("sentiment_lib"),
+             f"{name} is sentiment_lib's own function: write your implementation in the cell.")
+
+
+def _call(fn: Callable, name: str, *args: Any) -> Any:
+    """Call the student's function; an exception becomes a failure that names it (not our inputs)."""
+    try:
+        return fn(*args)
+    except NotImplementedError:
+        raise Failed(f"{name} is not written yet (it raises NotImplementedError).") from None
+    except Failed:
+        raise
+    except Exception as err:  # noqa: BLE001 - any error in student code is a failed test
+        raise Failed(f"{name} raised {type(err).__name__}: {err}") from None
+
+
+def _close(got: Any, expected: torch.Tensor, message: str, atol: float = 1e-5) -> None:
+    _require(isinstance(got, torch.Tensor), f"{message}: expected a torch.Tensor, got {type(got).__name__}.")
+    _require(tuple(got.shape) == tuple(expected.shape),
+             f"{message}: expected shape {tuple(expected.shape)}, got {tuple(got.shape)}.")
+    _require(torch.allclose(got.detach().float(), expected.detach().float(), atol=atol, rtol=1e-4),
+             f"{message}: the values differ from the expected ones.")
+
+
+# --------------------------------------------------------------------------------------------
+# 01 — exploring the data
+# --------------------------------------------------------------------------------------------
+
+CLEAN_CASES = [
+    "A <b>great</b> film!<br /><br />Go see it.",
+    "!!!Terrible, terrible... 1/10 -- avoid.",
+    "I don't think 'quoted' words, or the dogs' bone, keep their quote marks.",
+    "Caf&eacute; &amp; bar: 10/10 (really) #best",
+    "Mixed CASE, tabs\tand\nnew lines; ok?",
+    "''It's'' -- an 'odd' one...",
+]
+
+
+def check_clean_review(fn: Callable[[str], str]) -> None:
+    _own(fn, "clean_review")
+    for case in CLEAN_CASES:
+        got = _call(fn, "clean_review", case)
+        _require(isinstance(got, str), f"clean_review must return a str, got {type(got).__name__}.")
+        expected = " ".join(text.clean_text(case).split())
+        if " ".join(got.split()) != expected:
+            if any(c in got for c in ".,;:!?()#-"):
+                raise Failed("clean_review leaves punctuation inside the text: replace every character that is "
+                             "not a letter, a digit, an apostrophe or white space, everywhere, not only at the start.")
+            if "<" in got or "&" in got:
+                raise Failed("clean_review leaves HTML in the text: unescape entities and replace tags with a space.")
+            raise Failed("clean_review gives different words from the rules on some reviews "
+                         "(check upper case, entities and apostrophes that are quote marks).")
+
+
+def overlap_frame() -> pd.DataFrame:
+    rows = [
+        ("train", 1, "a fine film"), ("train", 0, "a dull film"), ("train", 0, "a dull film"),
+        ("train", 1, "seen twice"), ("test", 1, "seen twice"), ("test", 1, "seen twice"),
+        ("test", 0, "a dull film"), ("test", 1, "only in test"),
+        ("train", -1, "only in test"),  # unlabelled: not part of the labelled overlap
+        ("test", 0, "unlabelled copy"), ("train", -1, "unlabelled copy"),
+    ]
+    return pd.DataFrame(rows, columns=["split", "label", "text"])
+
+
+def check_train_test_overlap(fn: Callable[[pd.DataFrame], int]) -> None:
+    _own(fn, "train_test_overlap")
+    frame = overlap_frame()
+    expected = eda.duplicates(frame)["train_test_overlap"]
+    got = _call(fn, "train_test_overlap", frame.copy())
+    _require(isinstance(got, (int, np.integer)), f"train_test_overlap must return an int, got {type(got).__name__}.")
+    if int(got) != expected:
+        raise Failed(f"train_test_overlap counts {int(got)} texts where the rules give {expected}: count distinct "
+                     "texts, labelled reviews only (label 0 or 1), that occur in both train and test.")
+    _require(int(_call(fn, "train_test_overlap", frame[frame["split"] == "train"].copy())) == 0,
+             "train_test_overlap must be 0 when there is no test review.")
+
+
+# --------------------------------------------------------------------------------------------
+# 02 — preparing the reviews
+# --------------------------------------------------------------------------------------------
+
+VOCAB_TOKENS = [
+    ["good", "film", "good", "plot"], ["bad", "film", "dull"], ["film", "plot", "zany", "acting"],
+    ["leak", "leak", "leak", "leak"], ["good", "acting"], ["acting", "bad"],
+]
+VOCAB_SUBSETS = ["train", "train", "train", "test", "train", "val"]
+
+
+def check_build_vocab(fn: Callable[..., list]) -> None:
+    _own(fn, "build_vocab")
+    train_tokens = [t for t, s in zip(VOCAB_TOKENS, VOCAB_SUBSETS) if s == "train"]
+    for max_size, min_freq in [(None, 1), (None, 2), (5, 1), (3, 1)]:
+        got = _call(fn, "build_vocab", [list(t) for t in VOCAB_TOKENS], list(VOCAB_SUBSETS), max_size, min_freq)
+        expected = text.Vocab.build(train_tokens, max_size=max_size, min_freq=min_freq).itos
+        _require(isinstance(got, (list, tuple)), f"build_vocab must return a list of tokens, got {type(got).__name__}.")
+        got = list(got)
+        _require(got[:2] == [text.PAD_TOKEN, text.UNK_TOKEN],
+                 f"The vocabulary must start with {text.PAD_TOKEN!r} (id 0) and {text.UNK_TOKEN!r} (id 1).")
+        _require("leak" not in got,
+                 "The vocabulary holds a word that occurs only in validation or test reviews: count training reviews only.")
+        _require(len(got) <= (max_size or len(got)), "The vocabulary is longer than max_size (PAD and UNK count).")
+        _require(got == expected, f"With max_size={max_size}, min_freq={min_freq} the tokens or their order differ: most "
+                                  "frequent first, ties in alphabetical order, at least min_freq occurrences.")
+
+
+def check_truncate(fn: Callable[..., Any]) -> None:
+    _own(fn, "truncate")
+    for n in range(1, 14):
+        ids = np.arange(1, n + 1, dtype=np.int32)
+        for max_len in (1, 2, 4, 7, 8):
+            for side in ("head", "tail", "head+tail"):
+                got = _call(fn, "truncate", ids.copy(), max_len, side)
+                expected = text.truncate(ids, max_len, side)
+                if not np.array_equal(np.asarray(got), expected):
+                    raise Failed(f"truncate(..., max_len={max_len}, side={side!r}) keeps the wrong tokens for a "
+                                 f"review of {n} tokens.")
+
+
+def check_pad_batch(fn: Callable[[Sequence[Sequence[int]]], tuple]) -> None:
+    _own(fn, "pad_batch")
+    cases = [[[5, 6, 7], [8], [9, 10]], [[3, 4]], [[2] * 4, [7, 7, 7, 7, 7, 7], [11]]]
+    for seqs in cases:
+        split = EncodedSplit([np.asarray(s, dtype=np.int32) for s in seqs], np.zeros(len(seqs)))
+        expected = Collate(split, max_len=10_000)(list(range(len(seqs))))
+        got = _call(fn, "pad_batch", [list(s) for s in seqs])
+        _require(isinstance(got, tuple) and len(got) == 2, "pad_batch must return (tokens, lengths).")
+        tokens, lengths = got
+        _require(isinstance(tokens, torch.Tensor) and tokens.dtype == torch.long,
+                 "tokens must be a torch.long tensor (embedding layers want integer ids).")
+        _require(isinstance(lengths, torch.Tensor) and lengths.dtype == torch.long, "lengths must be a torch.long tensor.")
+        _require(torch.equal(lengths, expected.lengths), "lengths must hold each review's number of real tokens.")
+        _require(tuple(tokens.shape) == tuple(expected.tokens.shape),
+                 "tokens must be (batch, longest review) : pad to the longest review of the batch, no more.")
+        _require(torch.equal(tokens, expected.tokens),
+                 f"tokens differ: each review first, then PAD={text.PAD} up to the longest review.")
+
+
+# --------------------------------------------------------------------------------------------
+# 03 — the baseline
+# --------------------------------------------------------------------------------------------
+
+
+def _padded_lstm_batch(seed: int = 0, lengths: Sequence[int] = (5, 2, 7, 1)):
+    g = torch.Generator().manual_seed(seed)
+    lstm = nn.LSTM(3, 4, batch_first=True)
+    with torch.no_grad():
+        for p in lstm.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    lengths = torch.tensor(lengths)
+    x = torch.randn(len(lengths), int(lengths.max()), 3, generator=g)
+    x[torch.arange(x.size(1))[None, :] >= lengths[:, None]] = 0.0  # padding, as an embedding of PAD gives
+    return lstm, x, lengths
+
+
+def check_last_real_state(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+    _own(fn, "last_real_state")
+    for seed, lengths in [(0, (5, 2, 7, 1)), (1, (3, 3)), (2, (1, 6, 6, 2, 4))]:
+        lstm, x, lens = _padded_lstm_batch(seed, lengths)
+        with torch.no_grad():
+            outputs, _ = lstm(x)  # (B, T, H): padding runs through the recurrence here
+            packed = nn.utils.rnn.pack_padded_sequence(x, lens, batch_first=True, enforce_sorted=False)
+            _, (h_n, _) = lstm(packed)  # what packing reads: the state at each review's last real token
+        got = _call(fn, "last_real_state", outputs.clone(), lens.clone())
+        if isinstance(got, torch.Tensor) and got.shape == outputs[:, -1].shape and \
+                torch.allclose(got, outputs[:, -1]) and int(lens.min()) < outputs.size(1):
+            raise Failed("last_real_state reads the last padded step: read step lengths[b] - 1 of each review.")
+        _close(got, h_n[-1], "last_real_state")
+
+
+def _tiny_classifier(seed: int, dropout: float = 0.5) -> nn.Module:
+    torch.manual_seed(seed)
+    return models.LSTMClassifier(20, embed_dim=6, hidden_size=5, dropout=dropout)
+
+
+def _tiny_loader(seed: int = 0, n: int = 24, batch_size: int = 8):
+    g = np.random.default_rng(seed)
+    ids = [g.integers(2, 20, size=int(k)).astype(np.int32) for k in g.integers(1, 9, size=n)]
+    split = EncodedSplit(ids, g.integers(0, 2, size=n))
+    return make_loader(split, batch_size, max_len=16, shuffle=False)
+
+
+class _Probe(nn.Module):
+    """Wraps a model and records, at every forward, whether gradients were on and the model in train mode."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner, self.calls = inner, []
+
+    def forward(self, tokens, lengths):
+        self.calls.append((torch.is_grad_enabled(), self.inner.training))
+        return self.inner(tokens, lengths)
+
+
+def check_evaluate(fn: Callable[..., dict]) -> None:
+    _own(fn, "evaluate")
+    model, loader = _tiny_classifier(0), _tiny_loader(0)
+    expected = train.evaluate(model, loader)
+    before = copy.deepcopy(model.state_dict())
+    probe = _Probe(model)
+    probe.train()
+    got = _call(fn, "evaluate", probe, loader)
+    _require(probe.calls, "evaluate never called the model.")
+    _require(not any(grad for grad, _ in probe.calls),
+             "evaluate computes gradients: run the loop under torch.no_grad() (or torch.inference_mode()).")
+    _require(not any(training for _, training in probe.calls),
+             "evaluate runs the model in train mode (dropout on): call model.eval() first.")
+    _require(all(torch.equal(before[k], v) for k, v in model.state_dict().items()),
+             "evaluate changed the model's weights: evaluation must not step an optimizer.")
+    _require(all(p.grad is None for p in model.parameters()), "evaluate left gradients on the weights.")
+    _require(isinstance(got, dict) and {"loss", "accuracy"} <= set(got),
+             "evaluate must return a dict with 'loss' and 'accuracy'.")
+    _require(abs(float(got["accuracy"]) - expected["accuracy"]) < 1e-6,
+             "evaluate's accuracy differs (predict positive when the probability is at least 0.5).")
+    _require(abs(float(got["loss"]) - expected["loss"]) < 1e-4,
+             "evaluate's loss differs: the mean binary cross-entropy per review, over the whole loader "
+             "(weight each batch by its size).")
+
+
+def check_train_step(fn: Callable[..., float]) -> None:
+    _own(fn, "train_step")
+    loader = _tiny_loader(1, n=16)
+    batches = list(loader)
+    theirs, ours = _tiny_classifier(3, dropout=0.0), _tiny_classifier(3, dropout=0.0)
+    opt_theirs = torch.optim.Adam(theirs.parameters(), lr=0.05)
+    opt_ours = torch.optim.Adam(ours.parameters(), lr=0.05)
+    for step, batch in enumerate(batches):
+        theirs.eval()  # the step itself must switch to train mode
+        loss = _call(fn, "train_step", theirs, batch, opt_theirs, 0.1)
+        expected = train.train_one_epoch(ours, [batch], opt_ours, None, grad_clip=0.1, progress=False)["loss"]
+        _require(isinstance(loss, float), f"train_step must return the loss as a float (loss.item()), got "
+                                          f"{type(loss).__name__}.")
+        _require(abs(loss - expected) < 1e-4, f"Step {step + 1}: the loss differs (binary cross-entropy with logits, "
+                                              "computed before the optimizer step).")
+        _require(theirs.training, "train_step must put the model in train mode (model.train()).")
+        for (name, a), b in zip(theirs.named_parameters(), ours.parameters()):
+            if not torch.allclose(a, b, atol=1e-5, rtol=1e-4):
+                raise Failed(f"After step {step + 1} the weights differ ({name}): zero the gradients first, then "
+                             "backward, clip the gradient norm to grad_clip, then step.")
+
+
+def check_precision_recall_f1(fn: Callable[[np.ndarray], tuple]) -> None:
+    _own(fn, "precision_recall_f1")
+    for cm in ([[50, 10], [5, 35]], [[7, 0], [3, 0]], [[0, 4], [0, 6]], [[12, 3], [9, 1]]):
+        cm = np.asarray(cm)
+        (tn, fp), (fn_, tp) = cm
+        y_true = np.repeat([0, 0, 1, 1], [tn, fp, fn_, tp])
+        y_pred = np.repeat([0, 1, 0, 1], [tn, fp, fn_, tp])
+        expected = metrics.binary_metrics(y_true, y_pred.astype(float))
+        got = _call(fn, "precision_recall_f1", cm.copy())
+        _require(isinstance(got, tuple) and len(got) == 3, "precision_recall_f1 must return (precision, recall, f1).")
+        for name, value in zip(("precision", "recall", "f1"), got):
+            _require(np.isfinite(float(value)), f"{name} is not a number for a matrix without predicted or true "
+                                                "positives: return 0 there.")
+            _require(abs(float(value) - expected[name]) < 1e-9,
+                     f"{name} differs (rows are the true class, columns the predicted one; positive is 1).")
+
+
+# --------------------------------------------------------------------------------------------
+# 04 — improvements
+# --------------------------------------------------------------------------------------------
+
+
+def _states(seed: int, lengths: Sequence[int], hidden: int = 3):
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor(lengths)
+    outputs = torch.randn(len(lengths), int(lengths.max()) + 2, hidden, generator=g)
+    return outputs, lengths, torch.arange(outputs.size(1))[None, :] >= lengths[:, None]
+
+
+def check_masked_mean_max(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+    _own(fn, "masked_mean_max")
+    for seed, lengths in [(0, (4, 1, 3)), (1, (2, 2)), (2, (5, 3, 1, 2))]:
+        outputs, lens, pad = _states(seed, lengths)
+        expected = models.masked_mean_max_pool(outputs, lens)
+        for fill in (1e6, -1e6, 0.0):
+            noisy = outputs.clone()
+            noisy[pad] = fill
+            got = _call(fn, "masked_mean_max", noisy, lens.clone())
+            if isinstance(got, torch.Tensor) and got.shape == expected.shape and \
+                    not torch.allclose(got, expected, atol=1e-4):
+                raise Failed("masked_mean_max changes when the padded steps change: the mean and the max must "
+                             "use real steps only (divide by the length, keep padding out of the max).")
+            _close(got, expected, "masked_mean_max", atol=1e-4)
+
+
+def check_attention_weights(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+    _own(fn, "attention_weights")
+    for seed, lengths in [(0, (4, 1, 3)), (3, (2, 6, 6))]:
+        g = torch.Generator().manual_seed(seed)
+        lens = torch.tensor(lengths)
+        scores = torch.randn(len(lens), int(lens.max()) + 1, generator=g) * 3
+        pad = torch.arange(scores.size(1))[None, :] >= lens[:, None]
+        scores[pad] = 50.0  # large scores on padding must still get no weight
+        got = _call(fn, "attention_weights", scores.clone(), lens.clone())
+        _require(isinstance(got, torch.Tensor) and got.shape == scores.shape,
+                 f"attention_weights must return a tensor of the scores' shape {tuple(scores.shape)}.")
+        _require(bool((got[pad] == 0).all()), "attention_weights gives weight to padding: it must be exactly 0 there.")
+        _require(torch.allclose(got.sum(dim=1), torch.ones(len(lens)), atol=1e-5),
+                 "Each review's weights must sum to 1.")
+        _close(got, models.masked_softmax(scores, lens), "attention_weights")
+
+
+# --------------------------------------------------------------------------------------------
+# 05 — Optuna
+# --------------------------------------------------------------------------------------------
+
+SPACES = [
+    {"model": {"choices": ["lstm", "gru", "bilstm_pool"]}, "num_layers": {"low": 1, "high": 3, "log": False},
+     "dropout": {"low": 0.0, "high": 0.5, "log": False}, "lr": {"low": 1e-4, "high": 1e-2, "log": True},
+     "hidden_size": {"choices": [16, 32, 64]}},
+    {"batch_size": {"choices": [32, 64]}, "embed_dim": {"low": 8, "high": 128, "log": True},
+     "weight_decay": {"low": 1e-6, "high": 1e-3, "log": True}},
+]
+
+
+def _asked(sampler_seed: int):
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=sampler_seed))
+    return study.ask()
+
+
+def check_suggest(fn: Callable[[optuna.Trial, dict], dict]) -> None:
+    _own(fn, "suggest")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for k, spec in enumerate(SPACES):
+        theirs, ours = _asked(k), _asked(k)
+        got = _call(fn, "suggest", theirs, copy.deepcopy(spec))
+        expected = tuning_space.search_space(ours, None, spec)  # type: ignore[arg-type]
+        _require(isinstance(got, dict), f"suggest must return a dict {{name: value}}, got {type(got).__name__}.")
+        _require(set(theirs.distributions) == set(spec), "suggest must suggest every dimension of the space, once.")
+        for name in spec:
+            a, b = theirs.distributions[name], ours.distributions[name]
+            if a != b:
+                raise Failed(f"{name!r} is suggested as {type(a).__name__}"
+                             f"{'(log)' if getattr(a, 'log', False) else ''}; the space asks for {type(b).__name__}"
+                             f"{'(log)' if getattr(b, 'log', False) else ''} over the same range.")
+        _require(got == expected, "suggest must return the suggested values, keyed by dimension name.")
+        fixed = {name: v for name, v in expected.items()}
+        _require(_call(fn, "suggest", optuna.trial.FixedTrial(fixed), copy.deepcopy(spec)) == fixed,
+                 "suggest does not return the trial's values (checked with optuna.trial.FixedTrial).")
+
+
+class _PruneFromStep(optuna.pruners.BasePruner):
+    def __init__(self, step: int):
+        self.step = step
+
+    def prune(self, study, trial) -> bool:
+        return trial.last_step is not None and trial.last_step >= self.step
+
+
+def _fake_training(log: list):
+    def train(config: dict, report: Callable[[int, float], None]) -> float:
+        losses = [1.0 / (1 + config["num_layers"] * (epoch + 1)) + config["lr"] for epoch in range(4)]
+        for epoch, loss in enumerate(losses):
+            log.append(epoch)
+            report(epoch, loss)
+        return min(losses)
+    return train
+
+
+def check_objective(fn: Callable[..., float]) -> None:
+    _own(fn, "objective")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = {"num_layers": {"low": 1, "high": 3, "log": False}, "lr": {"low": 1e-4, "high": 1e-2, "log": True}}
+    fixed = {"num_layers": 2, "lr": 0.001}
+    log: list = []
+    value = _call(fn, "objective", optuna.trial.FixedTrial(fixed), spec, _fake_training(log))
+    expected = _fake_training([])(fixed, lambda e, v: None)
+    _require(isinstance(value, (float, int)) and abs(float(value) - expected) < 1e-12,
+             "objective must return what train returns for the trial's configuration (checked with a FixedTrial).")
+    _require(log == [0, 1, 2, 3], "objective must let train run every epoch when nothing prunes it.")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0), pruner=_PruneFromStep(1))
+    log.clear()
+    trial = study.ask()
+    try:
+        fn(trial, spec, _fake_training(log))
+    except optuna.TrialPruned:
+        pass
+    except NotImplementedError:
+        raise Failed("objective is not written yet (it raises NotImplementedError).") from None
+    except Exception as err:  # noqa: BLE001
+        raise Failed(f"objective raised {type(err).__name__}: {err}") from None
+    else:
+        raise Failed("objective must raise optuna.TrialPruned when trial.should_prune() says so after a report.")
+    _require(set(trial.distributions) == set(spec), "objective must suggest the configuration from the space.")
+    _require(sorted(study.trials[0].intermediate_values) == [0, 1],
+             "objective must report each epoch's validation loss with trial.report(value, epoch) and stop at the "
+             "first epoch the pruner prunes.")
+    _require(log == [0, 1], "A pruned trial must stop training at once (raise inside report).")
