@@ -12,7 +12,7 @@ PYTEST   := $(TEST_ENV) $(PY) -m pytest --nbval --nbval-current-env \
             --nbval-sanitize-with tests/regression/sanitize.cfg --nbval-cell-timeout=1200
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test unit snapshots site data bench predict tune student grade clean
+.PHONY: help install run test unit snapshots site data bench bench-tuning predict tune student grade clean
 
 help: ## list every command
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,9 @@ data: $(STAMP) ## download the official IMDB archive into data/raw/ (needs inter
 
 bench: $(STAMP) ## training-speed benchmark: seed-style loop vs this project's loop
 	$(PY) -m sentiment_lib bench
+
+bench-tuning: $(STAMP) ## tuning budget: 05's successive-halving study against an exhaustive one (PROFILE, default quick)
+	SENTIMENT_PROGRESS=0 $(PY) -m benchmarks.tuning_budget --profile $(PROFILE)
 
 predict: $(STAMP) ## label a review with the run's final model: make predict TEXT="what a film"
 	$(PY) -m sentiment_lib predict --profile $(PROFILE) "$(TEXT)"

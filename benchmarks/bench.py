@@ -1,7 +1,8 @@
 """Training-speed benchmark: the seed-style loop against this project's loop, side by side in one run.
 
     python -m sentiment_lib bench [--profile quick] [--batches 40 | --epoch] [--hidden 256] [--embed 128]
-                                  [--max-len 400] [--batch-size 64] [--eval-size 1000] [--threads N]
+                                  [--max-len 400] [--batch-size 64] [--eval-size 1000] [--eval-split val|test]
+                                  [--threads N]
                                   [--extra packed|dynamic|naive-dense|bf16|project@128|seed+keep-memory|
                                            project-glibc ...]
     make bench
@@ -14,7 +15,9 @@ mean/max pooling; same initial weights) on the same reviews with the same optimi
   ``--max-len``, the BiLSTM run over the whole padded tensor without packing
   (:class:`benchmarks.seed_style.PaddedBiLSTMPool`), glibc's allocator as it behaves by default
   (:func:`sentiment_lib.memory.keep_freed_memory` ``(False)``).
-- ``project``: this project's defaults, what the notebooks get from :func:`sentiment_lib.train.fit`:
+- ``project``: this project's defaults, what the notebooks get from :func:`sentiment_lib.train.fit`,
+  bfloat16 autocast included where the CPU has native bf16 (:func:`sentiment_lib.config.choose_precision`;
+  ``project fp32`` is then the same loop in float32, to show that share of the gain):
   length-bucketed batches padded to their longest review; ``recurrence="dense"`` (one fused kernel call
   per direction; the backward direction reads each review reversed within its own length, so no padding
   enters a real step's state); freed memory kept for the next step (``keep_freed_memory(True)``).
@@ -45,8 +48,9 @@ Columns:
   what training adds (activations kept for backward, gradients, optimiser state, allocator caches).
   ``tracemalloc`` would not see torch's CPU allocations, hence a process per way.
 - ``GFLOP/s``: useful FLOP rate, real tokens/s × training FLOPs per token (below); padding is waste.
-- ``% roof``: that rate as a share of the float32 roof, a 2048×2048 matrix product timed in this run
-  (best of several, same thread count), before and after the timed loop (the higher is used).
+- ``% fp32 roof`` / ``% bf16 roof``: that rate as a share of the float32 and the bfloat16 roof, a 2048×2048
+  matrix product timed in this run (best of several, same thread count; float32 before and after the timed
+  loop, the higher used).
 - ``val acc``: accuracy on ``--eval-size`` validation reviews after the fixed budget (every way makes one
   pass over the same training reviews).
 
@@ -81,19 +85,21 @@ import pandas as pd
 import torch
 
 from sentiment_lib.batching import Batch, EncodedSplit, make_loader
+from sentiment_lib.config import choose_precision
 from sentiment_lib.memory import FreedMemoryCap, keep_freed_memory
 from sentiment_lib.models import BiLSTMPool
 from sentiment_lib.train import evaluate, train_one_epoch
+from sentiment_lib.uncertainty import mcnemar, predictions_correct
 
 try:
     from .seed_style import PaddedBiLSTMPool
 except ImportError:  # run as a script: python benchmarks/bench.py
     from seed_style import PaddedBiLSTMPool
 
-SEED_STYLE, PROJECT = "seed-style", "project"
-EXTRAS = ("packed", "dynamic", "naive-dense", "bf16", "project@N", "seed+keep-memory", "project-glibc")
-COLUMNS = ["way", "batch", "real tok/s", "padded tok/s", "pad %", "s/epoch", "load %", "peak MiB",
-           "train MiB", "GFLOP/s", "% roof", "val acc"]
+SEED_STYLE, PROJECT, PROJECT_FP32 = "seed-style", "project", "project fp32"
+EXTRAS = ("packed", "dynamic", "naive-dense", "bf16", "fp32", "project@N", "seed+keep-memory", "project-glibc")
+COLUMNS = ["way", "batch", "amp", "real tok/s", "padded tok/s", "pad %", "s/epoch", "load %", "peak MiB",
+           "train MiB", "GFLOP/s", "% fp32 roof", "% bf16 roof", "val acc"]
 SEED_BATCH_SIZE = 64
 
 
@@ -111,16 +117,24 @@ class Way:
 
 
 def make_ways(extras: list[str] | tuple[str, ...] = (), batch_size: int = 64) -> list[Way]:
-    """``seed-style`` and ``project`` first, then the requested extras (names in :data:`EXTRAS`)."""
+    """``seed-style`` and ``project`` (the notebooks' defaults, bfloat16 autocast where the CPU has it natively)
+    first, then ``project fp32`` when ``project`` took bfloat16, then the requested extras (:data:`EXTRAS`)."""
     seed_style = Way(SEED_STYLE, bucket=False, pad_to_max_len=True, recurrence="padded",
                      batch_size=SEED_BATCH_SIZE, keep_freed_memory=False)
-    project = Way(PROJECT, bucket=True, pad_to_max_len=False, recurrence="dense", batch_size=batch_size)
+    project = Way(PROJECT, bucket=True, pad_to_max_len=False, recurrence="dense", batch_size=batch_size,
+                  amp_dtype=choose_precision("auto"))
     ways = [seed_style, project]
+    if project.amp_dtype is not None:  # the fast path took bfloat16: show its share of the gain
+        ways.append(replace(project, name=PROJECT_FP32, amp_dtype=None))
     for extra in extras:
         if extra == "seed+keep-memory":
             ways.append(replace(seed_style, name=extra, keep_freed_memory=True))
         elif extra == "project-glibc":
             ways.append(replace(project, name=extra, keep_freed_memory=False))
+        elif extra == "fp32":
+            if project.amp_dtype is not None:
+                continue  # already there
+            ways.append(replace(project, name=PROJECT_FP32, amp_dtype=None))
         elif extra == "packed":
             ways.append(Way("packed", True, False, "packed", batch_size))
         elif extra == "dynamic":
@@ -155,6 +169,7 @@ class BenchOptions:
     memory: bool = True
     roof_size: int = 2048
     seed: int = 0
+    eval_name: str = "validation"  # which split ``val`` is (the accuracy check's reviews)
 
     def __post_init__(self) -> None:
         if self.batches is not None and self.batches < 1:
@@ -424,6 +439,8 @@ def run_benchmark(train: EncodedSplit, val: EncodedSplit, vocab_size: int, optio
     foreign = meter.foreign_cores()
     roof_after = matmul_gflops(options.roof_size)
     roof = max(roof_before, roof_after)
+    bf16_roof = matmul_gflops(options.roof_size, torch.bfloat16, repeats=3, budget_s=5.0)
+    probs = {}
 
     rows = []
     for trainer in trainers:
@@ -436,15 +453,17 @@ def run_benchmark(train: EncodedSplit, val: EncodedSplit, vocab_size: int, optio
             seconds_per_epoch = epoch_padded / padded_rate
         accuracy = math.nan
         if eval_split is not None:
-            log(f"evaluating {way.name} on {len(eval_split)} validation reviews …")
+            log(f"evaluating {way.name} on {len(eval_split)} {options.eval_name} reviews …")
             eval_loader = _loader(eval_split, way, options, shuffle=False,
                                   batch_size=way.batch_size if way.pad_to_max_len else 4 * way.batch_size)
-            accuracy = evaluate(trainer.model, eval_loader, amp_dtype=way.amp_dtype)["accuracy"]
-        rows.append({"way": way.name, "batch": way.batch_size, "real tok/s": real_rate,
+            scored = evaluate(trainer.model, eval_loader, amp_dtype=way.amp_dtype)
+            accuracy, probs[way.name] = scored["accuracy"], scored["prob"]
+        rows.append({"way": way.name, "batch": way.batch_size, "amp": way.amp_dtype or "-", "real tok/s": real_rate,
                      "padded tok/s": padded_rate, "pad %": 100 * (1 - seen.real / seen.padded),
                      "s/epoch": seconds_per_epoch, "load %": 100 * seen.seconds / trainer.seconds,
                      "peak MiB": math.nan, "train MiB": math.nan, "GFLOP/s": real_rate * flops / 1e9,
-                     "% roof": 100 * real_rate * flops / 1e9 / roof, "val acc": accuracy})
+                     "% fp32 roof": 100 * real_rate * flops / 1e9 / roof,
+                     "% bf16 roof": 100 * real_rate * flops / 1e9 / bf16_roof, "val acc": accuracy})
     if options.memory:
         for row, way in zip(rows, ways):
             log(f"peak memory of {way.name} (fresh process) …")
@@ -454,12 +473,12 @@ def run_benchmark(train: EncodedSplit, val: EncodedSplit, vocab_size: int, optio
     speedup = float(table["s/epoch"].iloc[0] / table["s/epoch"].iloc[1])
 
     lengths = np.minimum(train.lengths, options.max_len)
-    bf16 = matmul_gflops(512, torch.bfloat16, repeats=3, budget_s=3.0)
     header = [
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-        f"CPU capability {torch.backends.cpu.get_cpu_capability()}",
+        f"CPU capability {torch.backends.cpu.get_cpu_capability()}; project precision: "
+        f"{'bfloat16 autocast' if ways[1].amp_dtype else 'float32'} (auto)",
         f"fp32 roof ({options.roof_size}² matmul): {roof_before:.0f} GFLOP/s before, {roof_after:.0f} after; "
-        f"bf16 matmul (512²): {bf16:.1f} GFLOP/s",
+        f"bf16 roof ({options.roof_size}² matmul): {bf16_roof:.0f} GFLOP/s",
         f"model: BiLSTM + masked mean/max pool, embed {options.embed}, hidden {options.hidden}, "
         f"{flops / 1e6:.2f} MFLOP per real token (training); AdamW lr {options.lr}, dropout {options.dropout}",
         f"data: {len(train)} training reviews, {lengths.mean():.0f} real tokens per review on average at "
@@ -471,13 +490,20 @@ def run_benchmark(train: EncodedSplit, val: EncodedSplit, vocab_size: int, optio
     if eval_split is not None:
         acc = table["val acc"]
         notes.append(f"val acc: after one pass over the same {len(subset)} training reviews, on "
-                     f"{len(eval_split)} validation reviews; project − seed-style = "
+                     f"{len(eval_split)} {options.eval_name} reviews; project − seed-style = "
                      f"{100 * (acc.iloc[1] - acc.iloc[0]):+.1f} points")
     if foreign is not None:
         notes.append(f"other processes used {foreign:.1f} of {os.cpu_count()} CPUs during the timed loop"
                      + (" — not a clean measurement: rerun on an idle machine (or with --threads 1)"
                         if foreign > 0.25 else ""))
-    if bf16 < roof / 4:
+    if PROJECT in probs and PROJECT_FP32 in probs:
+        correct = {name: predictions_correct(eval_split.labels, probs[name]) for name in (PROJECT, PROJECT_FP32)}
+        test = mcnemar(correct[PROJECT], correct[PROJECT_FP32])
+        agree = "agree within it" if test.low <= 0 <= test.high else "differ"
+        notes.append(f"bf16 vs fp32 (the same loop, same start): {100 * test.difference:+.2f} points on "
+                     f"{test.n} reviews, paired 95% interval [{100 * test.low:+.2f}, {100 * test.high:+.2f}] "
+                     f"(McNemar p = {test.p_value:.2f}): they {agree}")
+    if bf16_roof < roof / 4:
         notes.append("bf16: no native bfloat16 matrix kernels on this CPU (no AVX512-BF16/AMX); bfloat16 "
                      "autocast would be far slower than float32 here")
     return BenchResult(table, roof, speedup, header, notes)
@@ -487,7 +513,7 @@ def format_table(table: pd.DataFrame) -> str:
     """The table as aligned text (integers for rates, one decimal for shares and MiB)."""
     formats = {"real tok/s": "{:.0f}", "padded tok/s": "{:.0f}", "pad %": "{:.1f}", "s/epoch": "{:.1f}",
                "load %": "{:.1f}", "peak MiB": "{:.0f}", "train MiB": "{:.0f}", "GFLOP/s": "{:.1f}",
-               "% roof": "{:.1f}", "val acc": "{:.4f}"}
+               "% fp32 roof": "{:.1f}", "% bf16 roof": "{:.1f}", "val acc": "{:.4f}"}
     shown = table.copy()
     for column, fmt in formats.items():
         shown[column] = [("-" if isinstance(v, float) and math.isnan(v) else fmt.format(v)) for v in table[column]]
@@ -513,6 +539,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=64, help="the project way's batch size (64)")
     parser.add_argument("--eval-size", type=int, default=1000,
                         help="validation reviews for the accuracy check (1000; 0 skips it)")
+    parser.add_argument("--eval-split", choices=("val", "test"), default="val",
+                        help="reviews of the accuracy check: validation (default) or test (more reviews: a benchmark "
+                             "chooses nothing, so reading test here is harmless)")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument("--extra", action="append", default=[], metavar="WAY",
                         help=f"also measure: {', '.join(EXTRAS)}; repeatable")
@@ -528,13 +557,14 @@ def main(argv: list[str] | None = None) -> int:
         options = BenchOptions(batches=None if args.epoch else args.batches, hidden=args.hidden, embed=args.embed,
                                max_len=args.max_len, batch_size=args.batch_size, eval_size=args.eval_size,
                                threads=args.threads, extras=args.extra, lr=args.lr, dropout=args.dropout,
-                               chunk=args.chunk, memory=not args.no_memory)
+                               chunk=args.chunk, memory=not args.no_memory,
+                               eval_name="validation" if args.eval_split == "val" else "test")
         make_ways(options.extras, options.batch_size)
         prepared = load_prepared(args.profile)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    result = run_benchmark(prepared.splits["train"], prepared.splits["val"], len(prepared.vocab), options,
+    result = run_benchmark(prepared.splits["train"], prepared.splits[args.eval_split], len(prepared.vocab), options,
                            log=lambda line: print(line, file=sys.stderr, flush=True))
     print(result.report())
     return 0

@@ -7,6 +7,7 @@
     train MODEL … [--profile P] [-p NAME VALUE]       train models of notebook 04 by name, print test metrics
     tune [--profile P] [--trials N] [--storage URL]   run trials of notebook 05's (shared) Optuna study
     predict [--profile P] [TEXT …] [--file F]         label reviews with a run's saved model
+    evaluate FILE [--profile P] [--model M]           score a saved model on your own labelled CSV/TSV
     bench [--epoch] [--extra WAY …]                   training-speed benchmark (benchmarks/bench.py)
 """
 from __future__ import annotations
@@ -52,6 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--model", help="path to a model bundle (default: the run's final model)")
     predict.add_argument("--file", help="a file with one review per line ('-' for stdin)")
     predict.add_argument("--encoding", default="utf-8", help="the --file's text encoding (default utf-8; e.g. latin-1)")
+    evaluate = sub.add_parser("evaluate", help="score a saved model on a labelled CSV/TSV of your own texts")
+    evaluate.add_argument("file", help="CSV or TSV with a header: a text column and a label column")
+    evaluate.add_argument("--profile", default=profiles.DEFAULT_PROFILE, choices=sorted(profiles.PROFILES))
+    evaluate.add_argument("--model", help="path to a model bundle (default: the run's final model)")
+    evaluate.add_argument("--text-column", help="the texts' column (default: found by name: text, review, …)")
+    evaluate.add_argument("--label-column", help="the labels' column (default: label, sentiment, polarity, …)")
+    evaluate.add_argument("--encoding", default="utf-8", help="the file's text encoding (default utf-8)")
     train = sub.add_parser("train", help="train models of notebook 04 by name on a run (02 must have run)")
     train.add_argument("models", nargs="+", help="model names, e.g. attention_lstm bilstm_pool")
     train.add_argument("--profile", default=profiles.DEFAULT_PROFILE, choices=sorted(profiles.PROFILES))
@@ -123,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         from .predict import main_predict
 
         return main_predict(args)
+    elif args.command == "evaluate":
+        from .evaluate import main_evaluate
+
+        return main_evaluate(args)
     elif args.command == "train":
         return _train(args)
     elif args.command == "tune":

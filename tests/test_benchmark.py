@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from sentiment_lib.batching import EncodedSplit
-from benchmarks.bench import (COLUMNS, PROJECT, SEED_STYLE, BenchOptions, lstm_train_flops_per_token, main,
-                                 make_ways, run_benchmark, train_peak_memory)
+from benchmarks import bench
+from benchmarks.bench import (COLUMNS, PROJECT, PROJECT_FP32, SEED_STYLE, BenchOptions, lstm_train_flops_per_token,
+                              main, make_ways, run_benchmark, train_peak_memory)
 
 VOCAB = 40
 
@@ -35,14 +36,26 @@ def tiny_options(**overrides):
 def test_report_has_every_column_one_row_per_way_and_ends_with_the_speedup():
     result = run_benchmark(tiny_split(200, 0), tiny_split(40, 1), VOCAB, tiny_options(extras=["packed"]))
     assert list(result.table.columns) == COLUMNS
-    assert result.table["way"].tolist() == [SEED_STYLE, PROJECT, "packed"]
-    measured = result.table.drop(columns=["way", "peak MiB", "train MiB"])
+    fp32 = [PROJECT_FP32] if make_ways()[1].amp_dtype else []  # shown when the fast path took bfloat16
+    assert result.table["way"].tolist() == [SEED_STYLE, PROJECT, *fp32, "packed"]
+    measured = result.table.drop(columns=["way", "amp", "peak MiB", "train MiB"])
     assert np.isfinite(measured.to_numpy(dtype=float)).all()
     assert (result.table["real tok/s"] > 0).all() and result.table["val acc"].between(0, 1).all()
     report = result.report()
     header = next(line for line in report.splitlines() if line.lstrip().startswith("way"))
     assert all(column in header for column in COLUMNS)
     assert re.fullmatch(r"speedup: \d+\.\d\d", report.splitlines()[-1])
+
+
+def test_the_fast_path_takes_bfloat16_only_where_it_pays_and_is_compared_with_float32(monkeypatch):
+    monkeypatch.setattr(bench, "choose_precision", lambda preference: None)
+    assert [(w.name, w.amp_dtype) for w in make_ways()] == [(SEED_STYLE, None), (PROJECT, None)]
+    monkeypatch.setattr(bench, "choose_precision", lambda preference: "bfloat16")
+    assert [(w.name, w.amp_dtype) for w in make_ways()] == [(SEED_STYLE, None), (PROJECT, "bfloat16"),
+                                                            (PROJECT_FP32, None)]
+    result = run_benchmark(tiny_split(120, 0), tiny_split(40, 1), VOCAB, tiny_options())
+    paired = next(line for line in result.notes if line.startswith("bf16 vs fp32"))
+    assert "paired 95% interval" in paired and "on 20 reviews" in paired  # eval_size 20
 
 
 def test_a_whole_epoch_without_accuracy_check():
@@ -67,7 +80,7 @@ def test_flop_count_is_six_per_weight_of_the_torch_lstm(embed, hidden, layers, b
     assert lstm_train_flops_per_token(embed, hidden, layers, bidirectional) == 6 * weights
 
 
-def test_flop_count_for_seed_000_s_bilstm():
+def test_flop_count_for_the_tutorial_bilstm():
     assert lstm_train_flops_per_token(128, 256) == pytest.approx(4.72e6, rel=1e-3)  # 4.72 MFLOP per real token
 
 

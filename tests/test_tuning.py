@@ -11,6 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
@@ -145,19 +146,31 @@ def test_trial_seeding_draws_distinct_startup_trials():
     assert len({json.dumps(d, sort_keys=True) for d in draws(3, 4)}) == 4
 
 
-def test_median_pruner_stops_a_trial_worse_than_the_median():
+def test_successive_halving_lets_only_the_best_third_past_the_first_epoch():
     study = optuna.create_study(direction="minimize", pruner=studies.make_pruner(8))
-    for loss in (0.40, 0.30):
+    verdicts = []
+    for loss in (0.40, 0.30, 0.50, 0.20, 0.60, 0.35):
         trial = study.ask()
         trial.report(loss, 1)
-        trial.report(loss - 0.1, 2)
-        study.tell(trial, loss - 0.1)
-    bad = study.ask()
-    bad.report(0.69, 1)
-    assert bad.should_prune()
-    good = study.ask()
-    good.report(0.20, 1)
-    assert not good.should_prune()
+        verdicts.append(trial.should_prune())
+        if verdicts[-1]:
+            study.tell(trial, state=TrialState.PRUNED)
+        else:
+            trial.report(loss - 0.1, 3)
+            study.tell(trial, loss - 0.1)
+    # asynchronous: each trial is compared with those that reached epoch 1 before it (top third kept)
+    assert verdicts == [False, False, True, False, True, True]
+
+
+def test_the_tuning_budget_benchmark_compares_the_pruned_study_with_an_exhaustive_one(prepared):
+    from benchmarks.tuning_budget import run_one
+
+    params = tiny_params(trial_epochs=3)
+    halving = run_one(prepared, params, studies.make_pruner(6), 6, seed=0)
+    full = run_one(prepared, params, optuna.pruners.NopPruner(), 6, seed=0)
+    assert full["epochs"] == 18 and full["pruned"] == 0 and full["complete"] == 6
+    assert halving["epochs"] < full["epochs"] and halving["pruned"] >= 1
+    assert halving["complete"] + halving["pruned"] == 6 and np.isfinite(halving["best val loss"])
 
 
 def test_objective_reports_each_epoch_and_is_pruned(prepared, tmp_path):

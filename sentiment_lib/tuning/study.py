@@ -3,16 +3,18 @@
 **What is optimised.** By default the validation loss (mean cross-entropy) of the checkpoint that
 :func:`~sentiment_lib.train.fit` keeps, minimised. Why loss and not accuracy: (1) it is smooth — accuracy
 on a few hundred or thousand validation reviews moves in coarse steps and ties, which gives TPE and the
-median pruner less to go on; (2) it is the criterion ``fit`` uses to choose the checkpoint and to stop
+pruner less to go on; (2) it is the criterion ``fit`` uses to choose the checkpoint and to stop
 early, so a trial's value is the value of the weights it keeps, and the final retraining optimises the same
 thing; (3) it rewards calibrated probabilities, which ``predict`` prints. Validation accuracy is recorded
 beside it for every trial (``trials_frame``); ``metric="val_accuracy"`` maximises accuracy instead.
 
-**Pruning.** Each epoch's validation score is reported to the trial; a ``MedianPruner`` stops a trial
-whose score after an epoch is worse than the median of earlier trials at the same epoch (after
-``n_startup_trials`` finished trials). The last epoch is never pruned (the trial is done anyway), so with
-``TRIAL_EPOCHS=1`` nothing can be pruned. A trial whose training diverges (non-finite loss) is recorded as
-pruned, with a ``diverged`` user attribute.
+**Pruning: most trials get a fraction of the budget.** Each epoch's validation score is reported to the
+trial; a successive-halving pruner (:func:`make_pruner`) lets a trial past its first epoch only when its score
+is in the best third of the trials that reached that epoch, so the full ``TRIAL_EPOCHS`` go to the promising
+configurations and the others cost one epoch. The last epoch is never pruned (the trial is done anyway), so
+with ``TRIAL_EPOCHS=1`` nothing can be pruned. ``benchmarks/tuning_budget.py`` compares such a study with an
+exhaustive one (every trial at the full budget, same trials and seed). A trial whose training diverges
+(non-finite loss) is recorded as pruned, with a ``diverged`` user attribute.
 
 **Sampler and seeds.** A ``TPESampler`` seeded *per trial* with ``(SEED, trial number)``
 (:class:`TrialSeededTPESampler`): the same seed gives the same trials; a resumed study draws new trials
@@ -63,7 +65,8 @@ def _check_metric(metric: str) -> str:
 
 def objective(prepared: Prepared, params: Params, device: str = "auto", *,
               metric: str = DEFAULT_METRIC, space: Mapping[str, Mapping[str, Any]] | None = None,
-              threads: int | None = None, progress: bool = False) -> Callable[[optuna.Trial], float]:
+              threads: int | None = None, progress: bool = False,
+              checkpoint: bool = True) -> Callable[[optuna.Trial], float]:
     """The function Optuna calls per trial: suggest a configuration, train it for ``TRIAL_EPOCHS`` epochs
     (:func:`~sentiment_lib.experiment.train_configuration`, no test scoring), return the validation ``metric``
     of the checkpoint ``fit`` keeps.
@@ -73,7 +76,7 @@ def objective(prepared: Prepared, params: Params, device: str = "auto", *,
     pruned too, with user attribute ``diverged``. User attributes: ``model_name`` (the model built),
     ``worker`` (``host:pid``), ``n_params``, per-epoch ``val_loss_by_epoch`` / ``val_accuracy_by_epoch``,
     and, for trials that finish, ``val_loss``, ``val_accuracy``, ``best_epoch``, ``epochs_run``,
-    ``seconds``.
+    ``seconds``. ``checkpoint=False`` keeps no per-epoch checkpoint (and reuses none).
     """
     _check_metric(metric)
     num_classes = num_classes_of(prepared)
@@ -102,7 +105,8 @@ def objective(prepared: Prepared, params: Params, device: str = "auto", *,
         try:
             run = train_configuration(configuration, prepared, params, device=device, score_test=False,
                                       on_epoch_end=on_epoch_end,
-                                      train_options={"progress": progress, "num_threads": threads})
+                                      train_options={"progress": progress, "num_threads": threads},
+                                      checkpoint=checkpoint)
         except FloatingPointError as err:
             trial.set_user_attr("diverged", str(err))
             raise optuna.TrialPruned(f"diverged: {err}") from err
@@ -161,9 +165,15 @@ def make_sampler(seed: int, n_trials: int) -> TrialSeededTPESampler:
     return TrialSeededTPESampler(seed, n_startup_trials=min(10, max(3, n_trials // 2)))
 
 
-def make_pruner(n_trials: int) -> optuna.pruners.MedianPruner:
-    """Median pruning from the first epoch, once a quarter of the planned trials (2 to 5) have finished."""
-    return optuna.pruners.MedianPruner(n_startup_trials=min(5, max(2, n_trials // 4)), n_warmup_steps=0)
+REDUCTION_FACTOR = 3
+
+
+def make_pruner(n_trials: int) -> optuna.pruners.SuccessiveHalvingPruner:
+    """Asynchronous successive halving over epochs: after its first epoch a trial goes on only if its validation
+    score is in the best third of the trials that got that far; the rest stop there. With ``TRIAL_EPOCHS=3``
+    about a third of the trials get the whole budget and two thirds one epoch (Li et al. 2020, ASHA)."""
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=REDUCTION_FACTOR,
+                                                  min_early_stopping_rate=0)
 
 
 def study_setup(prepared: Prepared, params: Params, metric: str,
