@@ -28,12 +28,13 @@ from torch import nn
 from . import config
 from .batching import EncodedSplit, make_loader
 from .bundle import load_bundle, save_bundle
+from .language_model import start_from_language_model
 from .embeddings import start_embeddings
 from .metrics import binary_metrics, log_loss, multiclass_metrics
 from .models import ModelConfig, build_model, count_parameters
 from .profiles import Params
 from .rundir import Prepared, load_run, lock, record, record_bundle
-from .train import FitResult, TrainConfig, evaluate, fit
+from .train import FitResult, TrainConfig, evaluate, fit, predict_proba
 
 TABLE_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 EVAL_BATCH_FACTOR = 4  # validation and test batches are larger: no gradients to keep
@@ -51,6 +52,8 @@ class Configuration:
         pretrained: start the embedding layer from the run's word2vec vectors.
         epochs: most passes over the training subset; patience: stop after this many epochs without a
             lower validation loss (``None``: never early).
+        language_model: start the embedding and the LSTM from the run's pre-trained language model (02;
+            :func:`~sentiment_lib.language_model.start_from_language_model`) instead of word2vec alone.
     """
 
     model: ModelConfig
@@ -61,6 +64,7 @@ class Configuration:
     pretrained: bool
     epochs: int
     patience: int | None
+    language_model: bool = False
 
     def preprocessing(self, remove_stopwords: bool) -> dict[str, Any]:
         """How a bundle must prepare a review for this model (:mod:`sentiment_lib.bundle`)."""
@@ -163,6 +167,7 @@ def checkpoint_path(configuration: Configuration, prepared: Prepared, params: Pa
                       "train": {k: v for k, v in (train_options or {}).items() if k not in ignored},
                       "loader": loader_options or {}, "vocab": prepared.vocab.fingerprint(),
                       "vectors": prepared.params.get("vectors_fingerprint"),
+                      "language_model": prepared.params.get("lm_fingerprint") if configuration.language_model else None,
                       "remove_stopwords": prepared.params.get("remove_stopwords"), "data": digest.hexdigest()},
                      sort_keys=True, default=str)
     return (config.run_dir(params.profile) / "checkpoints"
@@ -214,6 +219,9 @@ def train_configuration(configuration: Configuration, prepared: Prepared, params
     config.seed_everything(params.seed)
     model = build_model(configuration.model)
     start = start_embeddings(model, prepared, params, configuration.pretrained)
+    if configuration.language_model:
+        start_from_language_model(model, prepared.language_model)
+        start = "language model"
     saved = checkpoint_path(configuration, prepared, params, targets, train_options, loader_options) \
         if checkpoint else None
     result = fit(model, loaders["train"], loaders["val"], train_config, on_epoch_end=on_epoch_end, checkpoint=saved)
@@ -227,6 +235,17 @@ def train_configuration(configuration: Configuration, prepared: Prepared, params
             multiclass_metrics(run.test_labels, run.test_prob)
         run.test["loss"] = float(scored["loss"])
     return run
+
+
+def subset_probabilities(run: ModelRun, prepared: Prepared, subset: str = "val") -> np.ndarray:
+    """``run``'s model's probabilities (N,) on a subset of the run (``"val"`` to choose blend weights), read
+    exactly as in training (its ``max_len``/``truncation``), under the run's precision."""
+    configuration = run.configuration
+    loader = make_loader(prepared.splits[subset], EVAL_BATCH_FACTOR * configuration.batch_size, configuration.max_len,
+                         configuration.truncation, binary=configuration.model.num_classes == 2)
+    device = next(run.model.parameters()).device
+    amp = config.choose_precision(run.preprocessing.get("precision", "auto"), device)
+    return predict_proba(run.model, loader, device, amp_dtype=amp)
 
 
 def run_model(name: str, prepared: Prepared, params: Params, *, label: str | None = None, device: str = "auto",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from scipy import sparse
@@ -105,3 +105,23 @@ def linear_reference(prepared: Prepared, kind: str = "tfidf", max_len: int | Non
            "epochs_run": 0, "best_epoch": 0, "val_accuracy": fitted[best_c][0], "C": best_c,
            "input": "whole review" if max_len is None else f"{max_len} tokens ({truncation})"}
     return LinearReference(row, val_prob, test_prob)
+
+
+BLEND_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)
+
+
+def blend_weight(labels: np.ndarray, network_prob: np.ndarray, linear_prob: np.ndarray,
+                 grid: Sequence[float] = BLEND_GRID) -> float:
+    """The weight ``w`` on the network in ``w · network + (1 − w) · linear`` that minimises the log loss on the
+    given (validation) reviews; probabilities (N,) of the positive class. Test is never read here."""
+    from sklearn.metrics import log_loss
+
+    labels = np.asarray(labels)
+    losses = [log_loss(labels, np.clip(w * network_prob + (1 - w) * linear_prob, 1e-7, 1 - 1e-7), labels=[0, 1])
+              for w in grid]
+    return float(grid[int(np.argmin(losses))])
+
+
+def blend(network_prob: np.ndarray, linear_prob: np.ndarray, weight: float) -> np.ndarray:
+    """``weight · network_prob + (1 − weight) · linear_prob``, (N,)."""
+    return weight * np.asarray(network_prob) + (1 - weight) * np.asarray(linear_prob)

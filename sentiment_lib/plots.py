@@ -329,3 +329,24 @@ def plot_truncation(token_lengths: np.ndarray, max_len: int, ax: Axes | None = N
            title="How much of each review fits in MAX_LEN", ylim=(0, 1.01))
     ax.legend(loc="lower right")
     return fig
+
+
+def plot_perplexity(curve: Sequence[dict], title: str = "Language model: perplexity while pre-training") -> Figure:
+    """Perplexity against tokens seen: on held-out unlabelled text (at each point) and on the training stream
+    (since the previous point), log scale. ``curve``: :class:`~sentiment_lib.language_model.LanguageModelReport`
+    ``.curve``."""
+    frame = pd.DataFrame(list(curve))
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    millions = frame["tokens"] / 1e6
+    ax.plot(millions, frame["heldout_perplexity"], marker="o", label="held-out unlabelled text")
+    train = frame.dropna(subset=["train_perplexity"])
+    ax.plot(train["tokens"] / 1e6, train["train_perplexity"], marker=".", linestyle="--", label="training stream")
+    ax.set_yscale("log")
+    ax.set_xlabel("Tokens seen (millions)")
+    ax.set_ylabel("Perplexity (log scale)")
+    last = frame["heldout_perplexity"].iloc[-1]
+    ax.annotate(f"{last:.0f}", (millions.iloc[-1], last), textcoords="offset points", xytext=(4, 6))
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return fig

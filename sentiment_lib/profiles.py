@@ -24,29 +24,31 @@ from typing import Any, Iterable, Sequence
 # subsampling. ``test_size`` None keeps the official 25,000-review test split whole.
 # ``embeddings="word2vec"``: 02 pre-trains word vectors on the training subset plus ``pretrain_reviews`` of
 # the 50,000 unlabelled reviews (``pretrain_epochs`` passes) and 03–05 start their embedding layers from
-# them; ``"random"`` trains every embedding from scratch. ``precision="auto"`` trains and predicts under
+# them; ``"random"`` trains every embedding from scratch. ``lm_epochs`` passes of an LSTM language model
+# (hidden ``lm_hidden``) over the same corpus start the classifiers of 04's "learning from the unlabelled
+# reviews" (0: none; sentiment_lib.language_model). ``precision="auto"`` trains and predicts under
 # bfloat16 autocast where the CPU or GPU has native bf16 (config.choose_precision); ``smoke`` stays float32 so
 # that its regression snapshots are the same on machines with and without bf16.
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": dict(
         split="standard", train_size=1200, val_size=300, test_size=600, val_fraction=0.1,
         max_len=96, truncation="head+tail", vocab_size=5000, min_freq=2, remove_stopwords=False,
-        embeddings="word2vec", pretrain_reviews=2000, pretrain_epochs=2, embed_dim=32, hidden_size=32,
-        num_layers=1, dropout=0.3, batch_size=64, lr=3e-3,
+        embeddings="word2vec", pretrain_reviews=2000, pretrain_epochs=2, lm_epochs=1, lm_hidden=32,
+        embed_dim=32, hidden_size=32, num_layers=1, dropout=0.3, batch_size=64, lr=3e-3,
         epochs=2, patience=2, n_trials=2, trial_epochs=1, ensemble=2, seed=42, seeds=2, precision="float32",
     ),
     "quick": dict(
         split="standard", train_size=10000, val_size=2000, test_size=None, val_fraction=0.1,
         max_len=256, truncation="head+tail", vocab_size=20000, min_freq=2, remove_stopwords=False,
-        embeddings="word2vec", pretrain_reviews=25000, pretrain_epochs=4, embed_dim=64, hidden_size=64,
-        num_layers=1, dropout=0.3, batch_size=64, lr=1e-3,
+        embeddings="word2vec", pretrain_reviews=25000, pretrain_epochs=4, lm_epochs=1, lm_hidden=128,
+        embed_dim=64, hidden_size=64, num_layers=1, dropout=0.3, batch_size=64, lr=1e-3,
         epochs=6, patience=2, n_trials=8, trial_epochs=3, ensemble=4, seed=42, seeds=3, precision="auto",
     ),
     "full": dict(
         split="standard", train_size=None, val_size=None, test_size=None, val_fraction=0.1,
         max_len=400, truncation="head+tail", vocab_size=40000, min_freq=2, remove_stopwords=False,
-        embeddings="word2vec", pretrain_reviews=50000, pretrain_epochs=5, embed_dim=128, hidden_size=256,
-        num_layers=1, dropout=0.4, batch_size=64, lr=1e-3,
+        embeddings="word2vec", pretrain_reviews=50000, pretrain_epochs=5, lm_epochs=1, lm_hidden=256,
+        embed_dim=128, hidden_size=256, num_layers=1, dropout=0.4, batch_size=64, lr=1e-3,
         epochs=8, patience=2, n_trials=20, trial_epochs=3, ensemble=4, seed=42, seeds=3, precision="auto",
     ),
 }
@@ -59,7 +61,7 @@ TRUNCATIONS = ("head", "tail", "head+tail")
 
 # What the prepared data of a run depends on: owned by notebook 02 (see the module docstring).
 DATA_PARAMETERS = ("split", "train_size", "val_size", "test_size", "val_fraction", "vocab_size", "min_freq",
-                   "remove_stopwords", "pretrain_reviews", "pretrain_epochs")
+                   "remove_stopwords", "pretrain_reviews", "pretrain_epochs", "lm_epochs", "lm_hidden")
 # Taken from the run directory unless a notebook sets them: the word vectors 02 made, and their width.
 RUN_DEFAULTS = ("embeddings", "embed_dim")
 
@@ -89,6 +91,8 @@ class Params:
     embeddings: str
     pretrain_reviews: int
     pretrain_epochs: int
+    lm_epochs: int
+    lm_hidden: int
     embed_dim: int
     hidden_size: int
     num_layers: int
@@ -208,7 +212,7 @@ def resolve(profile: str = DEFAULT_PROFILE, **overrides: Any) -> Params:
         raise ValueError(f"SPLIT must be one of {SPLITS}, got {values['split']!r}.")
     if values["embeddings"] not in EMBEDDING_STARTS:
         raise ValueError(f"EMBEDDINGS must be one of {EMBEDDING_STARTS}, got {values['embeddings']!r}.")
-    for name, least in (("pretrain_reviews", 0), ("pretrain_epochs", 1)):
+    for name, least in (("pretrain_reviews", 0), ("pretrain_epochs", 1), ("lm_epochs", 0), ("lm_hidden", 1)):
         value = values[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"{name.upper()} must be an integer >= {least}, got {value!r}.")

@@ -47,19 +47,22 @@ from .text import PAD, UNK, Vocab, stop_words, tokenize_many
 
 PREPARED = "prepared"
 EMBEDDINGS_FILE = "embeddings.npy"
+LANGUAGE_MODEL_FILE = "language_model.pt"
 
 
 @dataclass
 class Prepared:
     """A run's prepared data: ``splits[subset]`` for train/val/test, the vocabulary, the reviews
-    table (same row order as the splits), the parameters that produced them, and pre-trained word
-    vectors (len(vocab), E) aligned with the vocabulary, or ``None``."""
+    table (same row order as the splits), the parameters that produced them, pre-trained word
+    vectors (len(vocab), E) aligned with the vocabulary, or ``None``, and the language model's weights
+    (:mod:`sentiment_lib.language_model`), or ``None``."""
 
     params: dict[str, Any]
     vocab: Vocab
     splits: dict[str, EncodedSplit]
     reviews: pd.DataFrame
     embeddings: np.ndarray | None = None
+    language_model: dict | None = None  # the pre-trained LSTM language model's weights (language_model.py)
 
     def texts(self, subset: str) -> pd.Series:
         return self.reviews.loc[self.reviews["subset"] == subset, "text"].reset_index(drop=True)
@@ -125,6 +128,17 @@ def vectors_fingerprint(vectors: np.ndarray | None) -> str | None:
     return hashlib.sha256(repr(data.shape).encode() + data.tobytes()).hexdigest()[:16]
 
 
+def language_model_fingerprint(state: dict | None) -> str | None:
+    """A short hash of a language model's weights (``None`` for none): checkpoints of LM-started trainings
+    depend on it."""
+    if state is None:
+        return None
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        digest.update(name.encode() + state[name].float().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def save_prepared(directory: Path, prepared: Prepared) -> None:
     """Write a run's prepared data (see module docstring); ``params.json`` goes last."""
     if prepared.embeddings is not None and (prepared.embeddings.ndim != 2
@@ -152,9 +166,18 @@ def save_prepared(directory: Path, prepared: Prepared) -> None:
         with atomic_path(vectors_file) as tmp:
             with open(tmp, "wb") as f:
                 np.save(f, prepared.embeddings.astype(np.float32))
+    lm_file = directory / LANGUAGE_MODEL_FILE
+    if prepared.language_model is None:
+        lm_file.unlink(missing_ok=True)
+    else:
+        import torch
+
+        with atomic_path(lm_file) as tmp:
+            torch.save(prepared.language_model, tmp)
     write_atomic_parquet(prepared.reviews, directory / "reviews.parquet")
     params = dict(prepared.params, vocab_fingerprint=prepared.vocab.fingerprint(),
-                  vocab_len=len(prepared.vocab), vectors_fingerprint=vectors_fingerprint(prepared.embeddings))
+                  vocab_len=len(prepared.vocab), vectors_fingerprint=vectors_fingerprint(prepared.embeddings),
+                  lm_fingerprint=language_model_fingerprint(prepared.language_model))
     write_json_atomic(params, directory / "params.json")
 
 
@@ -209,7 +232,14 @@ def load_prepared(profile_or_dir: str | Path, expect_profile: str | None = None)
                 or (stored is not None and stored != vectors_fingerprint(embeddings))):
             raise ValueError(f"{EMBEDDINGS_FILE} in {directory} (shape {embeddings.shape}) is not the one its "
                              f"params.json was written with (another run's vectors?); rerun 02.")
-    return Prepared(params, vocab, splits, reviews, embeddings)
+    language_model = None
+    if (directory / LANGUAGE_MODEL_FILE).exists():
+        import torch
+
+        language_model = torch.load(directory / LANGUAGE_MODEL_FILE, map_location="cpu", weights_only=True)
+        if language_model["embedding.weight"].shape[0] != len(vocab):
+            raise ValueError(f"{LANGUAGE_MODEL_FILE} in {directory} was trained on another vocabulary; rerun 02.")
+    return Prepared(params, vocab, splits, reviews, embeddings, language_model)
 
 
 def load_run(profile: str, **overrides: Any) -> tuple[Params, Prepared]:

@@ -1,0 +1,61 @@
+"""The language model of notebook 02: it learns a made-up language (held-out perplexity falls), it starts a
+classifier with exactly its weights, a mismatched classifier is refused naming the fix, and the prepared
+data keep it."""
+import numpy as np
+import pytest
+import torch
+
+from sentiment_lib import language_model as lm
+from sentiment_lib.models import AttentionLSTM, BiLSTM
+from sentiment_lib.rundir import load_prepared, save_prepared
+
+from tuning_helpers import tiny_prepared
+
+
+@pytest.fixture(scope="module")
+def pretrained():
+    prepared = tiny_prepared(n_train=400)
+    encoded = [ids for split in prepared.splits.values() for ids in split.ids] * 3
+    state, report = lm.pretrain(encoded, len(prepared.vocab), 16, 24, epochs=2, seed=0)
+    return prepared, state, report
+
+
+def test_held_out_perplexity_falls_and_the_curve_is_recorded(pretrained):
+    prepared, state, report = pretrained
+    curve = [point["heldout_perplexity"] for point in report.curve]
+    assert len(curve) >= 5 and curve[-1] < 0.7 * curve[0]  # learnt something about the made-up language
+    assert report.train_tokens > 0 and report.tokens_per_second > 0 and report.hidden_size == 24
+    assert curve[0] > len(prepared.vocab) / 2  # untrained: no better than guessing among the words
+
+
+def test_a_classifier_starts_with_the_language_models_weights(pretrained):
+    prepared, state, _ = pretrained
+    model = AttentionLSTM(len(prepared.vocab), embed_dim=16, hidden_size=24)
+    lm.start_from_language_model(model, state)
+    assert torch.equal(model.embedding.weight, state["embedding.weight"])
+    assert torch.equal(model.rnn.weight_hh_l0, state["rnn.weight_hh_l0"])
+    with pytest.raises(ValueError, match="HIDDEN_SIZE=24"):
+        lm.start_from_language_model(AttentionLSTM(len(prepared.vocab), embed_dim=16, hidden_size=8), state)
+    with pytest.raises(ValueError, match="one-direction"):
+        lm.start_from_language_model(BiLSTM(len(prepared.vocab), embed_dim=16, hidden_size=24), state)
+    with pytest.raises(ValueError, match="LM_EPOCHS"):
+        lm.start_from_language_model(model, None)
+
+
+def test_samples_and_the_run_directory_keep_it(pretrained, tmp_path):
+    prepared, state, _ = pretrained
+    text = lm.sample(state, prepared.vocab, ["good", "w1"], length=6, seed=1)
+    assert text.startswith("good w1 ") and len(text.split()) == 8
+    assert text == lm.sample(state, prepared.vocab, ["good", "w1"], length=6, seed=1)  # seeded
+    prepared.language_model = state
+    save_prepared(tmp_path / "prepared", prepared)  # prepared_dir(<folder>) is <folder>/prepared
+    loaded = load_prepared(tmp_path)
+    assert all(torch.equal(loaded.language_model[k], v) for k, v in state.items())
+    assert loaded.params["lm_fingerprint"] is not None
+
+
+def test_too_little_text_is_refused():
+    with pytest.raises(ValueError, match="too few"):
+        lm.pretrain([np.array([2, 3])], 10, 4, 4, epochs=1, seed=0)
+    with pytest.raises(ValueError, match="LM_EPOCHS"):
+        lm.pretrain([np.array([2, 3])], 10, 4, 4, epochs=0, seed=0)
