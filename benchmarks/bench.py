@@ -3,7 +3,7 @@
     python -m sentiment_lib bench [--profile quick] [--batches 40 | --epoch] [--hidden 256] [--embed 128]
                                   [--max-len 400] [--batch-size 64] [--eval-size 1000] [--eval-split val|test]
                                   [--threads N]
-                                  [--extra packed|dynamic|naive-dense|bf16|project@128|seed+keep-memory|
+                                  [--extra packed|dynamic|naive-dense|bf16|fp32|project@128|seed+keep-memory|
                                            project-glibc ...]
     make bench
 

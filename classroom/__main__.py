@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         results = grading.grade(args.path, args.out, assignment=args.assignment,
                                 profile=args.profile or grading.GRADING_PROFILE,
                                 cell_timeout=args.cell_timeout or grading.CELL_TIMEOUT)
-        out = args.out or Path("grading")
+        from sentiment_lib import config
+
+        out = args.out or config.project_root() / "grading"  # grade()'s default
         print(f"{len(results)} submission(s); grades in {out / 'grades.csv'}, feedback in {out / 'feedback'}/")
         return 0
     except ClassroomError as err:

@@ -46,7 +46,7 @@ class Exercise:
 
     @property
     def name(self) -> str:
-        return self.grade_id[: -len(TEST_SUFFIX)] if self.grade_id.endswith(TEST_SUFFIX) else self.grade_id
+        return exercise_name(self.grade_id)
 
 
 def nbgrader_meta(cell: Any) -> dict[str, Any]:
@@ -115,11 +115,22 @@ class Course:
     def nbgrader(self, *args: str, timeout: float | None = None, env: dict[str, str] | None = None
                  ) -> subprocess.CompletedProcess:
         """Run ``nbgrader <args>`` in the course folder. nbgrader calls the ``alembic`` program by name, so the
-        interpreter's ``bin`` folder goes first on ``PATH``."""
+        interpreter's ``bin`` folder goes first on ``PATH``. It runs in a process group of its own: on
+        ``timeout`` the whole group — the kernel nbgrader started too — is killed, then ``TimeoutExpired``
+        is raised."""
+        import signal
+
         full_env = {**os.environ, **(env or {})}
         full_env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + full_env.get("PATH", "")
-        return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=self.root, env=full_env,
-                              capture_output=True, text=True, timeout=timeout)
+        process = subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=self.root, env=full_env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
+        return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
     def generate(self, name: str) -> Path:
         """``nbgrader generate_assignment`` for one notebook; returns the student copy nbgrader wrote."""
@@ -141,11 +152,20 @@ def _tail(done: subprocess.CompletedProcess, lines: int = 25) -> str:
 
 
 def read_json_notebook(path: Path) -> nbformat.NotebookNode | None:
-    """The notebook at ``path``, or ``None`` when the file is not a readable Jupyter notebook."""
+    """The notebook at ``path``, or ``None`` when the file is not a valid Jupyter notebook (not JSON, not the
+    notebook format, or failing nbformat's schema)."""
     try:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        if not isinstance(raw, dict) or "cells" not in raw:
+        if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
             return None
-        return nbformat.from_dict(raw) if raw.get("nbformat") == 4 else nbformat.read(path, as_version=4)
-    except (OSError, UnicodeDecodeError, ValueError, nbformat.reader.NotJSONError, KeyError, TypeError):
+        nb = nbformat.from_dict(raw) if raw.get("nbformat") == 4 else nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        return nb
+    except (OSError, UnicodeDecodeError, ValueError, nbformat.reader.NotJSONError, nbformat.ValidationError,
+            KeyError, TypeError, AttributeError):
         return None
+
+
+def exercise_name(grade_id: str) -> str:
+    """The exercise a graded test cell belongs to: its ``grade_id`` without ``-test``."""
+    return grade_id[: -len(TEST_SUFFIX)] if grade_id.endswith(TEST_SUFFIX) else grade_id

@@ -33,8 +33,8 @@ import nbformat
 from sentiment_lib import config, pipeline
 from sentiment_lib.files import atomic_path
 
-from .course import (ClassroomError, Course, Exercise, _tail, assignments, exercises, graded_ids, nbgrader_meta,
-                     read_json_notebook)
+from .course import (ClassroomError, Course, _tail, assignments, exercise_name, exercises, graded_ids,
+                     nbgrader_meta, read_json_notebook)
 
 GRADING_PROFILE = "smoke"
 CELL_TIMEOUT = 120      # seconds per cell while grading
@@ -76,31 +76,39 @@ def submissions(path: Path) -> list[tuple[Path, str]]:
     if not path.exists():
         raise ClassroomError(f"{path} does not exist: give a submitted notebook or a folder of submissions.")
     if path.is_file():
-        return [(path, _student_id(path.stem))]
-    found, seen = [], {}
+        return [(path, _student_of(path, path.parent.resolve().name))]
+    found = []
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
         rel = file.relative_to(path)
         if any(part.startswith(".") for part in rel.parts):
             continue
-        student = _student_id(rel.parts[0] if len(rel.parts) > 1 else file.stem)
-        found.append((file, student))
+        found.append((file, _student_id(rel.parts[0]) if len(rel.parts) > 1 else
+                      _student_of(file, path.resolve().name)))
     if not found:
         raise ClassroomError(f"{path} holds no submission: put one notebook per student in it (or a folder per "
                              "student).")
-    for file, student in found:
-        seen.setdefault(student, []).append(file)
     return found
+
+
+def _student_of(file: Path, folder: str) -> str:
+    """A file's student: its name (``alice.ipynb``), or its folder's when it is named after an assignment
+    (``alice/03_baseline.ipynb``)."""
+    return _student_id(folder if file.stem in assignments() else file.stem)
 
 
 def _student_id(raw: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", raw).strip("_") or "student"
 
 
+@functools.lru_cache(maxsize=None)
+def _reference_ids(name: str) -> frozenset[str]:
+    return frozenset(graded_ids(nbformat.read(assignments()[name], as_version=4)))
+
+
 def identify(nb: nbformat.NotebookNode) -> str | None:
     """The assignment whose graded cells ``nb`` holds most of, or ``None`` when it holds none of any."""
     ids = set(graded_ids(nb))
-    overlap = {name: len(ids & set(graded_ids(nbformat.read(path, as_version=4))))
-               for name, path in assignments().items()}
+    overlap = {name: len(ids & _reference_ids(name)) for name in assignments()}
     best = max(overlap, key=overlap.get)
     return best if overlap[best] else None
 
@@ -204,7 +212,7 @@ def _error_notes(autograded: Path, cell_timeout: int) -> tuple[list[str], dict[s
         if any(e.get("ename") == "CellTimeoutError" for e in errors):
             notes.append(f"{_describe(cell)} ran past the {cell_timeout} s limit per cell and was stopped")
         if meta.get("grade"):
-            failures[Exercise(meta["grade_id"], 0, "").name] = f"{errors[0].get('ename')}: {errors[0].get('evalue')}"
+            failures[exercise_name(meta["grade_id"])] = f"{errors[0].get('ename')}: {errors[0].get('evalue')}"
         elif not meta:
             notes.append(f"{_describe(cell)} (not an exercise) raised {errors[0].get('ename')}")
     return notes, failures
@@ -231,20 +239,32 @@ def _feedback_page(result: Result, out: Path, nbgrader_html: Path | None) -> Pat
         page = nbgrader_html.read_text(encoding="utf-8")
         page = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + banner, page, count=1)
     else:
+        scored = (f"{result.assignment}: {result.points:g} of {result.max_points:g} points — " + ", ".join(
+            f"{name} {points:g}" for name, points in result.scores.items())) if result.status == "graded" \
+            else "Not graded: 0 points."
         page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Feedback: "
                 f"{html.escape(result.file.name)}</title></head><body>{banner}<p style='margin:12px;"
-                f"font-family:sans-serif'>Not graded: 0 points.</p></body></html>")
+                f"font-family:sans-serif'>{html.escape(scored)}</p></body></html>")
     with atomic_path(dest) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return dest
 
 
-def grade_one(course: Course, file: Path, student: str, run_artifacts: Callable[[], Path], out_dir: Path, *,
+def grade_one(course: Course, file: Path, student: str, run_artifacts: Callable[[], Path], out_dir: Path,
+              **options) -> Result:
+    """Grade one submission in ``course`` (see the module docstring); never raises for a bad submission.
+    ``run_artifacts()`` gives the reference run directory to copy (called only when the notebook runs); the
+    copy is removed afterwards, whatever happened."""
+    try:
+        return _grade_one(course, file, student, run_artifacts, out_dir, **options)
+    finally:
+        shutil.rmtree(course.root / "runs", ignore_errors=True)
+
+
+def _grade_one(course: Course, file: Path, student: str, run_artifacts: Callable[[], Path], out_dir: Path, *,
               expected: str | None = None,
               profile: str = GRADING_PROFILE, cell_timeout: int = CELL_TIMEOUT,
               submission_timeout: int = SUBMISSION_TIMEOUT) -> Result:
-    """Grade one submission in ``course`` (see the module docstring); never raises for a bad submission.
-    ``run_artifacts()`` gives the reference run directory to copy (called only when the notebook runs)."""
     start = time.perf_counter()
     result = Result(file=file, student=student, assignment=None, status="not graded")
     nb = read_json_notebook(file)
@@ -304,16 +324,21 @@ def grade_one(course: Course, file: Path, student: str, run_artifacts: Callable[
 
     with Gradebook(f"sqlite:///{course.root / 'gradebook.db'}") as gb:
         submission = gb.find_submission_notebook(name, name, student)
-        result.scores = {Exercise(g.name, 0, "").name: float(g.score or 0) for g in submission.grades}
+        result.scores = {exercise_name(g.name): float(g.score or 0) for g in submission.grades}
     result.points = sum(result.scores.values())
     result.status = "graded"
     notes, result.failures = _error_notes(autograded, cell_timeout)
     result.notes += notes
-    fb = course.nbgrader("generate_feedback", name, "--student", student, "--force", timeout=300, env=env)
     page = course.root / "feedback" / student / name / reference_path.with_suffix(".html").name
-    result.feedback = _feedback_page(result, out_dir, page if fb.returncode == 0 else None)
+    try:
+        made = course.nbgrader("generate_feedback", name, "--student", student, "--force", timeout=300,
+                               env=env).returncode == 0
+    except subprocess.TimeoutExpired:
+        made = False
+    if not made:
+        result.notes.append("nbgrader could not write the feedback page; the points above stand")
+    result.feedback = _feedback_page(result, out_dir, page if made else None)
     result.seconds = time.perf_counter() - start
-    shutil.rmtree(run, ignore_errors=True)
     return result
 
 

@@ -199,8 +199,8 @@ def choose_precision(preference: str = "auto", device: "torch.device | str" = "c
 def precision_description(preference: str = "auto", device: "torch.device | str" = "cpu") -> str:
     """For a report's header: ``"bfloat16 autocast (auto: native bf16)"`` or ``"float32 (auto: no native bf16)"``."""
     chosen = choose_precision(preference, device)
-    why = ("forced" if preference != "auto" or os.environ.get("SENTIMENT_PRECISION")
-           else "auto: native bf16" if chosen else "auto: no native bf16")
+    forced = preference != "auto" or os.environ.get("SENTIMENT_PRECISION", "auto") != "auto"
+    why = "forced" if forced else "auto: native bf16" if chosen else "auto: no native bf16"
     return f"{'bfloat16 autocast' if chosen else 'float32'} ({why})"
 
 

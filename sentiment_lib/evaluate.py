@@ -83,7 +83,8 @@ def read_labelled(path: Path, text_column: str | None = None, label_column: str 
         raise EvaluateError(f"Unknown --encoding {encoding!r}: use a Python codec name such as utf-8, latin-1 "
                             "or cp1252.") from None
     try:
-        sample = path.read_bytes()[:65536].decode(encoding)
+        with open(path, "rb") as handle:  # the start, for the separator; a character cut at its end is fine
+            sample = codecs.getincrementaldecoder(encoding)().decode(handle.read(65536), final=False)
     except UnicodeDecodeError as err:
         raise EvaluateError(f"{path} is not {encoding} text ({err.reason} at byte {err.start}): give its encoding "
                             "with --encoding (e.g. --encoding latin-1 or cp1252), or save it as UTF-8.") from None

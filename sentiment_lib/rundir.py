@@ -237,8 +237,10 @@ def load_prepared(profile_or_dir: str | Path, expect_profile: str | None = None)
         import torch
 
         language_model = torch.load(directory / LANGUAGE_MODEL_FILE, map_location="cpu", weights_only=True)
-        if language_model["embedding.weight"].shape[0] != len(vocab):
-            raise ValueError(f"{LANGUAGE_MODEL_FILE} in {directory} was trained on another vocabulary; rerun 02.")
+        stored = params.get("lm_fingerprint")
+        if stored is not None and stored != language_model_fingerprint(language_model):
+            raise ValueError(f"{LANGUAGE_MODEL_FILE} in {directory} is not the one its params.json was written with "
+                             "(another run's language model?); rerun 02.")
     return Prepared(params, vocab, splits, reviews, embeddings, language_model)
 
 

@@ -13,7 +13,8 @@ trial; a successive-halving pruner (:func:`make_pruner`) lets a trial past its f
 is in the best third of the trials that reached that epoch, so the full ``TRIAL_EPOCHS`` go to the promising
 configurations and the others cost one epoch. The last epoch is never pruned (the trial is done anyway), so
 with ``TRIAL_EPOCHS=1`` nothing can be pruned. ``benchmarks/tuning_budget.py`` compares such a study with an
-exhaustive one (every trial at the full budget, same trials and seed). A trial whose training diverges
+exhaustive one (every trial at the full budget, same sampler, seed and trial count; the trials themselves
+differ once the sampler has seen different results). A trial whose training diverges
 (non-finite loss) is recorded as pruned, with a ``diverged`` user attribute.
 
 **Sampler and seeds.** A ``TPESampler`` seeded *per trial* with ``(SEED, trial number)``
@@ -168,8 +169,8 @@ def make_sampler(seed: int, n_trials: int) -> TrialSeededTPESampler:
 REDUCTION_FACTOR = 3
 
 
-def make_pruner(n_trials: int) -> optuna.pruners.SuccessiveHalvingPruner:
-    """Asynchronous successive halving over epochs: after its first epoch a trial goes on only if its validation
+def make_pruner(n_trials: int | None = None) -> optuna.pruners.SuccessiveHalvingPruner:
+    """Asynchronous successive halving over epochs (``n_trials`` is not needed: the rungs do not depend on it): after its first epoch a trial goes on only if its validation
     score is in the best third of the trials that got that far; the rest stop there. With ``TRIAL_EPOCHS=3``
     about a third of the trials get the whole budget and two thirds one epoch (Li et al. 2020, ASHA)."""
     return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=REDUCTION_FACTOR,
