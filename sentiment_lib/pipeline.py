@@ -110,7 +110,8 @@ def execute(source: Path, dest: Path, parameters: dict[str, Any], progress: bool
 
 
 def git_commit() -> tuple[str | None, bool]:
-    """The checkout's commit (short hash) and whether it has uncommitted changes; ``(None, False)`` outside git."""
+    """The checkout's commit (short hash) and whether it has uncommitted changes outside ``reports/``;
+    ``(None, False)`` outside git."""
     import subprocess
 
     def git(*args: str) -> str:
@@ -118,7 +119,9 @@ def git_commit() -> tuple[str | None, bool]:
                               timeout=30, check=True).stdout.strip()
 
     try:
-        return git("rev-parse", "--short", "HEAD"), bool(git("status", "--porcelain", "--untracked-files=no"))
+        # the run's own outputs (reports/) are not "uncommitted changes" of the code it ran
+        return git("rev-parse", "--short", "HEAD"), bool(git("status", "--porcelain", "--untracked-files=no",
+                                                              "--", ".", ":(exclude)reports"))
     except (OSError, subprocess.SubprocessError):
         return None, False
 
