@@ -195,11 +195,20 @@ def headline(stem: str, manifest: dict[str, Any]) -> str:
         return f"baseline LSTM: test accuracy {_interval(models['lstm'], n_test)}"
     neural = {k: v for k, v in models.items() if k in manifest.get("bundles", {}) and k not in ("baseline", "final")
               and v.get("accuracy") is not None}
+    blends = {k: v for k, v in models.items() if v.get("blend_weight") is not None and v.get("accuracy") is not None}
     if stem.startswith("04") and neural:
         best = max(neural, key=lambda k: neural[k]["accuracy"])
-        return f"best network: {html.escape(best)}, test accuracy {_interval(neural[best], n_test)}"
+        line = f"best network: {html.escape(best)}, test accuracy {_interval(neural[best], n_test)}"
+        averaged = [k for k in blends if not k.startswith("final")]
+        if averaged:
+            line += f"; averaged with NBSVM: {_interval(blends[averaged[0]], n_test)}"
+        return line
     if stem.startswith("05") and "final" in models:
-        return f"final model: test accuracy {_interval(models['final'], n_test)}"
+        line = f"final model: test accuracy {_interval(models['final'], n_test)}"
+        averaged = [k for k in blends if k.startswith("final")]
+        if averaged:
+            line += f"; averaged with NBSVM: {_interval(blends[averaged[0]], n_test)}"
+        return line
     return ""
 
 

@@ -98,3 +98,17 @@ def test_every_page_loads_in_headless_chromium_with_its_figures(tmp_path):
                               "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
         images = page.read_text().count("<img")
         assert f'data-figures="{images} loaded, 0 broken"' in dom, (page.name, dom[-500:])
+
+
+def test_headlines_name_the_best_network_and_the_linear_average():
+    from sentiment_lib.site import headline
+
+    manifest = {"data": {"subset_sizes": {"test": 1000}},
+                "bundles": {"attention_lstm": "x.pt", "final": "f.pt"},
+                "models": {"attention_lstm": {"accuracy": 0.88}, "final": {"accuracy": 0.885},
+                           "attention_lstm 128 + nbsvm (0.55 / 0.45)": {"accuracy": 0.91, "blend_weight": 0.55},
+                           "final (05) + nbsvm": {"accuracy": 0.906, "blend_weight": 0.55}}}
+    four, five = headline("04_improvements", manifest), headline("05_optuna", manifest)
+    assert four.startswith("best network: attention_lstm, test accuracy 0.8800") and "averaged with NBSVM: 0.9100" in four
+    assert five.startswith("final model: test accuracy 0.8850") and "averaged with NBSVM: 0.9060" in five
+    assert "NBSVM" not in headline("04_improvements", {**manifest, "models": {"attention_lstm": {"accuracy": 0.88}}})
