@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -152,6 +152,18 @@ def init_embedding(model: nn.Module, vectors: np.ndarray | None) -> bool:
     return True
 
 
+def corpus_key(settings: Sequence[Any], texts: Sequence[str], extra: bytes = b"") -> str:
+    """A cache key (20 hex digits) for something trained on ``texts`` with ``settings`` (JSON-able) and any
+    ``extra`` bytes (e.g. the starting vectors): word2vec and the language model are cached by it."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(json.dumps(list(settings)).encode() + extra)
+    for text in texts:
+        digest.update(text.encode("utf-8") + b"\0")
+    return digest.hexdigest()[:20]
+
+
 def pretrain_for_run(frame: pd.DataFrame, unlabelled: pd.Series | Sequence[str], vocab: Vocab,
                      params, cache_dir=None, progress: bool = False
                      ) -> tuple[np.ndarray | None, PretrainReport | None]:
@@ -161,7 +173,6 @@ def pretrain_for_run(frame: pd.DataFrame, unlabelled: pd.Series | Sequence[str],
     :func:`train_word2vec` with ``dim=params.embed_dim``, ``epochs=params.pretrain_epochs``. With ``cache_dir``
     the vectors are kept there too (keyed by the corpus, the vocabulary and every setting), so a run killed
     after word2vec, or run again, does not train it again: the same vectors, ``report.cached`` true."""
-    import hashlib
     import json
 
     from .files import atomic_path
@@ -172,11 +183,9 @@ def pretrain_for_run(frame: pd.DataFrame, unlabelled: pd.Series | Sequence[str],
     texts = pretrain_corpus(frame, unlabelled, params.pretrain_reviews, params.seed)
     cached = None
     if cache_dir is not None:
-        digest = hashlib.sha256(json.dumps([vocab.fingerprint(), params.embed_dim, params.pretrain_epochs, params.seed,
-                                            params.remove_stopwords, WINDOW, MIN_COUNT, NEGATIVE]).encode())
-        for text in texts:
-            digest.update(text.encode("utf-8") + b"\0")
-        cached = Path(cache_dir) / f"word2vec-{digest.hexdigest()[:20]}.npz"
+        key = corpus_key([vocab.fingerprint(), params.embed_dim, params.pretrain_epochs, params.seed,
+                          params.remove_stopwords, WINDOW, MIN_COUNT, NEGATIVE], texts)
+        cached = Path(cache_dir) / f"word2vec-{key}.npz"
         if cached.exists():
             with np.load(cached) as saved:
                 report = PretrainReport(**{**json.loads(str(saved["report"])), "cached": True})

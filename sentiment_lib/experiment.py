@@ -27,14 +27,14 @@ from torch import nn
 
 from . import config
 from .batching import EncodedSplit, make_loader
-from .bundle import load_bundle, save_bundle
+from .bundle import Bundle, load_bundle, save_bundle
 from .language_model import start_from_language_model
 from .embeddings import start_embeddings
 from .metrics import binary_metrics, log_loss, multiclass_metrics
 from .models import ModelConfig, build_model, count_parameters
 from .profiles import Params
 from .rundir import Prepared, load_run, lock, record, record_bundle
-from .train import FitResult, TrainConfig, evaluate, fit, predict_proba
+from .train import FitResult, TrainConfig, evaluate, fit
 
 TABLE_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 EVAL_BATCH_FACTOR = 4  # validation and test batches are larger: no gradients to keep
@@ -238,14 +238,11 @@ def train_configuration(configuration: Configuration, prepared: Prepared, params
 
 
 def subset_probabilities(run: ModelRun, prepared: Prepared, subset: str = "val") -> np.ndarray:
-    """``run``'s model's probabilities (N,) on a subset of the run (``"val"`` to choose blend weights), read
-    exactly as in training (its ``max_len``/``truncation``), under the run's precision."""
-    configuration = run.configuration
-    loader = make_loader(prepared.splits[subset], EVAL_BATCH_FACTOR * configuration.batch_size, configuration.max_len,
-                         configuration.truncation, binary=configuration.model.num_classes == 2)
-    device = next(run.model.parameters()).device
-    amp = config.choose_precision(run.preprocessing.get("precision", "auto"), device)
-    return predict_proba(run.model, loader, device, amp_dtype=amp)
+    """``run``'s model's probabilities (N,) on a subset of the run (``"val"`` to choose blend weights), read as
+    its bundle would read it (:meth:`~sentiment_lib.bundle.Bundle.predict_split`: its ``max_len``,
+    ``truncation`` and precision)."""
+    return Bundle(run.model, run.model_config, prepared.vocab, dict(run.preprocessing)).predict_split(
+        prepared.splits[subset])
 
 
 def run_model(name: str, prepared: Prepared, params: Params, *, label: str | None = None, device: str = "auto",

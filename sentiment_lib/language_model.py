@@ -21,7 +21,6 @@ are not tied). The embedding is sparse (``SparseAdam``): a step touches only the
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -120,15 +119,20 @@ def _detach(state):
     return tuple(s.detach() for s in state)
 
 
+def _windows(rows: torch.Tensor, bptt: int = BPTT):
+    """Truncated-BPTT windows of ``rows`` (B, W): ``(inputs (B, t), next tokens (B, t))``, t ≤ ``bptt``."""
+    for start in range(0, rows.size(1) - 1, bptt):
+        y = rows[:, start + 1:start + 1 + bptt]
+        yield rows[:, start:start + y.size(1)], y
+
+
 @torch.no_grad()
 def perplexity(model: LanguageModel, rows: torch.Tensor, amp_dtype: str | None = None, bptt: int = BPTT) -> float:
     """exp(mean next-token cross-entropy) of ``model`` over ``rows`` (B, W)."""
     was = model.training
     model.eval()
     total, count, state = 0.0, 0, None
-    for start in range(0, rows.size(1) - 1, bptt):
-        x, y = rows[:, start:start + bptt], rows[:, start + 1:start + 1 + bptt]
-        x = x[:, : y.size(1)]
+    for x, y in _windows(rows, bptt):
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp_dtype == "bfloat16"):
             outputs, state = model(x, state)
             total += model.loss(outputs, y).item() * y.numel()
@@ -156,7 +160,7 @@ def pretrain(encoded: Sequence[np.ndarray], vocab_size: int, embed_dim: int, hid
             model.embedding.weight[PAD].zero_()
     dense = [p for name, p in model.named_parameters() if not name.startswith("embedding.")]
     optimizers = [torch.optim.Adam(dense, lr=LR), torch.optim.SparseAdam(list(model.embedding.parameters()), lr=LR)]
-    windows = list(range(0, train_rows.size(1) - 1, BPTT))
+    windows = list(_windows(train_rows))
     every = max(1, len(windows) // POINTS)
     report = LanguageModelReport(vocab_size, embed_dim, hidden_size, epochs, int(train_rows.numel()),
                                  int(held_rows.numel()), precision=amp_dtype or "float32")
@@ -166,10 +170,7 @@ def pretrain(encoded: Sequence[np.ndarray], vocab_size: int, embed_dim: int, hid
     for epoch in range(epochs):
         state, since_loss, since_tokens = None, 0.0, 0
         bar = tqdm(windows, desc=f"language model, epoch {epoch + 1}", disable=not progress, leave=False)
-        for step, start in enumerate(bar, 1):
-            x = train_rows[:, start:start + BPTT]
-            y = train_rows[:, start + 1:start + 1 + BPTT]
-            x = x[:, : y.size(1)]
+        for step, (x, y) in enumerate(bar, 1):
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp_dtype == "bfloat16"):
                 outputs, state = model(x, state)
                 loss = model.loss(outputs, y)
@@ -200,7 +201,7 @@ def pretrain_for_run(frame, unlabelled, vocab: Vocab, params, vectors: np.ndarra
     or test text), ``embed_dim`` the run's, ``hidden_size=params.lm_hidden``, the embedding started from the
     run's word2vec ``vectors``. Cached in ``cache_dir`` by corpus, vocabulary, vectors and settings."""
     from .config import choose_device, choose_precision
-    from .embeddings import pretrain_corpus
+    from .embeddings import corpus_key, pretrain_corpus
     from .files import atomic_path
     from .text import tokenize_many
 
@@ -208,13 +209,10 @@ def pretrain_for_run(frame, unlabelled, vocab: Vocab, params, vectors: np.ndarra
         return None, None
     texts = pretrain_corpus(frame, unlabelled, params.pretrain_reviews, params.seed)
     amp = choose_precision(params.precision, choose_device("cpu"))
-    digest = hashlib.sha256(json.dumps([vocab.fingerprint(), params.embed_dim, params.lm_hidden, params.lm_epochs,
-                                        params.seed, params.remove_stopwords, amp, BPTT, BATCH, LR, VERSION]).encode())
-    if vectors is not None:
-        digest.update(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
-    for text in texts:
-        digest.update(text.encode("utf-8") + b"\0")
-    cached = Path(cache_dir) / f"language-model-{digest.hexdigest()[:20]}.pt" if cache_dir is not None else None
+    key = corpus_key([vocab.fingerprint(), params.embed_dim, params.lm_hidden, params.lm_epochs, params.seed,
+                      params.remove_stopwords, amp, BPTT, BATCH, LR, VERSION], texts,
+                     b"" if vectors is None else np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+    cached = Path(cache_dir) / f"language-model-{key}.pt" if cache_dir is not None else None
     if cached is not None and cached.exists():
         saved = torch.load(cached, map_location="cpu", weights_only=True)
         report = LanguageModelReport(**{**json.loads(saved["report"]), "cached": True})

@@ -117,7 +117,7 @@ def blend_weight(labels: np.ndarray, network_prob: np.ndarray, linear_prob: np.n
     from sklearn.metrics import log_loss
 
     labels = np.asarray(labels)
-    losses = [log_loss(labels, np.clip(w * network_prob + (1 - w) * linear_prob, 1e-7, 1 - 1e-7), labels=[0, 1])
+    losses = [log_loss(labels, np.clip(blend(network_prob, linear_prob, w), 1e-7, 1 - 1e-7), labels=[0, 1])
               for w in grid]
     return float(grid[int(np.argmin(losses))])
 
@@ -125,3 +125,23 @@ def blend_weight(labels: np.ndarray, network_prob: np.ndarray, linear_prob: np.n
 def blend(network_prob: np.ndarray, linear_prob: np.ndarray, weight: float) -> np.ndarray:
     """``weight · network_prob + (1 − weight) · linear_prob``, (N,)."""
     return weight * np.asarray(network_prob) + (1 - weight) * np.asarray(linear_prob)
+
+
+@dataclass
+class Averaged:
+    """A network averaged with a linear reference: the ``weight`` on the network (chosen on validation), the
+    average's validation accuracy, and its test probabilities (N_test,)."""
+
+    weight: float
+    val_accuracy: float
+    test_prob: np.ndarray
+
+
+def average_with(partner: LinearReference, val_labels: np.ndarray, network_val: np.ndarray,
+                 network_test: np.ndarray) -> Averaged:
+    """Average a network's probabilities with ``partner``'s, the weight chosen on the validation reviews
+    (:func:`blend_weight`); the test probabilities are only combined, never looked at."""
+    weight = blend_weight(val_labels, network_val, partner.val_prob)
+    on_val = blend(network_val, partner.val_prob, weight)
+    accuracy = float(((on_val >= 0.5) == np.asarray(val_labels)).mean())
+    return Averaged(weight, accuracy, blend(network_test, partner.test_prob, weight))

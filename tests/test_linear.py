@@ -42,3 +42,16 @@ def test_the_nb_ratio_points_at_the_class_a_feature_marks():
 def test_an_unknown_kind_names_the_choices(prepared):
     with pytest.raises(ValueError, match="tfidf"):
         linear.linear_reference(prepared, "svm")
+
+
+def test_averaging_with_a_linear_model_chooses_the_weight_on_validation_only():
+    from sentiment_lib.linear import LinearReference, average_with
+
+    val_labels = np.array([1, 0, 1, 0])
+    partner = LinearReference({}, val_prob=np.array([0.9, 0.1, 0.9, 0.1]), test_prob=np.array([0.2, 0.8]))
+    network_val = np.array([0.4, 0.6, 0.4, 0.6])  # wrong on every validation review: all weight to the partner
+    averaged = average_with(partner, val_labels, network_val, np.array([1.0, 0.0]))
+    assert averaged.weight == 0.0 and averaged.val_accuracy == 1.0
+    np.testing.assert_allclose(averaged.test_prob, [0.2, 0.8])
+    good = average_with(partner, val_labels, np.array([1.0, 0.0, 1.0, 0.0]), np.array([1.0, 0.0]))
+    assert good.weight == 1.0 and np.allclose(good.test_prob, [1.0, 0.0])  # the test values never chose it
