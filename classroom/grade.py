@@ -254,11 +254,15 @@ def grade_one(course: Course, file: Path, student: str, run_artifacts: Callable[
               **options) -> Result:
     """Grade one submission in ``course`` (see the module docstring); never raises for a bad submission.
     ``run_artifacts()`` gives the reference run directory to copy (called only when the notebook runs); the
-    copy is removed afterwards, whatever happened."""
+    copy is removed afterwards, whatever happened. Every result gets a feedback page (a page of notes when
+    nbgrader wrote none)."""
     try:
-        return _grade_one(course, file, student, run_artifacts, out_dir, **options)
+        result = _grade_one(course, file, student, run_artifacts, out_dir, **options)
     finally:
         shutil.rmtree(course.root / "runs", ignore_errors=True)
+    if result.feedback is None:
+        result.feedback = _feedback_page(result, out_dir, None)
+    return result
 
 
 def _grade_one(course: Course, file: Path, student: str, run_artifacts: Callable[[], Path], out_dir: Path, *,
@@ -295,8 +299,7 @@ def _grade_one(course: Course, file: Path, student: str, run_artifacts: Callable
     submitted.parent.mkdir(parents=True, exist_ok=True)
     shares = pipeline.check_parameters([reference_path], {"PROFILE": profile})
     _inject(nb, submitted, shares[reference_path])
-    run = course.root / "runs" / student / name
-    shutil.rmtree(run, ignore_errors=True)
+    run = course.root / "runs" / student / name  # removed by grade_one afterwards
     waited = time.perf_counter()
     artifacts = run_artifacts()  # the first notebook that runs may wait for the reference run: not its time
     start += time.perf_counter() - waited
@@ -309,7 +312,6 @@ def _grade_one(course: Course, file: Path, student: str, run_artifacts: Callable
     except subprocess.TimeoutExpired:
         result.notes.append(f"grading stopped after {submission_timeout} s for the whole notebook")
         result.seconds = time.perf_counter() - start
-        result.feedback = _feedback_page(result, out_dir, None)
         return result
     autograded = course.root / "autograded" / student / name / reference_path.name
     log = (done.stdout or "") + (done.stderr or "")
@@ -318,7 +320,6 @@ def _grade_one(course: Course, file: Path, student: str, run_artifacts: Callable
         result.notes.append("the kernel died while running the notebook (a crash, os._exit or running out of memory)"
                             if died else f"nbgrader could not grade it: {_tail(done, 3)}")
         result.seconds = time.perf_counter() - start
-        result.feedback = _feedback_page(result, out_dir, None)
         return result
     from nbgrader.api import Gradebook
 
@@ -377,8 +378,6 @@ def grade(path: Path, out_dir: Path | None = None, *, assignment: str | None = N
         for file, student in handed_in:
             result = grade_one(course, file, student, run_artifacts, out_dir, expected=assignment, profile=profile,
                                cell_timeout=cell_timeout, submission_timeout=submission_timeout)
-            if result.feedback is None:
-                result.feedback = _feedback_page(result, out_dir, None)
             results.append(result)
             if progress:
                 print(result.line(), flush=True)
