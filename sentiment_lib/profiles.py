@@ -28,7 +28,10 @@ from typing import Any, Iterable, Sequence
 # (hidden ``lm_hidden``) over the same corpus start the classifiers of 04's "learning from the unlabelled
 # reviews" (0: none; sentiment_lib.language_model). ``precision="auto"`` trains and predicts under
 # bfloat16 autocast where the CPU or GPU has native bf16 (config.choose_precision); ``smoke`` stays float32 so
-# that its regression snapshots are the same on machines with and without bf16.
+# that its regression snapshots are the same on machines with and without bf16. ``full`` is sized for a whole
+# chain within two hours on a 2-core CPU with native bf16 (README, "Chain times"): every review and 400 tokens,
+# but hidden 128 (04's language-model rows use the language model's 256), up to 5 epochs with patience 1, 12
+# trials and 3 retrained configurations; on a GPU raise them with papermill parameters.
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": dict(
         split="standard", train_size=1200, val_size=300, test_size=600, val_fraction=0.1,
@@ -48,8 +51,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         split="standard", train_size=None, val_size=None, test_size=None, val_fraction=0.1,
         max_len=400, truncation="head+tail", vocab_size=40000, min_freq=2, remove_stopwords=False,
         embeddings="word2vec", pretrain_reviews=50000, pretrain_epochs=5, lm_epochs=1, lm_hidden=256,
-        embed_dim=128, hidden_size=256, num_layers=1, dropout=0.4, batch_size=64, lr=1e-3,
-        epochs=8, patience=2, n_trials=20, trial_epochs=3, ensemble=4, seed=42, seeds=3, precision="auto",
+        embed_dim=128, hidden_size=128, num_layers=1, dropout=0.4, batch_size=64, lr=1e-3,
+        epochs=5, patience=1, n_trials=12, trial_epochs=3, ensemble=3, seed=42, seeds=3, precision="auto",
     ),
 }
 DEFAULT_PROFILE = "quick"
