@@ -54,6 +54,7 @@ class Configuration:
             lower validation loss (``None``: never early).
         language_model: start the embedding and the LSTM from the run's pre-trained language model (02;
             :func:`~sentiment_lib.language_model.start_from_language_model`) instead of word2vec alone.
+        adversarial: epsilon of adversarial training on the embeddings (:mod:`sentiment_lib.adversarial`; 0: off).
     """
 
     model: ModelConfig
@@ -65,6 +66,7 @@ class Configuration:
     epochs: int
     patience: int | None
     language_model: bool = False
+    adversarial: float = 0.0
 
     def preprocessing(self, remove_stopwords: bool) -> dict[str, Any]:
         """How a bundle must prepare a review for this model (:mod:`sentiment_lib.bundle`)."""
@@ -130,11 +132,11 @@ class ModelRun:
     def settings(self) -> dict[str, Any]:
         """How the model was built, fed and trained (what notebook 05 needs to start a study from it):
         ``hidden_size``, ``dropout``, ``embed_dim``, ``embeddings`` (start), ``lr``, ``batch_size``,
-        ``max_len`` (tokens), ``truncation``."""
+        ``max_len`` (tokens), ``truncation``, ``adversarial`` (epsilon, 0: none)."""
         cfg = self.configuration
         return {"hidden_size": cfg.model.hidden_size, "dropout": cfg.model.dropout, "embed_dim": cfg.model.embed_dim,
                 "embeddings": self.embeddings, "lr": cfg.lr, "batch_size": cfg.batch_size,
-                "max_len": cfg.max_len, "truncation": cfg.truncation}
+                "max_len": cfg.max_len, "truncation": cfg.truncation, "adversarial": cfg.adversarial}
 
 
 def loaders_for(splits: dict[str, EncodedSplit], configuration: Configuration, seed: int, binary: bool = True,
@@ -163,7 +165,10 @@ def checkpoint_path(configuration: Configuration, prepared: Prepared, params: Pa
     for split_name, labels in sorted((targets or {}).items()):
         digest.update(b"targets" + split_name.encode() + np.asarray(labels).tobytes())
     ignored = ("progress", "num_threads")  # they change the speed, not the result
-    key = json.dumps({"configuration": asdict(configuration), "seed": params.seed,
+    described = asdict(configuration)
+    if not described["adversarial"]:  # keys of trainings without it are those from before the option existed
+        del described["adversarial"]
+    key = json.dumps({"configuration": described, "seed": params.seed,
                       "train": {k: v for k, v in (train_options or {}).items() if k not in ignored},
                       "loader": loader_options or {}, "vocab": prepared.vocab.fingerprint(),
                       "vectors": prepared.params.get("vectors_fingerprint"),
@@ -213,6 +218,7 @@ def train_configuration(configuration: Configuration, prepared: Prepared, params
     train_options = {"amp_dtype": config.choose_precision(params.precision, chosen), **(train_options or {})}
     train_config = TrainConfig(**{**dict(epochs=configuration.epochs, lr=configuration.lr,
                                          batch_size=configuration.batch_size, patience=configuration.patience,
+                                         adversarial=configuration.adversarial,
                                          seed=params.seed, device=chosen.type, progress=config.progress_enabled(),
                                          grad_clip=1.0), **train_options})
     loaders = loaders_for(splits, configuration, params.seed, binary, **(loader_options or {}))

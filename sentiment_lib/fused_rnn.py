@@ -84,15 +84,15 @@ def dense_recurrence(rnn: nn.RNNBase, embedding: nn.Embedding, tokens: torch.Ten
 
     Time-major is the layout the fused kernels use, so nothing is transposed in or out of them.
     """
-    tokens = tokens.t()  # (T, B)
+    # One embedding call on the (B, T) ids, whatever the path (sentiment_lib.adversarial hooks it).
+    x_forward = embedding(tokens).transpose(0, 1)  # (T, B, E)
     lengths = lengths.to(tokens.device)
-    batch = torch.arange(tokens.size(1), device=tokens.device)
+    batch = torch.arange(tokens.size(0), device=tokens.device)
     if not rnn.bidirectional:  # trailing padding only touches outputs at padded steps (ignored by readouts)
-        outputs, _ = run_over_padding(rnn, embedding(tokens))
+        outputs, _ = run_over_padding(rnn, x_forward)
         return outputs, outputs[lengths - 1, batch]
-    index = reversal_index(lengths, tokens.size(0))  # (T, B): its own inverse
-    x_forward = embedding(tokens)
-    x_backward = embedding(tokens.gather(0, index))  # reversing ids is cheaper than embeddings
+    index = reversal_index(lengths, tokens.size(1))  # (T, B): its own inverse
+    x_backward = gather_steps(x_forward, index)
     for layer in range(rnn.num_layers):
         if layer > 0:  # next layer's input: both directions' outputs, aligned by position
             x_forward = torch.cat([forward, gather_steps(backward, index)], dim=-1)

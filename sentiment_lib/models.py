@@ -20,6 +20,9 @@ Padding never enters the recurrence of a review's real steps. The ``recurrence``
 reference, several times slower on a CPU). On a GPU a bidirectional model packs (cuDNN runs packed
 sequences natively).
 
+Every model calls its ``embedding`` layer exactly once per forward, on the (B, T) ids (output (B, T, E)):
+adversarial training (:mod:`sentiment_lib.adversarial`) perturbs that output with a forward hook.
+
 ``read_padded_last_step=True`` reproduces a defect common in tutorials — it runs the recurrence over
 the padding too and reads the state at position T-1 — so notebook 03 can show why a baseline built
 that way scores near chance.
@@ -251,7 +254,7 @@ class RecurrentClassifier(nn.Module):
         """
         check_batch(tokens, lengths, self.embedding.num_embeddings)
         if self.read_padded_last_step:  # padding runs through the recurrence: the defect notebook 03 shows
-            outputs, _ = run_over_padding(self.rnn, self.embedding(tokens.t()))
+            outputs, _ = run_over_padding(self.rnn, self.embedding(tokens).transpose(0, 1))
             return outputs[-1], None
         # cuDNN runs packed sequences natively (and wants its weights flattened, which one direction's
         # weights are not), so on a GPU the bidirectional fast path is packing.

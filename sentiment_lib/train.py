@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import adversarial as adv
 from .config import choose_device, seed_everything
 from .memory import FREED_MEMORY_LIMIT_MIB, step_hook
 from .metrics import binary_metrics, multiclass_metrics
@@ -59,6 +60,8 @@ class TrainConfig:
         seed: seeds Python, NumPy and torch at the start of :func:`fit` (dropout, shuffling).
         device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
         amp_dtype: ``None`` (float32) or ``"bfloat16"`` (``torch.autocast`` on the device type).
+        adversarial: ``epsilon`` of adversarial training on the word embeddings (:mod:`sentiment_lib.adversarial`:
+            the perturbation's norm per review in word-vector lengths); 0 trains on the clean loss alone.
         num_threads: ``torch.set_num_threads`` for the process; ``None`` leaves torch's default (one per
             core: the fastest on an otherwise idle machine; when other processes keep the cores busy, or
             several trainings run side by side, give each 1 thread: waiting for a descheduled thread at
@@ -82,6 +85,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp_dtype: str | None = None
+    adversarial: float = 0.0
     num_threads: int | None = None
     progress: bool = True
     keep_freed_memory: bool = True
@@ -104,6 +108,9 @@ class TrainConfig:
             raise ValueError(f"decay must be one of {DECAYS}, got {self.decay!r}.")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be at least 1 or None (no early stopping), got {self.patience}.")
+        if not self.adversarial >= 0:
+            raise ValueError(f"adversarial (epsilon) must be >= 0, got {self.adversarial}: 0 turns it off, "
+                             f"{adv.DEFAULT_EPSILON} is the usual size.")
         if self.amp_dtype not in AMP_DTYPES:
             raise ValueError(f"amp_dtype must be one of {AMP_DTYPES}, got {self.amp_dtype!r}.")
         if self.num_threads is not None and self.num_threads < 1:
@@ -186,9 +193,10 @@ def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.O
                     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = classification_loss,
                     device: torch.device | str = "cpu", grad_clip: float | None = None, progress: bool = True,
                     *, amp_dtype: str | None = None, desc: str = "train",
-                    after_step: Callable[[], None] | None = None) -> dict[str, float]:
+                    after_step: Callable[[], None] | None = None, adversarial: float = 0.0) -> dict[str, float]:
     """One pass over ``loader`` in train mode, one optimizer (and scheduler) step per batch;
-    ``after_step()`` (e.g. a :class:`FreedMemoryCap`) is called after each.
+    ``after_step()`` (e.g. a :class:`FreedMemoryCap`) is called after each. ``adversarial`` > 0 adds the loss
+    on adversarially perturbed embeddings to each step (:mod:`sentiment_lib.adversarial`; twice the work).
 
     Returns ``loss`` (mean per review) and the metrics of :func:`score` on the predictions made while
     training (dropout active).
@@ -200,10 +208,13 @@ def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.O
     for batch in tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch"):
         batch = batch.to(device)
         optimizer.zero_grad(set_to_none=True)
-        with _autocast(device, amp_dtype):
-            logits = model(batch.tokens, batch.lengths)
-        loss = loss_fn(logits.float(), batch.labels)
-        loss.backward()
+        if adversarial > 0:
+            logits, loss = _adversarial_step(model, batch, loss_fn, device, amp_dtype, adversarial)
+        else:
+            with _autocast(device, amp_dtype):
+                logits = model(batch.tokens, batch.lengths)
+            loss = loss_fn(logits.float(), batch.labels)
+            loss.backward()
         if grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
@@ -220,6 +231,24 @@ def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.O
         raise ValueError("The training loader yielded no batches; check that the training split is not empty.")
     prob = torch.cat(probs).numpy()
     return {"loss": total_loss / count, **score(torch.cat(labels).numpy(), prob)}
+
+
+def _adversarial_step(model: nn.Module, batch, loss_fn, device: torch.device, amp_dtype: str | None,
+                      epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Backward of the clean loss and of the loss on embeddings perturbed along its gradient (gradients
+    accumulate in the parameters); returns the clean logits and loss."""
+    embedding = adv.embedding_of(model)
+    with adv.captured(embedding) as found, _autocast(device, amp_dtype):
+        logits = model(batch.tokens, batch.lengths)
+    loss = loss_fn(logits.float(), batch.labels)
+    loss.backward()
+    embedded = found["embedded"]
+    mask = torch.arange(embedded.size(1), device=embedded.device)[None, :] < batch.lengths.to(embedded.device)[:, None]
+    r = adv.perturbation(embedded, embedded.grad, mask, epsilon)
+    with adv.perturbed(embedding, r), _autocast(device, amp_dtype):
+        adversarial_logits = model(batch.tokens, batch.lengths)
+    loss_fn(adversarial_logits.float(), batch.labels).backward()
+    return logits, loss
 
 
 @torch.no_grad()
@@ -362,6 +391,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: 
         epoch_start = time.perf_counter()
         train = train_one_epoch(model, train_loader, optimizer, scheduler, classification_loss, device,
                                 config.grad_clip, config.progress, amp_dtype=config.amp_dtype,
+                                adversarial=config.adversarial,
                                 desc=f"epoch {epoch}/{config.epochs}", after_step=after_step)
         val = evaluate(model, val_loader, device, amp_dtype=config.amp_dtype, progress=config.progress,
                        desc=f"epoch {epoch}/{config.epochs} validation")

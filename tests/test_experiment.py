@@ -28,7 +28,7 @@ def test_run_model_trains_and_scores_on_test(run):
     assert 1 <= row["best_epoch"] <= row["epochs_run"] <= 3
     assert row["settings"] == {"hidden_size": 16, "dropout": params.dropout, "embed_dim": 16,
                                "embeddings": result.embeddings, "lr": 0.01, "batch_size": 16,
-                               "max_len": params.max_len, "truncation": params.truncation}
+                               "max_len": params.max_len, "truncation": params.truncation, "adversarial": 0.0}
 
 
 def test_same_seed_same_metrics(run):

@@ -4,7 +4,10 @@
 ``bilstm_pool``, ``attention_lstm``, ``gru``, ``bag_of_embeddings``: the models of notebook 04), the number
 of layers (1–2; an ``lstm`` with 2 layers is 04's ``stacked_lstm``, so stacking is a depth, not a family
 of its own), hidden size, embedding size, dropout, learning rate (log scale), maximum review length,
-truncation side and batch size. Sizes are bounded by the profile's values (hidden ≤ ``HIDDEN_SIZE``,
+truncation side, batch size, adversarial training on the embeddings (off, or ``adversarial.DEFAULT_EPSILON``;
+it doubles a trial's cost), and — when notebook 02 pre-trained an LSTM language model (``LM_EPOCHS`` ≥ 1) —
+whether a one-layer ``lstm`` or ``attention_lstm`` starts from it (``language_model``: its embedding and LSTM,
+so its hidden size is the language model's and no ``hidden_size`` or ``embeddings`` is searched then). Sizes are bounded by the profile's values (hidden ≤ ``HIDDEN_SIZE``,
 embedding ≤ ``EMBED_DIM``, length ≤ ``MAX_LEN``), so the profile sets the cost of a trial: a ``smoke``
 trial takes seconds. The vanilla RNN is left out: on reviews of hundreds of tokens it is the one family
 that is reliably worse (notebook 04), and trials spent on it are wasted.
@@ -19,14 +22,16 @@ from typing import Any, Mapping, Sequence
 
 import optuna
 
+from ..adversarial import DEFAULT_EPSILON
 from ..experiment import Configuration
 from ..models import ModelConfig
 from ..profiles import EMBEDDING_STARTS, TRUNCATIONS, Params
 
 MODEL_CHOICES = ("lstm", "bilstm", "bilstm_pool", "attention_lstm", "gru", "bag_of_embeddings")
+LANGUAGE_MODEL_CHOICES = ("lstm", "attention_lstm")  # one layer, one direction: what the language model can start
 BATCH_SIZES = (32, 64, 128)
-SPACE_ORDER = ("model", "num_layers", "hidden_size", "embeddings", "embed_dim", "dropout", "lr", "max_len",
-               "truncation", "batch_size")  # the dimensions of search_space_spec, in its order
+SPACE_ORDER = ("model", "num_layers", "language_model", "hidden_size", "embeddings", "embed_dim", "dropout", "lr", "max_len",
+               "truncation", "batch_size", "adversarial")  # the dimensions of search_space_spec, in its order
 LR_RANGE = (3e-4, 1e-2)
 DROPOUT_RANGE = (0.0, 0.5)
 
@@ -43,18 +48,26 @@ def search_space_spec(params: Params) -> dict[str, dict[str, Any]]:
     lengths ``MAX_LEN/4, /2, ×1``. When the profile pre-trains word vectors (``EMBEDDINGS="word2vec"``), an
     ``embeddings`` choice (``word2vec`` or ``random``) comes first, and ``embed_dim`` is searched only for a
     random start (``"when": {"embeddings": "random"}``: a dimension with ``when`` is suggested only if the
-    earlier ones took those values). The study stores this dict and refuses to continue with another one.
+    earlier ones took those values — one of them, for a list — and one with ``"unless"`` only if they did not).
+    With a language model in the run (``LM_EPOCHS`` ≥ 1), ``language_model`` (``False``/``True``) is asked of
+    one-layer ``lstm`` and ``attention_lstm`` configurations, before the hidden size and the start, which a
+    language-model start fixes (``"unless": {"language_model": True}``). The study stores this dict and refuses to continue with another one.
     A narrower space (e.g. fewer models) is a dict of the same form passed as ``space=``.
     """
     space: dict[str, dict[str, Any]] = {
         "model": {"choices": list(MODEL_CHOICES)},
         "num_layers": {"low": 1, "high": 2, "log": False},
-        "hidden_size": {"choices": _sizes(params.hidden_size, (4, 2), 8)},
     }
-    embed_dims = {"choices": _sizes(params.embed_dim, (2,), 8)}
+    own_start: dict[str, Any] = {}  # what a dimension needs when a language-model start would fix it
+    if params.lm_epochs > 0:
+        space["language_model"] = {"choices": [False, True],
+                                   "when": {"model": list(LANGUAGE_MODEL_CHOICES), "num_layers": 1}}
+        own_start = {"unless": {"language_model": True}}
+    space["hidden_size"] = {"choices": _sizes(params.hidden_size, (4, 2), 8), **own_start}
+    embed_dims: dict[str, Any] = {"choices": _sizes(params.embed_dim, (2,), 8), **own_start}
     if params.embeddings == "word2vec":  # pre-trained vectors have the run's width; only a random start picks
-        space["embeddings"] = {"choices": list(EMBEDDING_STARTS)}
-        embed_dims["when"] = {"embeddings": "random"}
+        space["embeddings"] = {"choices": list(EMBEDDING_STARTS), **own_start}
+        embed_dims = {"choices": embed_dims["choices"], "when": {"embeddings": "random"}}
     space["embed_dim"] = embed_dims
     space.update({
         "dropout": {"low": DROPOUT_RANGE[0], "high": DROPOUT_RANGE[1], "log": False},
@@ -62,6 +75,7 @@ def search_space_spec(params: Params) -> dict[str, dict[str, Any]]:
         "max_len": {"choices": _sizes(params.max_len, (4, 2), 16)},
         "truncation": {"choices": list(TRUNCATIONS)},
         "batch_size": {"choices": list(BATCH_SIZES)},
+        "adversarial": {"choices": [0.0, DEFAULT_EPSILON]},
     })
     return space
 
@@ -94,6 +108,8 @@ def trial_configuration(values: Mapping[str, Any], params: Params, vocab_size: i
     Names missing from ``values`` take the profile's value (``num_layers``: 1; ``embeddings``: the profile's
     ``EMBEDDINGS``); ``model`` is required. An ``lstm`` with two or more layers is built as 04's
     ``stacked_lstm``. A ``word2vec`` start uses the profile's ``EMBED_DIM`` (the width of the run's vectors).
+    ``language_model=True`` starts a one-layer ``lstm``/``attention_lstm`` from the run's language model: hidden
+    size ``LM_HIDDEN``, embedding ``EMBED_DIM``; ``ValueError`` for another model or depth.
     """
     if "model" not in values:
         raise ValueError(f"The configuration {dict(values)} names no model; it needs 'model' (one of "
@@ -102,25 +118,36 @@ def trial_configuration(values: Mapping[str, Any], params: Params, vocab_size: i
     layers = int(values.get("num_layers", 1))
     if name == "lstm" and layers >= 2:
         name = "stacked_lstm"
+    from_language_model = bool(values.get("language_model", False))
+    if from_language_model and (name not in LANGUAGE_MODEL_CHOICES or layers != 1):
+        raise ValueError(f"Only a one-layer {' or '.join(LANGUAGE_MODEL_CHOICES)} can start from the language model, "
+                         f"not {name} with {layers} layer(s): set language_model=False.")
     start = str(values.get("embeddings", params.embeddings))
     if start not in EMBEDDING_STARTS:
         raise ValueError(f"embeddings must be one of {EMBEDDING_STARTS}, got {start!r}.")
-    pretrained = start == "word2vec"
-    embed_dim = params.embed_dim if pretrained else int(values.get("embed_dim", params.embed_dim))
+    pretrained = start == "word2vec" and not from_language_model  # the language model brings its own embedding
+    embed_dim = (params.embed_dim if pretrained or from_language_model
+                 else int(values.get("embed_dim", params.embed_dim)))
+    hidden = params.lm_hidden if from_language_model else int(values.get("hidden_size", params.hidden_size))
     model_config = ModelConfig(
-        name=name, vocab_size=vocab_size, embed_dim=embed_dim,
-        hidden_size=int(values.get("hidden_size", params.hidden_size)), num_layers=layers,
+        name=name, vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden, num_layers=layers,
         dropout=float(values.get("dropout", params.dropout)), num_classes=num_classes)
     return Configuration(model=model_config, lr=float(values.get("lr", params.lr)),
                          batch_size=int(values.get("batch_size", params.batch_size)),
                          max_len=int(values.get("max_len", params.max_len)),
                          truncation=str(values.get("truncation", params.truncation)), pretrained=pretrained,
-                         epochs=int(params.epochs if epochs is None else epochs), patience=patience)
+                         epochs=int(params.epochs if epochs is None else epochs), patience=patience,
+                         language_model=from_language_model, adversarial=float(values.get("adversarial", 0.0)))
 
 
 def _applies(spec: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
-    """Whether a (conditional, ``"when"``) dimension is used by a configuration with the earlier ``values``."""
-    return all(values.get(key) == value for key, value in spec.get("when", {}).items())
+    """Whether a (conditional) dimension is used by a configuration with the earlier ``values``: each ``"when"``
+    entry holds (a list: one of its values), and not every ``"unless"`` entry does."""
+    def holds(key: str, wanted: Any) -> bool:
+        return values.get(key) in wanted if isinstance(wanted, list) else values.get(key) == wanted
+
+    when, unless = spec.get("when", {}), spec.get("unless", {})
+    return all(holds(k, v) for k, v in when.items()) and not (unless and all(holds(k, v) for k, v in unless.items()))
 
 
 def values_for_model(name: str, params: Params, space: Mapping[str, Mapping[str, Any]] | None = None,
@@ -136,10 +163,10 @@ def values_for_model(name: str, params: Params, space: Mapping[str, Mapping[str,
     model, layers = ("lstm", 2) if name == "stacked_lstm" else (name, 1)
     if model not in space["model"]["choices"]:
         raise ValueError(f"{name!r} is not searched by this study (models: {space['model']['choices']}).")
-    wanted = {"model": model, "num_layers": layers, "hidden_size": params.hidden_size,
+    wanted = {"model": model, "num_layers": layers, "language_model": False, "hidden_size": params.hidden_size,
               "embeddings": params.embeddings, "embed_dim": params.embed_dim, "dropout": params.dropout,
               "lr": params.lr, "max_len": params.max_len, "truncation": params.truncation,
-              "batch_size": params.batch_size}
+              "batch_size": params.batch_size, "adversarial": 0.0}
     wanted.update({k: v for k, v in (settings or {}).items() if k in wanted and k not in ("model", "num_layers")
                    and v is not None})
     values: dict[str, Any] = {}

@@ -181,12 +181,14 @@ def study_setup(prepared: Prepared, params: Params, metric: str,
                 space: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What makes trials comparable; stored in the study and checked when it is continued: the profile, metric,
     trial epochs, the vocabulary, the word vectors trials may start from (their fingerprint, ``None`` for a
-    random start) and the search space."""
+    random start), the search space and, when it searches a language-model start, that model's fingerprint."""
     vectors = vectors_fingerprint(prepared.embeddings) if params.embeddings == "word2vec" else None
+    space = space if space is not None else search_space_spec(params)
     setup = {"profile": params.profile, "metric": metric, "trial_epochs": int(params.trial_epochs),
              "vocab_fingerprint": prepared.vocab.fingerprint(), "vocab_size": len(prepared.vocab),
-             "vectors_fingerprint": vectors,
-             "search_space": space if space is not None else search_space_spec(params)}
+             "vectors_fingerprint": vectors, "search_space": space}
+    if "language_model" in space:  # trials that start from the language model depend on its weights
+        setup["language_model_fingerprint"] = prepared.params.get("lm_fingerprint")
     return json.loads(json.dumps(setup))  # tuples -> lists, as read back from the database
 
 

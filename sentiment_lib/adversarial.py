@@ -1,0 +1,91 @@
+"""Adversarial training on the word embeddings (Miyato, Dai & Goodfellow 2017, "AT").
+
+Each training step adds a second loss: the same reviews, with every word vector pushed a little in the
+direction that raises the loss most. With ``e`` the (B, T, E) output of the model's embedding layer and ``g``
+the gradient of the clean loss with respect to it,
+
+    r_i = epsilon * scale_i * g_i / ||g_i||,    scale_i = sqrt(mean over review i's real tokens of ||e_t||^2)
+
+per review ``i`` (norms over its real tokens and all E channels; padding gets no perturbation), and the step
+minimises ``loss(e) + loss(e + r)``. The size is relative: ``epsilon`` is the perturbation's L2 norm over
+the whole review in units of that review's typical word-vector length, so it means the same whatever the
+embedding's scale — the role that normalising the embeddings to zero mean and unit variance plays in the
+paper (there, epsilon = 5 on 256-dimensional unit-variance vectors is 5 / sqrt(256) ≈ 0.3 of a word vector;
+:data:`DEFAULT_EPSILON` is of that order). The perturbation is a constant (no gradient flows through ``r``), as
+in the paper; it costs a second forward and backward pass per step, about twice the training time.
+
+The models call their ``embedding`` module exactly once per forward, on the (B, T) ids
+(:mod:`sentiment_lib.models`), so a forward hook on it sees the whole batch in its own layout: that is all this
+module relies on. VAT (the virtual, label-free variant on the unlabelled reviews) is not implemented: it needs
+a power-iteration pass more per step, on a corpus three times the labelled one.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+from torch import nn
+
+DEFAULT_EPSILON = 0.5  # perturbation norm per review, in word-vector lengths (see the module docstring)
+
+
+def perturbation(embedded: torch.Tensor, grad: torch.Tensor, mask: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """The adversarial perturbation (B, T, E) for embeddings ``embedded`` (B, T, E) with loss gradient ``grad``
+    (B, T, E) and real-token ``mask`` (B, T) bool: ``epsilon`` × the review's RMS word-vector norm along the
+    normalised gradient, zero at padding. Detached (a constant for the second pass)."""
+    if epsilon < 0:
+        raise ValueError(f"epsilon must be >= 0, got {epsilon}: e.g. {DEFAULT_EPSILON}.")
+    weights = mask.unsqueeze(-1).to(embedded.dtype)  # (B, T, 1)
+    g = grad.detach().float() * weights
+    e = embedded.detach().float() * weights
+    tokens = weights.sum(dim=(1, 2)).clamp_min(1.0)  # (B,) real tokens per review
+    scale = (e.pow(2).sum(dim=(1, 2)) / tokens).sqrt()  # (B,) RMS word-vector norm
+    g_norm = g.pow(2).sum(dim=(1, 2)).sqrt().clamp_min(1e-12)  # (B,)
+    return (epsilon * (scale / g_norm))[:, None, None] * g
+
+
+@contextmanager
+def captured(embedding: nn.Embedding) -> Iterator[dict[str, torch.Tensor]]:
+    """While active, the embedding's output keeps its gradient: ``found["embedded"]`` (B, T, E) and its
+    ids ``found["ids"]`` (B, T) after a forward; ``ValueError`` if the model calls the layer more than once."""
+    found: dict[str, torch.Tensor] = {}
+
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        if "embedded" in found:
+            raise ValueError("The model calls its embedding layer more than once per forward; adversarial "
+                             "training needs one call on the (B, T) ids (see sentiment_lib.adversarial).")
+        if output.requires_grad:
+            output.retain_grad()
+        found.update(embedded=output, ids=inputs[0])
+
+    handle = embedding.register_forward_hook(hook)
+    try:
+        yield found
+    finally:
+        handle.remove()
+
+
+@contextmanager
+def perturbed(embedding: nn.Embedding, r: torch.Tensor) -> Iterator[None]:
+    """While active, the embedding's output (B, T, E) is returned as ``output + r``."""
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
+        if output.shape != r.shape:
+            raise ValueError(f"The perturbation {tuple(r.shape)} does not match the embedding output "
+                             f"{tuple(output.shape)}.")
+        return output + r.to(output.dtype)
+
+    handle = embedding.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def embedding_of(model: nn.Module) -> nn.Embedding:
+    """The model's word embedding layer (``model.embedding``); ``ValueError`` naming the fix otherwise."""
+    layer = getattr(model, "embedding", None)
+    if not isinstance(layer, nn.Embedding):
+        raise ValueError(f"{type(model).__name__} has no `embedding` nn.Embedding layer to perturb: adversarial "
+                         "training needs one (set ADVERSARIAL=0 for this model).")
+    return layer

@@ -1,0 +1,93 @@
+"""Adversarial training on the embeddings: the perturbation has the size asked, points up the loss and
+spares padding; every model exposes one embedding call; a step with it trains, is reproducible and is refused
+for a model without an embedding layer."""
+import pytest
+import torch
+from torch import nn
+
+from sentiment_lib import adversarial as adv
+from sentiment_lib import experiment
+from sentiment_lib.batching import make_loader
+from sentiment_lib.models import MODELS, ModelConfig, build_model
+from sentiment_lib.train import TrainConfig, fit
+
+from tuning_helpers import tiny_params, tiny_prepared
+
+
+def test_the_perturbation_has_the_asked_size_along_the_gradient_and_spares_padding():
+    torch.manual_seed(0)
+    embedded, grad = torch.randn(3, 5, 4) * 2.0, torch.randn(3, 5, 4)
+    lengths = torch.tensor([5, 3, 1])
+    mask = torch.arange(5)[None, :] < lengths[:, None]
+    r = adv.perturbation(embedded, grad, mask, 0.5)
+    assert r.shape == embedded.shape and not r.requires_grad
+    assert torch.all(r[~mask] == 0)
+    for i, n in enumerate(lengths.tolist()):
+        rms = embedded[i, :n].pow(2).sum(-1).mean().sqrt()
+        assert torch.isclose(r[i].norm(), 0.5 * rms, rtol=1e-5)  # epsilon word-vector lengths
+        cosine = torch.nn.functional.cosine_similarity(r[i, :n].flatten(), grad[i, :n].flatten(), dim=0)
+        assert cosine > 0.999  # along the loss gradient: the direction that raises the loss fastest
+    assert torch.all(adv.perturbation(embedded, grad, mask, 0.0) == 0)
+    with pytest.raises(ValueError, match="epsilon must be >= 0"):
+        adv.perturbation(embedded, grad, mask, -1.0)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_embeds_once_in_batch_layout_and_a_perturbation_changes_its_output(name):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name=name, vocab_size=30, embed_dim=6, hidden_size=5)).eval()
+    tokens = torch.randint(2, 30, (4, 7))
+    lengths = torch.tensor([7, 5, 2, 1])
+    tokens[torch.arange(7)[None, :] >= lengths[:, None]] = 0
+    with adv.captured(adv.embedding_of(model)) as found:
+        clean = model(tokens, lengths)
+    assert found["embedded"].shape == (4, 7, 6) and torch.equal(found["ids"], tokens)
+    r = torch.zeros(4, 7, 6)
+    r[0, 0] = 5.0
+    with adv.perturbed(model.embedding, r):
+        moved = model(tokens, lengths)
+    assert not torch.isclose(moved[0], clean[0])
+    assert torch.allclose(moved[1:], clean[1:])  # only review 0 was perturbed
+    with adv.perturbed(model.embedding, torch.zeros(4, 7, 6)):
+        assert torch.allclose(model(tokens, lengths), clean)
+    with pytest.raises(ValueError, match="does not match"), adv.perturbed(model.embedding, torch.zeros(2, 7, 6)):
+        model(tokens, lengths)
+
+
+def _fit(adversarial: float, seed: int = 0):
+    prepared = tiny_prepared(n_train=96, n_val=32, n_test=8)
+    loaders = {k: make_loader(prepared.splits[k], 32, 64, "head", shuffle=k == "train", seed=seed)
+               for k in ("train", "val")}
+    torch.manual_seed(seed)
+    model = build_model(ModelConfig(name="bilstm_pool", vocab_size=len(prepared.vocab), embed_dim=8, hidden_size=6))
+    result = fit(model, loaders["train"], loaders["val"],
+                 TrainConfig(epochs=3, lr=1e-2, patience=None, seed=seed, device="cpu", progress=False,
+                             adversarial=adversarial, num_threads=1))
+    return model, result
+
+
+def test_adversarial_training_learns_is_reproducible_and_differs_from_clean_training():
+    model_a, with_at = _fit(0.5)
+    model_b, again = _fit(0.5)
+    _, clean = _fit(0.0)
+    assert with_at.history["val_loss"].iloc[-1] < with_at.history["val_loss"].iloc[0]  # it learns
+    assert with_at.history["val_loss"].tolist() == again.history["val_loss"].tolist()  # same seed, same run
+    assert all(torch.equal(a, b) for a, b in zip(model_a.state_dict().values(), model_b.state_dict().values()))
+    assert with_at.history["train_loss"].tolist() != clean.history["train_loss"].tolist()
+    with pytest.raises(ValueError, match="adversarial .* must be >= 0"):
+        TrainConfig(adversarial=-0.1)
+
+
+def test_a_model_without_an_embedding_layer_is_refused_naming_the_fix():
+    with pytest.raises(ValueError, match="ADVERSARIAL=0"):
+        adv.embedding_of(nn.Linear(3, 1))
+
+
+def test_the_checkpoint_key_changes_with_adversarial_training_only_when_it_is_on(isolated_dirs):
+    prepared, params = tiny_prepared(), tiny_params()
+    plain = experiment.configuration_for("lstm", params, len(prepared.vocab))
+    key = experiment.checkpoint_path(plain, prepared, params)
+    assert experiment.checkpoint_path(experiment.configuration_for("lstm", params, len(prepared.vocab),
+                                                                   adversarial=0.0), prepared, params) == key
+    assert experiment.checkpoint_path(experiment.configuration_for("lstm", params, len(prepared.vocab),
+                                                                   adversarial=0.5), prepared, params) != key
