@@ -11,11 +11,17 @@ such models over one vocabulary, each with its own configuration and truncation,
 :func:`load_bundle` gives an :class:`Ensemble`, whose probabilities are the mean of its members'. Both kinds
 answer ``predict(texts)`` and ``predict_split(split)`` the same way, so ``predict`` and the notebooks need
 not know which one they hold.
+
+Either kind may carry a **linear partner** (``partner=`` of :func:`save_bundle` / :func:`save_ensemble`;
+notebook 05's final model): an NBSVM over the n-grams of the tokens the networks read, as plain data (its
+n-grams and one weight each, :attr:`sentiment_lib.linear.LinearReference.export`), and the weight ``w`` on the
+network(s) chosen on validation; predictions are then ``w · network + (1 − w) · NBSVM``. A bundle with a
+partner is format 2 (an older reader refuses it rather than ignore the partner); format 1 still loads.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -27,10 +33,14 @@ from .batching import EncodedSplit, make_loader
 from .config import choose_precision
 from .files import atomic_path
 from .models import ModelConfig, build_model
+from .profiles import TRUNCATIONS
 from .text import Vocab, tokenize, truncate
 from .train import predict_proba
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1          # a bundle without a linear partner
+PARTNER_FORMAT_VERSION = 2  # one with a linear partner (the "partner" key)
+READABLE_VERSIONS = (FORMAT_VERSION, PARTNER_FORMAT_VERSION)
+_PARTNER_KEYS = ("kind", "name", "ngrams", "weights", "intercept", "max_len", "truncation", "weight_on_network")
 _MEMBER_KEYS = ("model_config", "state_dict", "preprocessing")  # one model's part of a file
 _SHARED_KEYS = ("vocab", "metrics")                               # once per file
 _PAYLOAD_KEYS = (*_MEMBER_KEYS, *_SHARED_KEYS)                     # a single-model bundle
@@ -70,6 +80,38 @@ def _model_payload(model: nn.Module, model_config: ModelConfig, vocab: Vocab,
     }
 
 
+def _partner_payload(partner: dict[str, Any] | None, weight: float | None) -> dict[str, Any] | None:
+    """A linear partner's part of a bundle (``linear.LinearReference.export`` + the weight on the network),
+    checked; ``None`` without a partner."""
+    if partner is None:
+        if weight is not None:
+            raise ValueError("partner_weight was given without a partner; pass partner=reference.export too.")
+        return None
+    if weight is None or not 0.0 <= float(weight) <= 1.0:
+        raise ValueError(f"partner_weight must be the weight on the network, in [0, 1], got {weight!r}.")
+    if partner.get("kind") != "nbsvm":
+        raise ValueError("Only an NBSVM over the networks' tokens can partner a bundle: pass the .export of "
+                         "linear.linear_reference(prepared, 'nbsvm', max_len, ...) (not None).")
+    weights = torch.as_tensor(np.asarray(partner["weights"], dtype=np.float32))
+    ngrams = [str(g) for g in partner["ngrams"]]
+    if weights.ndim != 1 or len(ngrams) != weights.numel() or len(set(ngrams)) != len(ngrams):
+        raise ValueError(f"The partner's {len(ngrams)} n-grams and {tuple(weights.shape)} weights do not match "
+                         "(one weight per distinct n-gram): pass a LinearReference.export unchanged.")
+    if partner.get("truncation") not in TRUNCATIONS or int(partner.get("max_len", 0)) < 1:
+        raise ValueError(f"The partner's max_len/truncation ({partner.get('max_len')!r}, "
+                         f"{partner.get('truncation')!r}) are not a valid reading of a review.")
+    return {"kind": "nbsvm", "name": str(partner.get("name", "nbsvm")), "ngrams": ngrams, "weights": weights,
+            "intercept": float(partner["intercept"]), "max_len": int(partner["max_len"]),
+            "truncation": str(partner["truncation"]), "weight_on_network": float(weight)}
+
+
+def _with_partner(payload: dict[str, Any], partner: dict[str, Any] | None, weight: float | None) -> dict[str, Any]:
+    part = _partner_payload(partner, weight)
+    if part is not None:
+        payload = {**payload, "format_version": PARTNER_FORMAT_VERSION, "partner": part}
+    return payload
+
+
 def _write(path: os.PathLike | str, payload: dict[str, Any]) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -79,7 +121,8 @@ def _write(path: os.PathLike | str, payload: dict[str, Any]) -> Path:
 
 def save_bundle(path: os.PathLike | str, model: nn.Module, model_config: ModelConfig, vocab: Vocab,
                 preprocessing: dict[str, Any], metrics: dict[str, Any] | None = None,
-                name: str | None = None) -> Path:
+                name: str | None = None, partner: dict[str, Any] | None = None,
+                partner_weight: float | None = None) -> Path:
     """Write a bundle to ``path`` atomically (temp file + ``os.replace``); returns the path.
 
     Args:
@@ -91,12 +134,14 @@ def save_bundle(path: os.PathLike | str, model: nn.Module, model_config: ModelCo
             ``precision`` (the run's ``PRECISION``, which predictions then use).
         metrics: evaluation numbers to keep beside the model (plain numbers, strings, lists, dicts).
         name: the model's label in tables (e.g. ``"trial 6 attention_lstm"``); default: its architecture.
+        partner, partner_weight: a linear partner (``LinearReference.export`` of a token-level NBSVM over the
+            same vocabulary) and the weight on the network in the average (see the module docstring).
     """
     payload = {"format_version": FORMAT_VERSION, **_model_payload(model, model_config, vocab, preprocessing),
                "vocab": list(vocab.itos), "metrics": _plain(dict(metrics or {}), "metrics")}
     if name is not None:
         payload["name"] = str(name)
-    return _write(path, payload)
+    return _write(path, _with_partner(payload, partner, partner_weight))
 
 
 def _check_compatible(num_classes: Sequence[Any], remove_stopwords: Sequence[Any], where: str = "") -> None:
@@ -110,8 +155,10 @@ def _check_compatible(num_classes: Sequence[Any], remove_stopwords: Sequence[Any
 
 
 def save_ensemble(path: os.PathLike | str, members: Sequence[tuple[str, nn.Module, ModelConfig, dict[str, Any]]],
-                  vocab: Vocab, metrics: dict[str, Any] | None = None) -> Path:
-    """Write an ensemble bundle to ``path`` atomically; returns the path.
+                  vocab: Vocab, metrics: dict[str, Any] | None = None, partner: dict[str, Any] | None = None,
+                  partner_weight: float | None = None) -> Path:
+    """Write an ensemble bundle to ``path`` atomically; returns the path. ``partner``, ``partner_weight``: as
+    for :func:`save_bundle` (the weight is on the members' mean).
 
     ``members``: ``(name, model, model_config, preprocessing)`` per model (at least two; ``name`` labels it
     in tables, e.g. ``"trial 6 attention_lstm"``), all trained on ``vocab`` and with the same
@@ -131,7 +178,39 @@ def save_ensemble(path: os.PathLike | str, members: Sequence[tuple[str, nn.Modul
                       [p["preprocessing"]["remove_stopwords"] for p in parts])
     payload = {"format_version": FORMAT_VERSION, "members": parts, "vocab": list(vocab.itos),
                "metrics": _plain(dict(metrics or {}), "metrics")}
-    return _write(path, payload)
+    return _write(path, _with_partner(payload, partner, partner_weight))
+
+
+@dataclass
+class LinearPartner:
+    """A bundle's NBSVM partner: ``ngrams`` (F,) with ``weights`` (F,) and ``intercept`` (logit = intercept +
+    the weights of the distinct n-grams a review contains), reading ``max_len`` tokens cut by ``truncation``;
+    ``weight_on_network`` is the network's share of the average."""
+
+    name: str
+    ngrams: list[str]
+    weights: np.ndarray
+    intercept: float
+    max_len: int
+    truncation: str
+    weight_on_network: float
+    _vectorizer: Any = field(default=None, repr=False, compare=False)
+
+    def probabilities(self, split: EncodedSplit, itos: Sequence[str]) -> np.ndarray:
+        """P(positive) (N,) of the partner alone for an encoded split (untruncated ids)."""
+        if self._vectorizer is None:
+            from sklearn.feature_extraction.text import CountVectorizer
+
+            self._vectorizer = CountVectorizer(vocabulary=self.ngrams, ngram_range=(1, 2), binary=True,
+                                               tokenizer=str.split, token_pattern=None, lowercase=False)
+        texts = [" ".join(itos[i] for i in truncate(ids, self.max_len, self.truncation)) for ids in split.ids]
+        logits = self._vectorizer.transform(texts) @ self.weights + self.intercept
+        return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+    def average(self, network_prob: np.ndarray, split: EncodedSplit, itos: Sequence[str]) -> np.ndarray:
+        """``weight_on_network · network_prob + (1 − weight_on_network) · probabilities(split)``, (N,)."""
+        w = self.weight_on_network
+        return w * np.asarray(network_prob) + (1 - w) * self.probabilities(split, itos)
 
 
 @dataclass
@@ -145,6 +224,7 @@ class Bundle:
     metrics: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     saved_name: str | None = None
+    partner: LinearPartner | None = None
 
     @property
     def name(self) -> str:
@@ -163,8 +243,9 @@ class Bundle:
 
     @property
     def named_members(self) -> list[tuple[str, "Bundle"]]:
-        """``[(name, self)]``: a single model as a one-member list, like :attr:`Ensemble.named_members`."""
-        return [(self.name, self)]
+        """``[(name, network)]``: the single model (without a linear partner) as a one-member list, like
+        :attr:`Ensemble.named_members`."""
+        return [(self.name, self if self.partner is None else replace(self, partner=None))]
 
     def _device(self) -> torch.device:
         """Where the model's weights live (the CPU after :func:`load_bundle`)."""
@@ -207,7 +288,8 @@ class Bundle:
         loader = make_loader(split, batch_size, int(self.preprocessing["max_len"]),
                              self.preprocessing["truncation"], binary=self.num_classes == 2)
         device = self._device()
-        return predict_proba(self.model, loader, device, amp_dtype=choose_precision(self.precision, device))
+        prob = predict_proba(self.model, loader, device, amp_dtype=choose_precision(self.precision, device))
+        return prob if self.partner is None else self.partner.average(prob, split, self.vocab.itos)
 
     @torch.no_grad()
     def attention(self, text: str) -> tuple[list[str], np.ndarray]:
@@ -236,6 +318,7 @@ class Ensemble:
     members: list[Bundle]
     metrics: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    partner: LinearPartner | None = None
 
     @property
     def names(self) -> list[str]:
@@ -261,8 +344,10 @@ class Ensemble:
         return self.predict_split(split, batch_size)
 
     def predict_split(self, split: EncodedSplit, batch_size: int = 256) -> np.ndarray:
-        """Mean of the members' :meth:`Bundle.predict_split`, each with its own truncation."""
-        return np.mean([member.predict_split(split, batch_size) for member in self.members], axis=0)
+        """Mean of the members' :meth:`Bundle.predict_split`, each with its own truncation (then averaged with
+        the linear partner, if the bundle has one)."""
+        prob = np.mean([member.predict_split(split, batch_size) for member in self.members], axis=0)
+        return prob if self.partner is None else self.partner.average(prob, split, self.vocab.itos)
 
     def attention(self, text: str):
         raise ValueError("This bundle is an ensemble of several models; attention is a property of one model. "
@@ -301,18 +386,36 @@ def load_bundle(path: os.PathLike | str) -> Bundle | Ensemble:
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise ValueError(not_bundle)
     version = payload["format_version"]
-    if version != FORMAT_VERSION:
-        raise ValueError(f"{path} is a bundle of format {version}, this code reads format {FORMAT_VERSION}; "
+    if version not in READABLE_VERSIONS:
+        raise ValueError(f"{path} is a bundle of format {version}, this code reads formats {READABLE_VERSIONS}; "
                          "re-save it by rerunning the notebook that trained it.")
+    partner = _load_partner(payload, path, not_bundle)
     if "members" in payload:
-        return _load_ensemble(payload, path, not_bundle)
+        return replace(_load_ensemble(payload, path, not_bundle), partner=partner)
     missing = [key for key in _PAYLOAD_KEYS if key not in payload]
     if missing:
         raise ValueError(f"{not_bundle} (it lacks {missing})")
     model, config = _load_model(payload, path, not_bundle)
     return Bundle(model=model, model_config=config, vocab=Vocab(payload["vocab"]),
                   preprocessing=payload["preprocessing"], metrics=payload["metrics"], path=path,
-                  saved_name=payload.get("name"))
+                  saved_name=payload.get("name"), partner=partner)
+
+
+def _load_partner(payload: dict[str, Any], path: Path, not_bundle: str) -> LinearPartner | None:
+    part = payload.get("partner")
+    if part is None:
+        return None
+    missing = [key for key in _PARTNER_KEYS if key not in part] if isinstance(part, dict) else list(_PARTNER_KEYS)
+    if missing:
+        raise ValueError(f"{not_bundle} (its linear partner lacks {missing})")
+    try:
+        checked = _partner_payload({k: part[k] for k in _PARTNER_KEYS if k != "weight_on_network"},
+                                   part["weight_on_network"])
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{path}: its linear partner is damaged ({err}); rerun notebook 05 to re-save it.") from err
+    return LinearPartner(name=checked["name"], ngrams=checked["ngrams"], weights=checked["weights"].numpy(),
+                         intercept=checked["intercept"], max_len=checked["max_len"], truncation=checked["truncation"],
+                         weight_on_network=checked["weight_on_network"])
 
 
 def _load_ensemble(payload: dict[str, Any], path: Path, not_bundle: str) -> Ensemble:

@@ -152,7 +152,9 @@ def main_evaluate(args) -> int:
     except (EvaluateError, PredictError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"model: {path}")
+    partner = getattr(bundle, "partner", None)
+    print(f"model: {path}" + (f" (averaged with its {partner.name} partner, weight {partner.weight_on_network:.2f} "
+                              "on the network)" if partner is not None else ""))
     print(f"file: {args.file} (text column {data.text_column!r}, label column {data.label_column!r})")
     print(report(data.labels, prob))
     return 0

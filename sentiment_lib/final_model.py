@@ -124,19 +124,24 @@ def select_members(members: Sequence[ModelRun], prepared: Prepared, batch_size: 
 
 
 def save_final_model(profile: str, members: Sequence[ModelRun], vocab: Vocab,
-                     metrics: Mapping[str, Any] | None = None) -> Path:
+                     metrics: Mapping[str, Any] | None = None, partner: Mapping[str, Any] | None = None,
+                     partner_weight: float | None = None) -> Path:
     """Save the final model as the run's bundle (:func:`sentiment_lib.config.final_model_path`, what
     ``python -m sentiment_lib predict`` loads by default) and list it in the manifest; returns the path. One member gives a plain bundle,
-    several an ensemble bundle (:func:`~sentiment_lib.bundle.save_ensemble`) averaging their probabilities."""
+    several an ensemble bundle (:func:`~sentiment_lib.bundle.save_ensemble`) averaging their probabilities;
+    ``partner`` (a token-level NBSVM's ``LinearReference.export``) with ``partner_weight`` (the weight on the
+    networks, chosen on validation) makes the bundle average them with it."""
     if not members:
         raise ValueError("No retrained model to save: pass the list retrain_trials() returned.")
     path = config.final_model_path(profile)
+    with_partner = {"partner": dict(partner) if partner is not None else None, "partner_weight": partner_weight}
     if len(members) == 1:
         m = members[0]
-        save_bundle(path, m.model, m.model_config, vocab, dict(m.preprocessing), dict(metrics or {}), name=m.name)
+        save_bundle(path, m.model, m.model_config, vocab, dict(m.preprocessing), dict(metrics or {}), name=m.name,
+                    **with_partner)
     else:
         save_ensemble(path, [(m.name, m.model, m.model_config, dict(m.preprocessing)) for m in members],
-                      vocab, dict(metrics or {}))
+                      vocab, dict(metrics or {}), **with_partner)
     record_bundle(profile, config.FINAL_MODEL, path, notebook="05")
     return path
 

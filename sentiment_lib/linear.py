@@ -60,11 +60,19 @@ def nb_ratio(features: sparse.spmatrix, labels: np.ndarray, alpha: float = 1.0) 
 @dataclass
 class LinearReference:
     """A fitted reference: its table ``row`` (test metrics, size, seconds, the chosen ``C``) and its
-    probabilities of *positive* on validation and test, (N_val,) and (N_test,)."""
+    probabilities of *positive* on validation and test, (N_val,) and (N_test,).
+
+    ``export``: for an NBSVM that reads what the networks read (``max_len`` given), the model as plain data —
+    ``ngrams`` (F,) strings, ``weights`` (F,) float32 (logistic-regression coefficient × NB ratio, so a review's
+    logit is the sum of the weights of the n-grams it contains plus ``intercept``), ``max_len``,
+    ``truncation`` — which a model bundle can carry as its linear partner (:mod:`sentiment_lib.bundle`);
+    ``None`` otherwise (TF-IDF's weights depend on the review's other words; a whole-review reference needs
+    the raw text, which an encoded split does not keep)."""
 
     row: dict[str, Any]
     val_prob: np.ndarray
     test_prob: np.ndarray
+    export: dict[str, Any] | None = None
 
 
 def linear_reference(prepared: Prepared, kind: str = "tfidf", max_len: int | None = None,
@@ -87,7 +95,8 @@ def linear_reference(prepared: Prepared, kind: str = "tfidf", max_len: int | Non
     x = {"train": vectorizer.fit_transform(texts["train"])}
     x.update({s: vectorizer.transform(texts[s]) for s in ("val", "test")})
     if kind == "nbsvm":
-        scale = sparse.diags(nb_ratio(x["train"], labels["train"]))
+        ratio = nb_ratio(x["train"], labels["train"])
+        scale = sparse.diags(ratio)
         x = {s: m @ scale for s, m in x.items()}
     fitted = {}
     for c in C_GRID:
@@ -104,7 +113,12 @@ def linear_reference(prepared: Prepared, kind: str = "tfidf", max_len: int | Non
            "parameters": int(model.coef_.size + model.intercept_.size), "train_seconds": round(seconds, 1),
            "epochs_run": 0, "best_epoch": 0, "val_accuracy": fitted[best_c][0], "C": best_c,
            "input": "whole review" if max_len is None else f"{max_len} tokens ({truncation})"}
-    return LinearReference(row, val_prob, test_prob)
+    export = None
+    if kind == "nbsvm" and max_len is not None:
+        export = {"kind": "nbsvm", "name": name, "ngrams": [str(g) for g in vectorizer.get_feature_names_out()],
+                  "weights": (model.coef_[0] * ratio).astype(np.float32), "intercept": float(model.intercept_[0]),
+                  "max_len": int(max_len), "truncation": truncation}
+    return LinearReference(row, val_prob, test_prob, export)
 
 
 BLEND_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)

@@ -198,3 +198,92 @@ def test_an_edited_ensemble_with_clashing_members_is_refused_on_load(tmp_path):
     torch.save(payload, path)
     with pytest.raises(ValueError, match="with and without stopword removal"):
         load_bundle(path)
+
+
+# --------------------------------------------------------------------------------------------
+# A linear partner (notebook 05's final model: the networks averaged with a token-level NBSVM)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def nbsvm():
+    from sentiment_lib import linear
+
+    from tuning_helpers import tiny_prepared
+
+    prepared = tiny_prepared(n_train=200, n_val=60, n_test=60)
+    return prepared, linear.linear_reference(prepared, "nbsvm", 12, "head+tail", seed=0)
+
+
+def test_an_nbsvm_export_scores_like_the_fitted_reference(nbsvm):
+    from sentiment_lib import linear
+    from sentiment_lib.bundle import LinearPartner
+
+    prepared, reference = nbsvm
+    export = reference.export
+    assert export["max_len"] == 12 and len(export["ngrams"]) == len(export["weights"]) > 10
+    assert any(" " in g for g in export["ngrams"])  # bigrams too
+    partner = LinearPartner(export["name"], export["ngrams"], export["weights"], export["intercept"],
+                            export["max_len"], export["truncation"], weight_on_network=0.5)
+    got = partner.probabilities(prepared.splits["test"], prepared.vocab.itos)
+    np.testing.assert_allclose(got, reference.test_prob, atol=1e-5)  # the plain-data copy is the same model
+    assert linear.linear_reference(prepared, "nbsvm", None).export is None  # whole reviews: needs raw text
+    assert linear.linear_reference(prepared, "tfidf", 12).export is None
+
+
+def test_a_bundle_with_a_linear_partner_predicts_the_average_and_loads_with_weights_only(nbsvm, tmp_path):
+    from sentiment_lib.batching import EncodedSplit
+
+    prepared, reference = nbsvm
+    config = ModelConfig("attention_lstm", len(prepared.vocab), embed_dim=8, hidden_size=6)
+    torch.manual_seed(0)
+    network = Bundle(build_model(config).eval(), config, prepared.vocab, dict(PREPROCESSING))
+    path = save_bundle(tmp_path / "final.pt", network.model, config, prepared.vocab, PREPROCESSING,
+                       partner=reference.export, partner_weight=0.3)
+    raw = torch.load(path, weights_only=True)
+    assert raw["format_version"] == 2 and raw["partner"]["weight_on_network"] == 0.3
+    loaded = load_bundle(path)
+    test = prepared.splits["test"]
+    expected = 0.3 * network.predict_split(test) + 0.7 * reference.test_prob
+    np.testing.assert_allclose(loaded.predict_split(test), expected, atol=1e-5)
+    texts = prepared.texts("test")[:5].tolist()
+    encoded = EncodedSplit([prepared.vocab.encode(t.split()) for t in texts], np.zeros(5, dtype=np.int64))
+    np.testing.assert_allclose(loaded.predict(texts), loaded.predict_split(encoded), atol=1e-6)
+    (name, alone), = loaded.named_members  # the member table scores the network without its partner
+    assert alone.partner is None
+    np.testing.assert_allclose(alone.predict_split(test), network.predict_split(test), atol=1e-6)
+
+    members = [(f"m{i}", build_model(config).eval(), config, dict(PREPROCESSING)) for i in range(2)]
+    ensemble = load_bundle(save_ensemble(tmp_path / "ens.pt", members, prepared.vocab, partner=reference.export,
+                                         partner_weight=0.6))
+    plain = load_bundle(save_ensemble(tmp_path / "plain.pt", members, prepared.vocab))
+    assert plain.partner is None and torch.load(tmp_path / "plain.pt", weights_only=True)["format_version"] == 1
+    np.testing.assert_allclose(ensemble.predict_split(test),
+                               0.6 * plain.predict_split(test) + 0.4 * reference.test_prob, atol=1e-5)
+
+
+def test_a_bad_or_damaged_partner_is_refused_naming_the_fix(nbsvm, tmp_path):
+    prepared, reference = nbsvm
+    config = ModelConfig("lstm", len(prepared.vocab), embed_dim=8, hidden_size=6)
+    model = build_model(config).eval()
+    args = (model, config, prepared.vocab, PREPROCESSING)
+    with pytest.raises(ValueError, match="weight on the network, in \\[0, 1\\]"):
+        save_bundle(tmp_path / "a.pt", *args, partner=reference.export, partner_weight=1.5)
+    with pytest.raises(ValueError, match="without a partner"):
+        save_bundle(tmp_path / "a.pt", *args, partner_weight=0.5)
+    with pytest.raises(ValueError, match="Only an NBSVM"):
+        save_bundle(tmp_path / "a.pt", *args, partner={**reference.export, "kind": "tfidf"}, partner_weight=0.5)
+    with pytest.raises(ValueError, match="do not match"):
+        save_bundle(tmp_path / "a.pt", *args, partner={**reference.export, "weights": reference.export["weights"][:-1]},
+                    partner_weight=0.5)
+    assert not (tmp_path / "a.pt").exists()
+    path = save_bundle(tmp_path / "ok.pt", *args, partner=reference.export, partner_weight=0.5)
+    payload = torch.load(path, weights_only=True)
+    del payload["partner"]["intercept"]
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match="partner lacks \\['intercept'\\]"):
+        load_bundle(path)
+    payload["format_version"] = 3
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match="format 3"):
+        load_bundle(path)
