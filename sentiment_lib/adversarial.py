@@ -38,7 +38,10 @@ def perturbation(embedded: torch.Tensor, grad: torch.Tensor, mask: torch.Tensor,
     normalised gradient, zero at padding. Detached (a constant for the second pass)."""
     if epsilon < 0:
         raise ValueError(f"epsilon must be >= 0, got {epsilon}: e.g. {DEFAULT_EPSILON}.")
-    weights = mask.unsqueeze(-1).to(embedded.dtype)  # (B, T, 1)
+    if grad is None:
+        raise ValueError("The embedding output has no gradient (a frozen embedding?): adversarial training needs "
+                         "a trainable embedding layer; train with adversarial=0 otherwise.")
+    weights = mask.unsqueeze(-1).float()  # (B, T, 1)
     g = grad.detach().float() * weights
     e = embedded.detach().float() * weights
     tokens = weights.sum(dim=(1, 2)).clamp_min(1.0)  # (B,) real tokens per review
@@ -89,5 +92,6 @@ def embedding_of(model: nn.Module) -> nn.Embedding:
     layer = getattr(model, "embedding", None)
     if not isinstance(layer, nn.Embedding):
         raise ValueError(f"{type(model).__name__} has no `embedding` nn.Embedding layer to perturb: adversarial "
-                         "training needs one (set ADVERSARIAL=0 for this model).")
+                         "training needs one: train this model with adversarial=0 (TrainConfig, "
+                         "experiment.Configuration).")
     return layer

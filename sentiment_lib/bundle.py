@@ -40,7 +40,8 @@ from .train import predict_proba
 FORMAT_VERSION = 1          # a bundle without a linear partner
 PARTNER_FORMAT_VERSION = 2  # one with a linear partner (the "partner" key)
 READABLE_VERSIONS = (FORMAT_VERSION, PARTNER_FORMAT_VERSION)
-_PARTNER_KEYS = ("kind", "name", "ngrams", "weights", "intercept", "max_len", "truncation", "weight_on_network")
+_PARTNER_KEYS = ("kind", "name", "ngrams", "weights", "intercept", "max_len", "truncation", "ngram_range",
+                 "weight_on_network")
 _MEMBER_KEYS = ("model_config", "state_dict", "preprocessing")  # one model's part of a file
 _SHARED_KEYS = ("vocab", "metrics")                               # once per file
 _PAYLOAD_KEYS = (*_MEMBER_KEYS, *_SHARED_KEYS)                     # a single-model bundle
@@ -80,18 +81,29 @@ def _model_payload(model: nn.Module, model_config: ModelConfig, vocab: Vocab,
     }
 
 
-def _partner_payload(partner: dict[str, Any] | None, weight: float | None) -> dict[str, Any] | None:
+def _partner_payload(partner: Any, weight: float | None, num_classes: int = 2) -> dict[str, Any] | None:
     """A linear partner's part of a bundle (``linear.LinearReference.export`` + the weight on the network),
     checked; ``None`` without a partner."""
+    only = ("only linear.linear_reference(prepared, 'nbsvm', max_len=<int>, ...) has an export: an NBSVM over "
+            "the networks' tokens")
     if partner is None:
         if weight is not None:
-            raise ValueError("partner_weight was given without a partner; pass partner=reference.export too.")
+            raise ValueError(f"partner_weight was given but the partner is None ({only}).")
         return None
+    if not isinstance(partner, dict):
+        raise ValueError(f"partner must be a LinearReference's .export (a dict), not a {type(partner).__name__}; "
+                         f"{only}.")
+    if num_classes != 2:
+        raise ValueError(f"A linear partner averages positive/negative probabilities; this model predicts "
+                         f"{num_classes} classes: save it without a partner.")
     if weight is None or not 0.0 <= float(weight) <= 1.0:
         raise ValueError(f"partner_weight must be the weight on the network, in [0, 1], got {weight!r}.")
     if partner.get("kind") != "nbsvm":
-        raise ValueError("Only an NBSVM over the networks' tokens can partner a bundle: pass the .export of "
-                         "linear.linear_reference(prepared, 'nbsvm', max_len, ...) (not None).")
+        raise ValueError(f"Only an NBSVM over the networks' tokens can partner a bundle ({only}).")
+    ngram_range = [int(n) for n in partner.get("ngram_range", ())]
+    if len(ngram_range) != 2 or not 1 <= ngram_range[0] <= ngram_range[1]:
+        raise ValueError(f"The partner's ngram_range {partner.get('ngram_range')!r} is not a (min, max) pair "
+                         "of n-gram lengths: pass a LinearReference.export unchanged.")
     weights = torch.as_tensor(np.asarray(partner["weights"], dtype=np.float32))
     ngrams = [str(g) for g in partner["ngrams"]]
     if weights.ndim != 1 or len(ngrams) != weights.numel() or len(set(ngrams)) != len(ngrams):
@@ -102,11 +114,12 @@ def _partner_payload(partner: dict[str, Any] | None, weight: float | None) -> di
                          f"{partner.get('truncation')!r}) are not a valid reading of a review.")
     return {"kind": "nbsvm", "name": str(partner.get("name", "nbsvm")), "ngrams": ngrams, "weights": weights,
             "intercept": float(partner["intercept"]), "max_len": int(partner["max_len"]),
-            "truncation": str(partner["truncation"]), "weight_on_network": float(weight)}
+            "truncation": str(partner["truncation"]), "ngram_range": ngram_range, "weight_on_network": float(weight)}
 
 
-def _with_partner(payload: dict[str, Any], partner: dict[str, Any] | None, weight: float | None) -> dict[str, Any]:
-    part = _partner_payload(partner, weight)
+def _with_partner(payload: dict[str, Any], partner: dict[str, Any] | None, weight: float | None,
+                  num_classes: int) -> dict[str, Any]:
+    part = _partner_payload(partner, weight, num_classes)
     if part is not None:
         payload = {**payload, "format_version": PARTNER_FORMAT_VERSION, "partner": part}
     return payload
@@ -141,7 +154,7 @@ def save_bundle(path: os.PathLike | str, model: nn.Module, model_config: ModelCo
                "vocab": list(vocab.itos), "metrics": _plain(dict(metrics or {}), "metrics")}
     if name is not None:
         payload["name"] = str(name)
-    return _write(path, _with_partner(payload, partner, partner_weight))
+    return _write(path, _with_partner(payload, partner, partner_weight, model_config.num_classes))
 
 
 def _check_compatible(num_classes: Sequence[Any], remove_stopwords: Sequence[Any], where: str = "") -> None:
@@ -178,7 +191,7 @@ def save_ensemble(path: os.PathLike | str, members: Sequence[tuple[str, nn.Modul
                       [p["preprocessing"]["remove_stopwords"] for p in parts])
     payload = {"format_version": FORMAT_VERSION, "members": parts, "vocab": list(vocab.itos),
                "metrics": _plain(dict(metrics or {}), "metrics")}
-    return _write(path, _with_partner(payload, partner, partner_weight))
+    return _write(path, _with_partner(payload, partner, partner_weight, int(parts[0]["model_config"].get("num_classes", 2))))
 
 
 @dataclass
@@ -194,6 +207,7 @@ class LinearPartner:
     max_len: int
     truncation: str
     weight_on_network: float
+    ngram_range: tuple[int, int] = (1, 2)
     _vectorizer: Any = field(default=None, repr=False, compare=False)
 
     def probabilities(self, split: EncodedSplit, itos: Sequence[str]) -> np.ndarray:
@@ -201,7 +215,7 @@ class LinearPartner:
         if self._vectorizer is None:
             from sklearn.feature_extraction.text import CountVectorizer
 
-            self._vectorizer = CountVectorizer(vocabulary=self.ngrams, ngram_range=(1, 2), binary=True,
+            self._vectorizer = CountVectorizer(vocabulary=self.ngrams, ngram_range=tuple(self.ngram_range), binary=True,
                                                tokenizer=str.split, token_pattern=None, lowercase=False)
         texts = [" ".join(itos[i] for i in truncate(ids, self.max_len, self.truncation)) for ids in split.ids]
         logits = self._vectorizer.transform(texts) @ self.weights + self.intercept
@@ -387,8 +401,13 @@ def load_bundle(path: os.PathLike | str) -> Bundle | Ensemble:
         raise ValueError(not_bundle)
     version = payload["format_version"]
     if version not in READABLE_VERSIONS:
+        newer = isinstance(version, int) and version > max(READABLE_VERSIONS)
         raise ValueError(f"{path} is a bundle of format {version}, this code reads formats {READABLE_VERSIONS}; "
-                         "re-save it by rerunning the notebook that trained it.")
+                         + ("update sentiment_lib (pip install -e . in a newer checkout) to read it." if newer else
+                            "re-save it by rerunning the notebook that trained it."))
+    if ("partner" in payload) != (version == PARTNER_FORMAT_VERSION):
+        raise ValueError(f"{not_bundle} (format {version} " + ("needs its linear partner, which is missing)"
+                         if version == PARTNER_FORMAT_VERSION else "has no linear partner, yet one is stored)"))
     partner = _load_partner(payload, path, not_bundle)
     if "members" in payload:
         return replace(_load_ensemble(payload, path, not_bundle), partner=partner)
@@ -415,7 +434,7 @@ def _load_partner(payload: dict[str, Any], path: Path, not_bundle: str) -> Linea
         raise ValueError(f"{path}: its linear partner is damaged ({err}); rerun notebook 05 to re-save it.") from err
     return LinearPartner(name=checked["name"], ngrams=checked["ngrams"], weights=checked["weights"].numpy(),
                          intercept=checked["intercept"], max_len=checked["max_len"], truncation=checked["truncation"],
-                         weight_on_network=checked["weight_on_network"])
+                         weight_on_network=checked["weight_on_network"], ngram_range=tuple(checked["ngram_range"]))
 
 
 def _load_ensemble(payload: dict[str, Any], path: Path, not_bundle: str) -> Ensemble:

@@ -340,10 +340,12 @@ def _loaded_for_run(path: Path, prepared: Prepared):
 
 
 def score_bundle(path: Path, prepared: Prepared, batch_size: int = 256) -> tuple[np.ndarray, dict[str, float]]:
-    """Score a saved binary model bundle (one model or an ensemble) on the run's encoded test subset (no
-    re-tokenising), with the bundle's own truncation. Returns (test probabilities (N,), metrics)."""
-    prob, metrics, _ = score_members(path, prepared, batch_size=batch_size)
-    return prob, metrics
+    """Score a saved binary model bundle (one model or an ensemble, with its linear partner if it has one: what
+    ``predict`` scores) on the run's encoded test subset (no re-tokenising), with the bundle's own truncation.
+    Returns (test probabilities (N,), metrics)."""
+    split = prepared.splits["test"]
+    prob = _loaded_for_run(path, prepared).predict_split(split, batch_size)
+    return prob, {k: v for k, v in binary_metrics(split.labels, prob).items() if k in TABLE_METRICS}
 
 
 ENSEMBLE_ROW = "ensemble (mean)"
@@ -359,7 +361,7 @@ def members_table(labels: np.ndarray, named_probs: Sequence[tuple[str, np.ndarra
     row per model (indexed by its name) and, for several models, a last row :data:`ENSEMBLE_ROW` for their mean.
     """
     rows = list(named_probs)
-    prob = np.mean([p for _, p in rows], axis=0)  # what Ensemble.predict_split gives
+    prob = np.mean([p for _, p in rows], axis=0)  # what Ensemble.predict_split gives before a linear partner
     if len(rows) > 1:
         rows.append((ENSEMBLE_ROW, prob))
     scored = [{**binary_metrics(labels, p), "log_loss": log_loss(labels, p)} for _, p in rows]
@@ -369,8 +371,9 @@ def members_table(labels: np.ndarray, named_probs: Sequence[tuple[str, np.ndarra
 
 def score_members(path: Path, prepared: Prepared, subset: str = "test", batch_size: int = 256
                   ) -> tuple[np.ndarray, dict[str, float], pd.DataFrame]:
-    """Score a saved binary bundle on ``subset`` (``"test"`` or ``"val"``), and each model of an ensemble
-    bundle on its own (each member reads the split once; their mean is the ensemble's prediction).
+    """Score the networks of a saved binary bundle on ``subset`` (``"test"`` or ``"val"``): each model of an
+    ensemble on its own (each member reads the split once) and their mean — without the bundle's linear
+    partner, if it has one (:func:`score_bundle` and ``predict`` include it).
 
     Returns :func:`members_table`'s ``(prob, metrics, table)`` (``log_loss``: mean cross-entropy, the study's
     objective on validation); rows are named as saved (a plain bundle without a name: its architecture).

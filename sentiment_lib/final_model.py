@@ -134,7 +134,8 @@ def save_final_model(profile: str, members: Sequence[ModelRun], vocab: Vocab,
     if not members:
         raise ValueError("No retrained model to save: pass the list retrain_trials() returned.")
     path = config.final_model_path(profile)
-    with_partner = {"partner": dict(partner) if partner is not None else None, "partner_weight": partner_weight}
+    with_partner = {"partner": dict(partner) if isinstance(partner, Mapping) else partner,
+                    "partner_weight": partner_weight}
     if len(members) == 1:
         m = members[0]
         save_bundle(path, m.model, m.model_config, vocab, dict(m.preprocessing), dict(metrics or {}), name=m.name,

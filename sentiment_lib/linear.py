@@ -26,6 +26,7 @@ from .rundir import Prepared
 from .text import clean_text, truncate
 
 KINDS = ("tfidf", "nbsvm")
+NGRAM_RANGE = (1, 2)  # words and word pairs
 NAMES = {"tfidf": "tfidf_logreg", "nbsvm": "nbsvm"}
 C_GRID = (0.5, 2.0, 8.0, 32.0)
 
@@ -43,8 +44,8 @@ def _vectorizer(kind: str, pre_tokenized: bool):
     words = dict(tokenizer=str.split, token_pattern=None, lowercase=False) if pre_tokenized else \
         dict(preprocessor=clean_text)
     if kind == "tfidf":
-        return TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_df=0.9, sublinear_tf=True, **words)
-    return CountVectorizer(ngram_range=(1, 2), min_df=2, binary=True, **words)
+        return TfidfVectorizer(ngram_range=NGRAM_RANGE, min_df=2, max_df=0.9, sublinear_tf=True, **words)
+    return CountVectorizer(ngram_range=NGRAM_RANGE, min_df=2, binary=True, **words)
 
 
 def nb_ratio(features: sparse.spmatrix, labels: np.ndarray, alpha: float = 1.0) -> np.ndarray:
@@ -117,7 +118,7 @@ def linear_reference(prepared: Prepared, kind: str = "tfidf", max_len: int | Non
     if kind == "nbsvm" and max_len is not None:
         export = {"kind": "nbsvm", "name": name, "ngrams": [str(g) for g in vectorizer.get_feature_names_out()],
                   "weights": (model.coef_[0] * ratio).astype(np.float32), "intercept": float(model.intercept_[0]),
-                  "max_len": int(max_len), "truncation": truncation}
+                  "max_len": int(max_len), "truncation": truncation, "ngram_range": list(NGRAM_RANGE)}
     return LinearReference(row, val_prob, test_prob, export)
 
 

@@ -45,7 +45,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         max_len=256, truncation="head+tail", vocab_size=20000, min_freq=2, remove_stopwords=False,
         embeddings="word2vec", pretrain_reviews=25000, pretrain_epochs=4, lm_epochs=1, lm_hidden=128,
         embed_dim=64, hidden_size=64, num_layers=1, dropout=0.3, batch_size=64, lr=1e-3,
-        epochs=6, patience=2, n_trials=8, trial_epochs=3, ensemble=4, seed=42, seeds=3, precision="auto",
+        epochs=6, patience=1, n_trials=8, trial_epochs=3, ensemble=4, seed=42, seeds=3, precision="auto",
     ),
     "full": dict(
         split="standard", train_size=None, val_size=None, test_size=None, val_fraction=0.1,

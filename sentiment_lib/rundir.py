@@ -274,6 +274,8 @@ def load_run(profile: str, **overrides: Any) -> tuple[Params, Prepared]:
             "or drop them here.")
     params = profiles.resolve(profile, **{**run_defaults, **given, **data_values})
     prepared = load_prepared(profile, expect_profile=profile)
+    if prepared.language_model is None and params.lm_epochs > 0:  # e.g. a run directory from before the LM
+        params = params.replace(lm_epochs=0)  # what the run holds: no trial may start from a model it lacks
     if params.embeddings == "word2vec":
         reason = word2vec_unavailable(prepared, params.embed_dim)
         if reason:

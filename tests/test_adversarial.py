@@ -52,6 +52,47 @@ def test_every_model_embeds_once_in_batch_layout_and_a_perturbation_changes_its_
         assert torch.allclose(model(tokens, lengths), clean)
     with pytest.raises(ValueError, match="does not match"), adv.perturbed(model.embedding, torch.zeros(2, 7, 6)):
         model(tokens, lengths)
+    assert not model.embedding._forward_hooks  # removed, also after the error
+
+
+def test_the_perturbation_raises_the_loss_and_the_step_adds_both_gradients():
+    from sentiment_lib.batching import Batch
+    from sentiment_lib.train import _adversarial_step, classification_loss
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name="attention_lstm", vocab_size=40, embed_dim=8, hidden_size=6, dropout=0.0))
+    tokens = torch.randint(2, 40, (6, 9))
+    lengths = torch.tensor([9, 8, 5, 3, 2, 1])
+    tokens[torch.arange(9)[None, :] >= lengths[:, None]] = 0
+    labels = torch.tensor([1.0, 0.0, 1.0, 0.0, 1.0, 0.0])
+    batch = Batch(tokens, lengths, labels, torch.arange(6))
+
+    def loss_with(r=None):
+        model.zero_grad()
+        if r is None:
+            loss = classification_loss(model(tokens, lengths), labels)
+        else:
+            with adv.perturbed(model.embedding, r):
+                loss = classification_loss(model(tokens, lengths), labels)
+        loss.backward()
+        return float(loss), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    with adv.captured(model.embedding) as found:
+        clean = classification_loss(model(tokens, lengths), labels)
+    clean.backward()
+    mask = torch.arange(9)[None, :] < lengths[:, None]
+    r = adv.perturbation(found["embedded"], found["embedded"].grad, mask, 0.25)
+    clean_loss, clean_grads = loss_with()
+    perturbed_loss, perturbed_grads = loss_with(r)
+    assert perturbed_loss > clean_loss  # pushed up the loss (no dropout here: the same network both times)
+    assert loss_with(-r)[0] < clean_loss  # and the opposite way lowers it: the sign is the gradient's
+
+    model.zero_grad()
+    logits, loss = _adversarial_step(model, batch, classification_loss, torch.device("cpu"), None, 0.25)
+    assert float(loss) == pytest.approx(clean_loss)
+    for name, p in model.named_parameters():  # the step's gradient is the clean one plus the adversarial one
+        torch.testing.assert_close(p.grad, clean_grads[name] + perturbed_grads[name], rtol=1e-5, atol=1e-6)
+    assert not model.embedding._forward_hooks
 
 
 def _fit(adversarial: float, seed: int = 0):
@@ -79,7 +120,7 @@ def test_adversarial_training_learns_is_reproducible_and_differs_from_clean_trai
 
 
 def test_a_model_without_an_embedding_layer_is_refused_naming_the_fix():
-    with pytest.raises(ValueError, match="ADVERSARIAL=0"):
+    with pytest.raises(ValueError, match="adversarial=0"):
         adv.embedding_of(nn.Linear(3, 1))
 
 

@@ -269,8 +269,14 @@ def test_a_bad_or_damaged_partner_is_refused_naming_the_fix(nbsvm, tmp_path):
     args = (model, config, prepared.vocab, PREPROCESSING)
     with pytest.raises(ValueError, match="weight on the network, in \\[0, 1\\]"):
         save_bundle(tmp_path / "a.pt", *args, partner=reference.export, partner_weight=1.5)
-    with pytest.raises(ValueError, match="without a partner"):
-        save_bundle(tmp_path / "a.pt", *args, partner_weight=0.5)
+    with pytest.raises(ValueError, match="the partner is None .*only linear.linear_reference"):
+        save_bundle(tmp_path / "a.pt", *args, partner=None, partner_weight=0.5)  # e.g. a TF-IDF's export
+    with pytest.raises(ValueError, match="not a LinearReference"):
+        save_bundle(tmp_path / "a.pt", *args, partner=reference, partner_weight=0.5)
+    four = ModelConfig("lstm", len(prepared.vocab), embed_dim=8, hidden_size=6, num_classes=4)
+    with pytest.raises(ValueError, match="predicts 4 classes"):
+        save_bundle(tmp_path / "a.pt", build_model(four), four, prepared.vocab, PREPROCESSING,
+                    partner=reference.export, partner_weight=0.5)
     with pytest.raises(ValueError, match="Only an NBSVM"):
         save_bundle(tmp_path / "a.pt", *args, partner={**reference.export, "kind": "tfidf"}, partner_weight=0.5)
     with pytest.raises(ValueError, match="do not match"):
@@ -279,11 +285,19 @@ def test_a_bad_or_damaged_partner_is_refused_naming_the_fix(nbsvm, tmp_path):
     assert not (tmp_path / "a.pt").exists()
     path = save_bundle(tmp_path / "ok.pt", *args, partner=reference.export, partner_weight=0.5)
     payload = torch.load(path, weights_only=True)
+    partner = payload.pop("partner")
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match="format 2 needs its linear partner"):  # never silently the network alone
+        load_bundle(path)
+    torch.save({**payload, "format_version": 1, "partner": partner}, path)
+    with pytest.raises(ValueError, match="format 1 has no linear partner"):
+        load_bundle(path)
+    payload["partner"] = partner
     del payload["partner"]["intercept"]
     torch.save(payload, path)
     with pytest.raises(ValueError, match="partner lacks \\['intercept'\\]"):
         load_bundle(path)
     payload["format_version"] = 3
     torch.save(payload, path)
-    with pytest.raises(ValueError, match="format 3"):
+    with pytest.raises(ValueError, match="format 3.*update sentiment_lib"):
         load_bundle(path)

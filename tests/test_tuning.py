@@ -105,7 +105,7 @@ def test_a_language_model_start_is_searched_for_one_layer_lstms_and_trains(prepa
     assert order.index("language_model") < order.index("hidden_size") < order.index("embeddings")
     assert spec["hidden_size"]["unless"] == spec["embeddings"]["unless"] == {"language_model": True}
     assert "language_model" not in space.search_space_spec(tiny_params(lm_epochs=0))
-    common = {"dropout": 0.1, "lr": 1e-3, "max_len": 64, "truncation": "head", "batch_size": 32, "adversarial": 0.5}
+    common = {"dropout": 0.1, "lr": 1e-3, "max_len": 64, "truncation": "head", "batch_size": 32, "adversarial": 0.25}
     point = space.search_space(optuna.trial.FixedTrial(
         {"model": "attention_lstm", "num_layers": 1, "language_model": True, **common}), params)
     assert point["language_model"] is True and not {"hidden_size", "embeddings", "embed_dim"} & set(point)
@@ -122,7 +122,7 @@ def test_a_language_model_start_is_searched_for_one_layer_lstms_and_trains(prepa
     assert space.values_for_model("attention_lstm", params, spec)["language_model"] is False
 
     configuration = space.trial_configuration(point, params, len(prepared.vocab), epochs=1)
-    assert configuration.language_model and configuration.model.hidden_size == 16 and configuration.adversarial == 0.5
+    assert configuration.language_model and configuration.model.hidden_size == 16 and configuration.adversarial == 0.25
     assert configuration.model.embed_dim == params.embed_dim and not configuration.pretrained
     encoded = [ids for split in prepared.splits.values() for ids in split.ids] * 20  # enough text for its batches
     state, _ = language_model.pretrain(encoded, len(prepared.vocab), params.embed_dim, 16, epochs=1, seed=0)
@@ -131,6 +131,8 @@ def test_a_language_model_start_is_searched_for_one_layer_lstms_and_trains(prepa
     run = experiment.train_configuration(configuration, with_lm, params, device="cpu", score_test=False,
                                          checkpoint=False, train_options={"num_threads": 1})
     assert run.embeddings == "language model" and run.fit.epochs_run == 1
+    with pytest.raises(ValueError, match="has none: rerun notebooks/02_preprocessing.ipynb with LM_EPOCHS >= 1"):
+        studies.run_study(prepared, params, 1, storage="sqlite://", **FAST)  # no language model in this run
     setup = studies.study_setup(with_lm, params, "val_loss")
     assert setup["language_model_fingerprint"] == "tiny"
     assert "language_model_fingerprint" not in studies.study_setup(prepared, tiny_params(), "val_loss")
@@ -301,7 +303,7 @@ def test_configuration_for_puts_a_04_model_in_the_search_space_terms():
            "embeddings": "random", "embed_dim": 16}
     assert space.values_for_model("stacked_lstm", params, settings=ran) == {
         "model": "lstm", "num_layers": 2, **ran, "adversarial": 0.0}
-    assert space.values_for_model("gru", params, settings={"adversarial": 0.5})["adversarial"] == 0.5
+    assert space.values_for_model("gru", params, settings={"adversarial": 0.25})["adversarial"] == 0.25
     with pytest.raises(ValueError, match="hidden_size=512 lies outside"):
         space.values_for_model("gru", params, settings={"hidden_size": 512})
 

@@ -144,7 +144,7 @@ def _applies(spec: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
     """Whether a (conditional) dimension is used by a configuration with the earlier ``values``: each ``"when"``
     entry holds (a list: one of its values), and not every ``"unless"`` entry does."""
     def holds(key: str, wanted: Any) -> bool:
-        return values.get(key) in wanted if isinstance(wanted, list) else values.get(key) == wanted
+        return values.get(key) in wanted if isinstance(wanted, (list, tuple, set)) else values.get(key) == wanted
 
     when, unless = spec.get("when", {}), spec.get("unless", {})
     return all(holds(k, v) for k, v in when.items()) and not (unless and all(holds(k, v) for k, v in unless.items()))

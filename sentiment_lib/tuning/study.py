@@ -255,6 +255,11 @@ def run_study(prepared: Prepared, params: Params, n_trials: int | None = None, *
     vocabulary, search space): its trials would not be comparable.
     """
     direction = _check_metric(metric)
+    searched = space if space is not None else search_space_spec(params)
+    if "language_model" in searched and prepared.language_model is None:
+        raise ValueError("The search space starts some trials from the language model, but this run directory has "
+                         "none: rerun notebooks/02_preprocessing.ipynb with LM_EPOCHS >= 1, or pass a space without "
+                         "'language_model' (space=...).")
     n_trials = int(params.n_trials if n_trials is None else n_trials)
     seed = int(params.seed if seed is None else seed)
     url = study_storage(params.profile, storage)
