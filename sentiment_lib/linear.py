@@ -82,8 +82,6 @@ def linear_reference(prepared: Prepared, kind: str = "tfidf", max_len: int | Non
     validation accuracy, and score it on test. ``max_len=None`` reads whole reviews; an int reads what the
     networks read (:func:`texts_as_read`). The row is named ``tfidf_logreg`` / ``nbsvm``, with
     ``" (<max_len> tokens)"`` for the truncated input."""
-    from sklearn.linear_model import LogisticRegression
-
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
     start = time.perf_counter()
@@ -99,11 +97,7 @@ def linear_reference(prepared: Prepared, kind: str = "tfidf", max_len: int | Non
         ratio = nb_ratio(x["train"], labels["train"])
         scale = sparse.diags(ratio)
         x = {s: m @ scale for s, m in x.items()}
-    fitted = {}
-    for c in C_GRID:
-        model = LogisticRegression(C=c, max_iter=2000, random_state=seed)
-        model.fit(x["train"], labels["train"])
-        fitted[c] = (float((model.predict(x["val"]) == labels["val"]).mean()), model)
+    fitted = dict(zip(C_GRID, _fit_grid(x["train"], labels["train"], x["val"], labels["val"], seed)))
     best_c = max(C_GRID, key=lambda c: (fitted[c][0], -c))  # ties: the stronger regularisation
     model = fitted[best_c][1]
     seconds = time.perf_counter() - start
@@ -120,6 +114,26 @@ def linear_reference(prepared: Prepared, kind: str = "tfidf", max_len: int | Non
                   "weights": (model.coef_[0] * ratio).astype(np.float32), "intercept": float(model.intercept_[0]),
                   "max_len": int(max_len), "truncation": truncation, "ngram_range": list(NGRAM_RANGE)}
     return LinearReference(row, val_prob, test_prob, export)
+
+
+def _fit_one(c: float, x_train, y_train, x_val, y_val, seed: int):
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x_train, y_train)
+    return float((model.predict(x_val) == y_val).mean()), model
+
+
+def _fit_grid(x_train, y_train, x_val, y_val, seed: int) -> list[tuple[float, Any]]:
+    """``(validation accuracy, fitted model)`` per ``C`` of :data:`C_GRID`, fitted in parallel processes (one
+    per core, at most one per ``C``; each fit is single-threaded and independent, so the result is the same
+    as fitting them one after another)."""
+    import os
+
+    from joblib import Parallel, delayed
+
+    jobs = max(1, min(len(C_GRID), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else os.cpu_count() or 1))
+    return Parallel(n_jobs=jobs)(delayed(_fit_one)(c, x_train, y_train, x_val, y_val, seed) for c in C_GRID)
 
 
 BLEND_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)
