@@ -23,7 +23,11 @@ def test_every_profile_validates(profile):
 
 def test_profiles_share_one_set_of_parameters_and_grow():
     assert {frozenset(p) for p in PROFILES.values()} == {frozenset(PROFILES["smoke"])}
-    assert PROFILES["smoke"]["epochs"] <= PROFILES["quick"]["epochs"] <= PROFILES["full"]["epochs"]
+    def review_passes(p):  # training reviews seen: full trains fewer epochs over more than twice the reviews
+        return p["epochs"] * (p["train_size"] or round(25000 * (1 - p["val_fraction"])))
+
+    assert review_passes(PROFILES["smoke"]) <= review_passes(PROFILES["quick"]) <= review_passes(PROFILES["full"])
+    assert PROFILES["smoke"]["max_len"] <= PROFILES["quick"]["max_len"] <= PROFILES["full"]["max_len"]
     assert PROFILES["full"]["train_size"] is None and PROFILES["full"]["test_size"] is None
 
 
