@@ -131,10 +131,15 @@ class ModelRun:
 
     def settings(self) -> dict[str, Any]:
         """How the model was built, fed and trained (what notebook 05 needs to start a study from it):
-        ``hidden_size``, ``dropout``, ``embed_dim``, ``embeddings`` (start), ``lr``, ``batch_size``,
-        ``max_len`` (tokens), ``truncation``, ``adversarial`` (epsilon, 0: none)."""
+        ``architecture`` (a key of ``models.MODELS``), ``num_layers``, ``num_classes``,
+        ``read_padded_last_step`` (04's pitfall), ``hidden_size``,
+        ``dropout``, ``embed_dim``, ``embeddings`` (start: ``"word2vec"``, ``"random"`` or ``"language model"``),
+        ``lr``, ``batch_size``, ``max_len`` (tokens), ``truncation``, ``adversarial`` (epsilon, 0: none)."""
         cfg = self.configuration
-        return {"hidden_size": cfg.model.hidden_size, "dropout": cfg.model.dropout, "embed_dim": cfg.model.embed_dim,
+        layers = cfg.model.num_layers or (2 if cfg.model.name == "stacked_lstm" else 1)
+        return {"architecture": cfg.model.name, "num_layers": layers, "num_classes": cfg.model.num_classes,
+                "read_padded_last_step": cfg.model.read_padded_last_step,
+                "hidden_size": cfg.model.hidden_size, "dropout": cfg.model.dropout, "embed_dim": cfg.model.embed_dim,
                 "embeddings": self.embeddings, "lr": cfg.lr, "batch_size": cfg.batch_size,
                 "max_len": cfg.max_len, "truncation": cfg.truncation, "adversarial": cfg.adversarial}
 

@@ -4,6 +4,7 @@
 configuration); :func:`retrain_trials` trains each configuration again through the one training path
 (:func:`~sentiment_lib.experiment.train_configuration`: ``EPOCHS`` epochs, best checkpoint by validation loss,
 early stopping), each a :class:`~sentiment_lib.experiment.ModelRun` that keeps its trial;
+:func:`retrain_with_seeds` adds the best configuration from other seeds;
 :func:`select_members` keeps those whose average has the lowest validation loss (greedy forward selection,
 :mod:`~sentiment_lib.selection`; test is not read); :func:`save_final_model` writes the run's bundle — one
 model, or with several an ensemble whose probability is the mean of theirs — which
@@ -85,6 +86,24 @@ def retrain_trials(prepared: Prepared, params: Params, trials: Sequence[FrozenTr
                                      "out (a smaller ENSEMBLE) or retrain with another SEED.") from err
         members.append(run)
     return members
+
+
+def retrain_with_seeds(prepared: Prepared, params: Params, trial: FrozenTrial, seeds: int | None = None,
+                       epochs: int | None = None, device: str = "auto", **options: Any) -> list[ModelRun]:
+    """``trial`` retrained as :func:`retrain_trials` does, once per further seed ``SEED + 1`` … ``SEED + seeds - 1``
+    (``seeds`` default ``BEST_SEEDS``; its ``SEED`` retraining is :func:`retrain_trials`' own): the same
+    configuration from other initial weights and batch orders, a seed ensemble's candidates. Each is named
+    ``"trial <number> <architecture> (seed <s>)"``; ``options``: those of :func:`retrain_trials`. An empty list
+    for ``seeds`` = 1."""
+    seeds = params.best_seeds if seeds is None else seeds
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"BEST_SEEDS must be a positive integer, got {seeds!r}.")
+    runs = []
+    for seed in range(params.seed + 1, params.seed + seeds):
+        run = retrain_trials(prepared, params.replace(seed=seed), [trial], epochs, device, **options)[0]
+        run.name = f"{run.name} (seed {seed})"
+        runs.append(run)
+    return runs
 
 
 def members_frame(members: Sequence[ModelRun]) -> pd.DataFrame:

@@ -41,6 +41,10 @@ LR = 2e-3
 CLIP = 0.25
 HELD_OUT = 0.02    # share of the stream (its end: unlabelled text) kept for the perplexity curve
 POINTS = 8         # perplexity measurements per epoch
+# AdamW's peak rate when a classifier fine-tunes from the language model (04's ladder): chosen on `quick`
+# validation loss, in batches of 64 without adversarial training (0.5e-3, 1e-3, 2e-3, 4e-3: 0.3573, 0.3401,
+# 0.3142, 0.3160) and of 128 with it (2e-3: 0.2520, 4e-3: 0.2623).
+FINE_TUNE_LR = 2e-3
 VERSION = 2        # bump when the architecture or the training changes (invalidates cached models)
 
 

@@ -26,7 +26,8 @@ def test_run_model_trains_and_scores_on_test(run):
     row = result.row()
     assert row["parameters"] == result.parameters > 0
     assert 1 <= row["best_epoch"] <= row["epochs_run"] <= 3
-    assert row["settings"] == {"hidden_size": 16, "dropout": params.dropout, "embed_dim": 16,
+    assert row["settings"] == {"architecture": "bilstm_pool", "num_layers": 1, "num_classes": 2,
+                               "read_padded_last_step": False, "hidden_size": 16, "dropout": params.dropout, "embed_dim": 16,
                                "embeddings": result.embeddings, "lr": 0.01, "batch_size": 16,
                                "max_len": params.max_len, "truncation": params.truncation, "adversarial": 0.0}
 

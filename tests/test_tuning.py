@@ -123,7 +123,7 @@ def test_a_language_model_start_is_searched_for_one_layer_lstms_and_trains(prepa
 
     configuration = space.trial_configuration(point, params, len(prepared.vocab), epochs=1)
     assert configuration.language_model and configuration.model.hidden_size == 16 and configuration.adversarial == 0.25
-    assert configuration.model.embed_dim == params.embed_dim and not configuration.pretrained
+    assert configuration.model.embed_dim == params.embed_dim and configuration.pretrained  # as 04 builds it
     encoded = [ids for split in prepared.splits.values() for ids in split.ids] * 20  # enough text for its batches
     state, _ = language_model.pretrain(encoded, len(prepared.vocab), params.embed_dim, 16, epochs=1, seed=0)
     with_lm = dataclasses.replace(prepared, language_model=state,
@@ -308,6 +308,62 @@ def test_configuration_for_puts_a_04_model_in_the_search_space_terms():
         space.values_for_model("gru", params, settings={"hidden_size": 512})
 
 
+def _recorded(configuration, embeddings="word2vec", val_loss=0.3, **row):
+    """A manifest row as 04 records it (``ModelRun.row()``'s ``val_loss`` and ``settings``)."""
+    run = experiment.ModelRun("x", None, configuration, {}, None, 0, embeddings)
+    return {"val_loss": val_loss, "roc_auc": 0.9, "settings": run.settings(), **row}
+
+
+def test_04s_language_model_ladder_network_is_a_point_whose_retraining_is_04s_own_training(prepared):
+    params = tiny_params(lm_epochs=1, lm_hidden=16)
+    vocab = len(prepared.vocab)
+    ladder = experiment.configuration_for("attention_lstm", params, vocab, model_options={"hidden_size": 16},
+                                          lr=language_model.FINE_TUNE_LR, language_model=True, adversarial=0.25)
+    values = space.values_for_model("attention_lstm 16 (language-model start + AT)", params,
+                                    settings=_recorded(ladder, "language model")["settings"])
+    assert values["model"] == "attention_lstm" and values["language_model"] is True
+    assert values["adversarial"] == 0.25 and values["lr"] == language_model.FINE_TUNE_LR
+    assert not {"hidden_size", "embeddings", "embed_dim"} & set(values)  # the language model fixes them
+    # the configuration 05 retrains is the one 04 trained: the same checkpoint, reused instead of trained again
+    assert space.trial_configuration(values, params, vocab, epochs=params.epochs, patience=params.patience) == ladder
+    for name, options in (("stacked_lstm", {}), ("gru", {"hidden_size": 8})):  # and so for 04's other networks
+        trained = experiment.configuration_for(name, params, vocab, model_options=options)
+        point = space.values_for_model(name, params, settings=_recorded(trained)["settings"])
+        assert space.trial_configuration(point, params, vocab, epochs=params.epochs,
+                                         patience=params.patience) == trained
+    with pytest.raises(ValueError, match="does not search"):  # a run whose 02 trained no language model
+        space.values_for_model("x", tiny_params(lm_epochs=0), settings={"architecture": "lstm",
+                                                                        "embeddings": "language model"})
+
+
+def test_the_study_starts_from_04s_lowest_validation_loss_that_the_space_expresses(prepared):
+    params = tiny_params(lm_epochs=1, lm_hidden=16)
+    vocab = len(prepared.vocab)
+    build = lambda name, **o: experiment.configuration_for(name, params, vocab, **o)  # noqa: E731
+    recorded = {
+        "nbsvm": {"val_loss": None, "roc_auc": 0.9},  # linear references and averages: no validation loss
+        "rnn": _recorded(build("rnn"), val_loss=0.1),  # not searched
+        "lstm, last padded step": _recorded(build("lstm", model_options={"read_padded_last_step": True}),
+                                            val_loss=0.05),
+        "attention_lstm (4 rating buckets)": _recorded(build("attention_lstm", model_options={"num_classes": 4}),
+                                                       val_loss=0.01),
+        "gru": _recorded(build("gru"), val_loss=0.35),
+        "attention_lstm 16 (language-model start + AT)": _recorded(
+            build("attention_lstm", model_options={"hidden_size": 16}, language_model=True, adversarial=0.25),
+            "language model", val_loss=0.2),
+    }
+    name, values = space.start_point(recorded, params)
+    assert name == "attention_lstm 16 (language-model start + AT)" and values["language_model"] is True
+    without_lm = space.start_point(recorded, tiny_params(lm_epochs=0))  # that run's space has no LM start
+    assert without_lm[0] == "gru"
+    # rows recorded before settings named the architecture: from the name, binary when it has a ROC AUC
+    old = {"bilstm_pool": {"val_loss": 0.3, "roc_auc": 0.9, "settings": {"hidden_size": 16}},
+           "attention_lstm (4 rating buckets)": {"val_loss": 0.1, "roc_auc": None, "settings": {}}}
+    assert space.start_point(old, params) == ("bilstm_pool", space.values_for_model("bilstm_pool", params,
+                                                                                  settings={"hidden_size": 16}))
+    assert space.start_point({"nbsvm": {"val_loss": None}}, params) is None
+
+
 def test_a_new_study_starts_from_the_given_configurations_once(prepared, tmp_path):
     params = tiny_params()
     url = sqlite_url(tmp_path)
@@ -441,6 +497,28 @@ def test_retrain_best_and_save_the_final_model(prepared):
     bundle = load_bundle(path)
     assert bundle.preprocessing["truncation"] == "tail"
     assert bundle.predict(["good great film", "bad dull film"]).shape == (2,)
+
+
+def test_the_best_configuration_is_retrained_from_other_seeds(prepared):
+    params = tiny_params(epochs=1, seed=7)
+    best = {"model": "lstm", "num_layers": 1, "hidden_size": 8, "embed_dim": 16, "dropout": 0.1, "lr": 5e-3,
+            "max_len": 32, "truncation": "tail", "batch_size": 32}
+    trial = finished_trial(best, 0.5, number=3)
+    options = dict(device="cpu", progress=False, threads=1, checkpoint=False)
+    [first] = final_model.retrain_trials(prepared, params, [trial], **options)
+    others = final_model.retrain_with_seeds(prepared, params, trial, 3, **options)
+    assert [r.name for r in others] == ["trial 3 lstm (seed 8)", "trial 3 lstm (seed 9)"]
+    assert all(r.configuration == first.configuration and r.trial is trial for r in others)
+    # each seed's retraining is that seed's own training: what retrain_trials gives with SEED=8
+    [eight] = final_model.retrain_trials(prepared, params.replace(seed=8), [trial], **options)
+    weights = lambda run: torch.cat([t.flatten() for t in run.model.state_dict().values()])  # noqa: E731
+    assert torch.equal(weights(eight), weights(others[0]))
+    assert not torch.equal(weights(first), weights(others[0]))  # and not the SEED one again
+    assert final_model.retrain_with_seeds(prepared, params, trial, 1, **options) == []
+    assert len(final_model.retrain_with_seeds(prepared, tiny_params(epochs=1, best_seeds=2), trial,
+                                              **options)) == 1  # default: the profile's BEST_SEEDS
+    with pytest.raises(ValueError, match="BEST_SEEDS"):
+        final_model.retrain_with_seeds(prepared, params, trial, 0, **options)
 
 
 def finished_trial(params: dict, value: float, number: int = 0) -> optuna.trial.FrozenTrial:

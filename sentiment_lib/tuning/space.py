@@ -125,12 +125,15 @@ def trial_configuration(values: Mapping[str, Any], params: Params, vocab_size: i
     start = str(values.get("embeddings", params.embeddings))
     if start not in EMBEDDING_STARTS:
         raise ValueError(f"embeddings must be one of {EMBEDDING_STARTS}, got {start!r}.")
-    pretrained = start == "word2vec" and not from_language_model  # the language model brings its own embedding
+    # A language-model start is built as 04 builds it (word2vec first where the run has it, then the language
+    # model's embedding over it): the same Configuration, so 05 retraining 04's ladder network reuses its checkpoint.
+    pretrained = start == "word2vec"
     embed_dim = (params.embed_dim if pretrained or from_language_model
                  else int(values.get("embed_dim", params.embed_dim)))
     hidden = params.lm_hidden if from_language_model else int(values.get("hidden_size", params.hidden_size))
     model_config = ModelConfig(
-        name=name, vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden, num_layers=layers,
+        name=name, vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden,
+        num_layers=None if layers == (2 if name == "stacked_lstm" else 1) else layers,  # the model's default: as 04
         dropout=float(values.get("dropout", params.dropout)), num_classes=num_classes)
     return Configuration(model=model_config, lr=float(values.get("lr", params.lr)),
                          batch_size=int(values.get("batch_size", params.batch_size)),
@@ -153,21 +156,34 @@ def _applies(spec: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
 def values_for_model(name: str, params: Params, space: Mapping[str, Mapping[str, Any]] | None = None,
                      settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Notebook 04's model ``name`` as a configuration in the search space's terms, e.g. to start a study from
-    it (``run_study(start_from=[...])``). ``settings`` (04's recorded ``ModelRun.settings()``: hidden size,
-    dropout, learning rate, length, truncation, batch size, embedding start and width) say how 04 ran it;
-    what they leave out takes the profile's value. ``stacked_lstm`` is an ``lstm`` with 2 layers.
+    it (``run_study(start_from=[...])``). ``settings`` (04's recorded ``ModelRun.settings()``: architecture,
+    depth, hidden size, dropout, learning rate, length, truncation, batch size, embedding start and width,
+    adversarial ε) say how 04 ran it; what they leave out takes the profile's value. Their ``architecture``
+    names the model when given (04's ladder rows are named ``"attention_lstm 256 (…)"``); ``stacked_lstm`` is an
+    ``lstm`` with 2 layers; an ``embeddings`` start of ``"language model"`` is ``language_model=True``.
 
-    Raises ``ValueError`` when the model is not searched (``rnn``) or a value lies outside ``space``.
+    Raises ``ValueError`` when the model is not searched (``rnn``, a multi-class model, 04's padded-last-step
+    pitfall) or a value lies outside ``space``.
     """
     space = space if space is not None else search_space_spec(params)
-    model, layers = ("lstm", 2) if name == "stacked_lstm" else (name, 1)
+    settings = dict(settings or {})
+    architecture = str(settings.get("architecture") or name)
+    model, layers = ("lstm", 2) if architecture == "stacked_lstm" else (architecture, int(settings.get("num_layers") or 1))
     if model not in space["model"]["choices"]:
         raise ValueError(f"{name!r} is not searched by this study (models: {space['model']['choices']}).")
+    if settings.get("read_padded_last_step") or settings.get("num_classes", 2) != 2:
+        raise ValueError(f"{name!r} is not a configuration of this study (it reads padding or predicts "
+                         f"{settings.get('num_classes')} classes).")
     wanted = {"model": model, "num_layers": layers, "language_model": False, "hidden_size": params.hidden_size,
               "embeddings": params.embeddings, "embed_dim": params.embed_dim, "dropout": params.dropout,
               "lr": params.lr, "max_len": params.max_len, "truncation": params.truncation,
               "batch_size": params.batch_size, "adversarial": 0.0}
-    wanted.update({k: v for k, v in (settings or {}).items() if k in wanted and k not in ("model", "num_layers")
+    if settings.get("embeddings") == "language model":
+        if "language_model" not in space:
+            raise ValueError(f"{name!r} starts from the language model, which this study does not search "
+                             "(02 ran with LM_EPOCHS=0).")
+        settings["language_model"], settings["embeddings"] = True, None  # the language model brings them
+    wanted.update({k: v for k, v in settings.items() if k in wanted and k not in ("model", "num_layers")
                    and v is not None})
     values: dict[str, Any] = {}
     for key, spec in space.items():
@@ -179,3 +195,27 @@ def values_for_model(name: str, params: Params, space: Mapping[str, Mapping[str,
             raise ValueError(f"{name}'s {key}={value!r} lies outside the search space {spec}.")
         values[key] = value
     return values
+
+
+def start_point(recorded: Mapping[str, Mapping[str, Any]], params: Params,
+                space: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[str, dict[str, Any]] | None:
+    """The study's starting point: of notebook 04's recorded networks (``manifest["models"]``: name → row with
+    ``val_loss`` and ``settings``), the one with the lowest validation loss that the search space can express
+    (:func:`values_for_model`), as ``(name, values)``; ``None`` when none can. Linear references and averages
+    have no validation loss and are never candidates; nor are multi-class or padding-reading runs. Rows written
+    before ``settings`` named the architecture take it from the name's first word (``"attention_lstm (tail)"``)
+    and count as binary when they have a ROC AUC."""
+    space = space if space is not None else search_space_spec(params)
+    ranked = sorted((row["val_loss"], name) for name, row in recorded.items()
+                    if isinstance(row.get("val_loss"), (int, float)) and row["val_loss"] == row["val_loss"])
+    for _, name in ranked:
+        row = recorded[name]
+        settings = dict(row.get("settings") or {})
+        if "architecture" not in settings:
+            settings["architecture"] = name.split()[0]
+            settings.setdefault("num_classes", 2 if row.get("roc_auc") is not None else None)
+        try:
+            return name, values_for_model(name, params, space, settings=settings)
+        except ValueError:
+            continue
+    return None
