@@ -136,8 +136,7 @@ class ModelRun:
         ``dropout``, ``embed_dim``, ``embeddings`` (start: ``"word2vec"``, ``"random"`` or ``"language model"``),
         ``lr``, ``batch_size``, ``max_len`` (tokens), ``truncation``, ``adversarial`` (epsilon, 0: none)."""
         cfg = self.configuration
-        layers = cfg.model.num_layers or (2 if cfg.model.name == "stacked_lstm" else 1)
-        return {"architecture": cfg.model.name, "num_layers": layers, "num_classes": cfg.model.num_classes,
+        return {"architecture": cfg.model.name, "num_layers": cfg.model.layers, "num_classes": cfg.model.num_classes,
                 "read_padded_last_step": cfg.model.read_padded_last_step,
                 "hidden_size": cfg.model.hidden_size, "dropout": cfg.model.dropout, "embed_dim": cfg.model.embed_dim,
                 "embeddings": self.embeddings, "lr": cfg.lr, "batch_size": cfg.batch_size,

@@ -351,12 +351,18 @@ class AttentionLSTM(RecurrentClassifier):
         super().__init__(vocab_size, **_with_preset(options, cell="lstm", readout="attention"))
 
 
+def default_layers(name: str) -> int:
+    """The depth of model ``name`` when :class:`ModelConfig` leaves ``num_layers`` as ``None``: 2 for
+    ``stacked_lstm``, 1 for every other model."""
+    return 2 if name == "stacked_lstm" else 1
+
+
 class StackedLSTM(RecurrentClassifier):
     """LSTM with ``num_layers >= 2`` (default 2) and dropout between layers; last real state of the top."""
 
     def __init__(self, vocab_size: int, **options: Any):
         if options.get("num_layers") is None:
-            options["num_layers"] = 2
+            options["num_layers"] = default_layers("stacked_lstm")
         if options["num_layers"] < 2:
             raise ValueError(f"stacked_lstm needs num_layers >= 2, got {options['num_layers']}: "
                              "set num_layers=2 or use the 'lstm' model for one layer.")
@@ -446,6 +452,11 @@ class ModelConfig:
     pad_idx: int = 0
     read_padded_last_step: bool = False
 
+    @property
+    def layers(self) -> int:
+        """The number of layers the built model has (``num_layers``, or the model's default)."""
+        return self.num_layers or default_layers(self.name)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -472,7 +483,7 @@ def build_model(config: ModelConfig) -> nn.Module:
         if config.bidirectional or config.read_padded_last_step:
             raise ValueError("bag_of_embeddings has no direction or last step: leave bidirectional and "
                              "read_padded_last_step unset.")
-        return BagOfEmbeddings(config.vocab_size, num_layers=config.num_layers or 1, **common)
+        return BagOfEmbeddings(config.vocab_size, num_layers=config.layers, **common)
     return MODELS[name](config.vocab_size, num_layers=config.num_layers, bidirectional=config.bidirectional,
                         read_padded_last_step=config.read_padded_last_step, **common)
 

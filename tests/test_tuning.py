@@ -356,7 +356,7 @@ def test_the_study_starts_from_04s_lowest_validation_loss_that_the_space_express
     assert name == "attention_lstm 16 (language-model start + AT)" and values["language_model"] is True
     without_lm = space.start_point(recorded, tiny_params(lm_epochs=0))  # that run's space has no LM start
     assert without_lm[0] == "gru"
-    # rows recorded before settings named the architecture: from the name, binary when it has a ROC AUC
+    # rows recorded before settings named the architecture: by name (a variant's name is no model: skipped)
     old = {"bilstm_pool": {"val_loss": 0.3, "roc_auc": 0.9, "settings": {"hidden_size": 16}},
            "attention_lstm (4 rating buckets)": {"val_loss": 0.1, "roc_auc": None, "settings": {}}}
     assert space.start_point(old, params) == ("bilstm_pool", space.values_for_model("bilstm_pool", params,

@@ -18,13 +18,14 @@ trains; :func:`values_for_model` writes one of notebook 04's models as a point (
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Sequence
 
 import optuna
 
 from ..adversarial import DEFAULT_EPSILON
 from ..experiment import Configuration
-from ..models import ModelConfig
+from ..models import ModelConfig, default_layers
 from ..profiles import EMBEDDING_STARTS, TRUNCATIONS, Params
 
 MODEL_CHOICES = ("lstm", "bilstm", "bilstm_pool", "attention_lstm", "gru", "bag_of_embeddings")
@@ -133,7 +134,7 @@ def trial_configuration(values: Mapping[str, Any], params: Params, vocab_size: i
     hidden = params.lm_hidden if from_language_model else int(values.get("hidden_size", params.hidden_size))
     model_config = ModelConfig(
         name=name, vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden,
-        num_layers=None if layers == (2 if name == "stacked_lstm" else 1) else layers,  # the model's default: as 04
+        num_layers=None if layers == default_layers(name) else layers,  # the model's default left unset, as 04 does
         dropout=float(values.get("dropout", params.dropout)), num_classes=num_classes)
     return Configuration(model=model_config, lr=float(values.get("lr", params.lr)),
                          batch_size=int(values.get("batch_size", params.batch_size)),
@@ -202,20 +203,14 @@ def start_point(recorded: Mapping[str, Mapping[str, Any]], params: Params,
     """The study's starting point: of notebook 04's recorded networks (``manifest["models"]``: name → row with
     ``val_loss`` and ``settings``), the one with the lowest validation loss that the search space can express
     (:func:`values_for_model`), as ``(name, values)``; ``None`` when none can. Linear references and averages
-    have no validation loss and are never candidates; nor are multi-class or padding-reading runs. Rows written
-    before ``settings`` named the architecture take it from the name's first word (``"attention_lstm (tail)"``)
-    and count as binary when they have a ROC AUC."""
+    have no validation loss and are never candidates; nor are multi-class or padding-reading runs, nor rows
+    recorded before ``settings`` named the architecture whose name is not a model's (they count by name)."""
     space = space if space is not None else search_space_spec(params)
     ranked = sorted((row["val_loss"], name) for name, row in recorded.items()
-                    if isinstance(row.get("val_loss"), (int, float)) and row["val_loss"] == row["val_loss"])
+                    if isinstance(row.get("val_loss"), (int, float)) and math.isfinite(row["val_loss"]))
     for _, name in ranked:
-        row = recorded[name]
-        settings = dict(row.get("settings") or {})
-        if "architecture" not in settings:
-            settings["architecture"] = name.split()[0]
-            settings.setdefault("num_classes", 2 if row.get("roc_auc") is not None else None)
         try:
-            return name, values_for_model(name, params, space, settings=settings)
+            return name, values_for_model(name, params, space, settings=recorded[name].get("settings"))
         except ValueError:
             continue
     return None
