@@ -31,6 +31,7 @@ from .bundle import Bundle, load_bundle, save_bundle
 from .language_model import start_from_language_model
 from .embeddings import start_embeddings
 from .metrics import binary_metrics, log_loss, multiclass_metrics
+from .parallel import run_in_workers
 from .models import ModelConfig, build_model, count_parameters
 from .profiles import Params
 from .rundir import Prepared, load_run, lock, record, record_bundle
@@ -255,13 +256,14 @@ def subset_probabilities(run: ModelRun, prepared: Prepared, subset: str = "val")
         prepared.splits[subset])
 
 
-def run_model(name: str, prepared: Prepared, params: Params, *, label: str | None = None, device: str = "auto",
-              targets: dict[str, np.ndarray] | None = None, num_classes: int | None = None,
-              model_options: dict[str, Any] | None = None, train_options: dict[str, Any] | None = None,
-              loader_options: dict[str, Any] | None = None, pretrained: bool | None = None,
-              checkpoint: bool = True, **overrides: Any) -> ModelRun:
-    """Train and test model ``name`` of notebook 04 with the profile's settings (:func:`configuration_for`;
-    ``overrides``: :class:`Configuration` fields such as ``epochs``, ``patience``, ``max_len``, ``truncation``).
+def model_training(name: str, prepared: Prepared, params: Params, *, label: str | None = None,
+                   device: str = "auto", targets: dict[str, np.ndarray] | None = None, num_classes: int | None = None,
+                   model_options: dict[str, Any] | None = None, train_options: dict[str, Any] | None = None,
+                   loader_options: dict[str, Any] | None = None, pretrained: bool | None = None,
+                   checkpoint: bool = True, **overrides: Any) -> "Training":
+    """What :func:`run_model` trains, not yet trained: model ``name`` of notebook 04 with the profile's settings
+    (:func:`configuration_for`; ``overrides``: :class:`Configuration` fields such as ``epochs``, ``patience``,
+    ``max_len``, ``truncation``) and the options of :func:`train_configuration`.
 
     ``targets`` replaces the sentiment labels per subset (multi-class runs: class indices
     0..``num_classes``-1; ``num_classes`` defaults to the largest index + 1, so pass it when a class may be
@@ -271,8 +273,67 @@ def run_model(name: str, prepared: Prepared, params: Params, *, label: str | Non
         num_classes = num_classes or int(max(t.max() for t in targets.values())) + 1
     configuration = configuration_for(name, params, len(prepared.vocab), num_classes or 2, pretrained=pretrained,
                                       model_options=model_options, **overrides)
-    return train_configuration(configuration, prepared, params, name=label or name, device=device, targets=targets,
-                               train_options=train_options, loader_options=loader_options, checkpoint=checkpoint)
+    return Training(configuration, dict(name=label or name, device=device, targets=targets,
+                                        train_options=train_options, loader_options=loader_options,
+                                        checkpoint=checkpoint))
+
+
+def run_model(name: str, prepared: Prepared, params: Params, **options: Any) -> ModelRun:
+    """Train and test model ``name`` of notebook 04 with the profile's settings, here and now; ``options``:
+    those of :func:`model_training`."""
+    training = model_training(name, prepared, params, **options)
+    return train_configuration(training.configuration, prepared, params, **training.options)
+
+
+@dataclass
+class Training:
+    """One training to run: a :class:`Configuration` and the keyword arguments of :func:`train_configuration`
+    (``name``, ``device``, ``score_test``, ``targets``, ``trial``, …); ``prepared`` and ``params`` when they
+    differ from those the batch shares (04's stop-word ablation reads other data, a seed run other params)."""
+
+    configuration: Configuration
+    options: dict[str, Any] = field(default_factory=dict)
+    prepared: Prepared | None = None
+    params: Params | None = None
+
+
+def _train(shared: tuple[Prepared, Params], training: Training) -> ModelRun:
+    """:func:`train_configuration` of one :class:`Training` (a worker's task in :func:`train_many`)."""
+    prepared, params = shared
+    try:
+        return train_configuration(training.configuration,
+                                   training.prepared if training.prepared is not None else prepared,
+                                   training.params if training.params is not None else params, **training.options)
+    except FloatingPointError as err:  # which of the batch diverged
+        raise FloatingPointError(f"{training.options.get('name') or training.configuration.model.name}: {err}") from err
+
+
+def train_many(trainings: Sequence[Training], prepared: Prepared, params: Params, *, device: str = "auto",
+               desc: str = "trainings") -> list[ModelRun]:
+    """Every training of ``trainings`` (none depends on another), in the order given: side by side in
+    ``params.processes`` worker processes of one thread each on a CPU (:mod:`sentiment_lib.parallel`: 0 is one
+    per core; 1 trains them one after another here, as on a GPU). Each result is what
+    :func:`train_configuration` gives for it, whichever worker trained it."""
+    shared = [replace(t, prepared=None if t.prepared is prepared else t.prepared,
+                      params=None if t.params is params else t.params) for t in trainings]
+    return run_in_workers(_train, shared, (prepared, params), params.processes,
+                          device_type=config.choose_device(device).type, desc=desc,
+                          progress=config.progress_enabled())
+
+
+def run_models(jobs: Sequence[dict[str, Any]], prepared: Prepared, params: Params, *, device: str = "auto"
+               ) -> list[ModelRun]:
+    """:func:`run_model` for each job, side by side (:func:`train_many`); results in the jobs' order.
+
+    A job is ``{"name": <model>, **options of run_model}``, and may give its own ``"prepared"`` and
+    ``"params"`` (e.g. ``params.replace(seed=43)``)."""
+    trainings = []
+    for job in jobs:
+        job = dict(job)
+        own_prepared, own_params = job.pop("prepared", prepared), job.pop("params", params)
+        training = model_training(job.pop("name"), own_prepared, own_params, device=device, **job)
+        trainings.append(replace(training, prepared=own_prepared, params=own_params))
+    return train_many(trainings, prepared, params, device=device)
 
 
 def train_named(profile: str, names: Sequence[str], *, device: str = "auto", save: bool = False,

@@ -3,8 +3,8 @@
 :func:`top_trials` picks the ``ENSEMBLE`` best complete trials (by the study's objective, one per distinct
 configuration); :func:`retrain_trials` trains each configuration again through the one training path
 (:func:`~sentiment_lib.experiment.train_configuration`: ``EPOCHS`` epochs, best checkpoint by validation loss,
-early stopping), each a :class:`~sentiment_lib.experiment.ModelRun` that keeps its trial;
-:func:`retrain_with_seeds` adds the best configuration from other seeds;
+early stopping), each a :class:`~sentiment_lib.experiment.ModelRun` that keeps its trial, and the best of them
+from ``BEST_SEEDS`` seeds, side by side (``PROCESSES``); :func:`retrain_with_seeds` gives the seed runs alone;
 :func:`select_members` keeps those whose average has the lowest validation loss (greedy forward selection,
 :mod:`~sentiment_lib.selection`; test is not read); :func:`save_final_model` writes the run's bundle — one
 model, or with several an ensemble whose probability is the mean of theirs — which
@@ -27,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from . import config
 from .bundle import Bundle, save_bundle, save_ensemble
-from .experiment import TABLE_METRICS, ModelRun, members_table, train_configuration
+from .experiment import TABLE_METRICS, ModelRun, Training, members_table, train_many
 from .models import count_parameters
 from .profiles import Params
 from .rundir import Prepared, record_bundle
@@ -56,54 +56,80 @@ def top_trials(study: optuna.Study, k: int) -> list[FrozenTrial]:
     return list(chosen.values())[:k]
 
 
+def _retrainings(prepared: Prepared, params: Params, trials: Sequence[FrozenTrial], epochs: int | None,
+                 device: str, options: dict[str, Any], checkpoint: bool, suffix: str = "") -> list[Training]:
+    """The :class:`~sentiment_lib.experiment.Training` of each trial at ``params`` (its seed), not yet run."""
+    num_classes = num_classes_of(prepared)
+    trainings = []
+    for trial in trials:
+        configuration = trial_configuration(trial.params, params, len(prepared.vocab), num_classes,
+                                            epochs=epochs or params.epochs, patience=params.patience)
+        trainings.append(Training(configuration, dict(
+            device=device, score_test=False, name=f"trial {trial.number} {configuration.model.name}{suffix}",
+            train_options=options, trial=trial, checkpoint=checkpoint), params=params))
+    return trainings
+
+
+def _train_members(prepared: Prepared, params: Params, trainings: Sequence[Training], device: str
+                   ) -> list[ModelRun]:
+    """The trainings side by side (:func:`~sentiment_lib.experiment.train_many`); a diverging one is named."""
+    try:
+        return train_many(trainings, prepared, params, device=device)
+    except FloatingPointError as err:
+        raise FloatingPointError(f"Retraining diverged: {err} Leave that trial out (a smaller ENSEMBLE) or retrain "
+                                 "with another SEED.") from err
+
+
+def _options(progress: bool | None, threads: int | None) -> dict[str, Any]:
+    options: dict[str, Any] = {"num_threads": threads}
+    if progress is not None:
+        options["progress"] = progress
+    return options
+
+
 def retrain_trials(prepared: Prepared, params: Params, trials: Sequence[FrozenTrial], epochs: int | None = None,
                    device: str = "auto", *, progress: bool | None = None, threads: int | None = None,
-                   checkpoint: bool = True) -> list[ModelRun]:
-    """Train each of ``trials`` (e.g. :func:`top_trials`) again, in order, for ``epochs`` (default ``EPOCHS``)
-    with early stopping (``PATIENCE``), each seeded with ``SEED`` as a single retraining would be (so the
-    first member is the model ``ENSEMBLE=1`` gives). Each result is named ``"trial <number> <architecture>"``
-    and keeps its ``trial``; it is not scored on test. ``checkpoint``: see
-    :func:`~sentiment_lib.experiment.train_configuration` (a killed retraining continues; a finished one is reused).
+                   checkpoint: bool = True, seeds: int = 1) -> list[ModelRun]:
+    """Train each of ``trials`` (e.g. :func:`top_trials`) again for ``epochs`` (default ``EPOCHS``) with early
+    stopping (``PATIENCE``), each seeded with ``SEED`` as a single retraining would be (so the first member is
+    the model ``ENSEMBLE=1`` gives), then the first trial from ``seeds - 1`` further seeds
+    (:func:`retrain_with_seeds`) — all side by side (``PROCESSES``), results in that order. Each result is named
+    ``"trial <number> <architecture>"`` (``" (seed <s>)"`` for the further seeds) and keeps its ``trial``; it
+    is not scored on test. ``checkpoint``: see :func:`~sentiment_lib.experiment.train_configuration` (a killed
+    retraining continues; a finished one is reused).
 
     A trial given twice is a ``ValueError`` before anything trains; a member whose training diverges is a
     ``FloatingPointError`` naming its trial."""
     numbers = [t.number for t in trials]
     if len(set(numbers)) < len(numbers):
         raise ValueError(f"Trials {numbers} repeat one: pass distinct trials (final_model.top_trials gives them).")
-    options: dict[str, Any] = {"num_threads": threads}
-    if progress is not None:
-        options["progress"] = progress
-    num_classes, members = num_classes_of(prepared), []
-    for trial in trials:
-        configuration = trial_configuration(trial.params, params, len(prepared.vocab), num_classes,
-                                            epochs=epochs or params.epochs, patience=params.patience)
-        try:
-            run = train_configuration(configuration, prepared, params, device=device, score_test=False,
-                                      name=f"trial {trial.number} {configuration.model.name}",
-                                      train_options=options, trial=trial, checkpoint=checkpoint)
-        except FloatingPointError as err:
-            raise FloatingPointError(f"Retraining trial {trial.number} ({trial.params}) diverged: {err} Leave it "
-                                     "out (a smaller ENSEMBLE) or retrain with another SEED.") from err
-        members.append(run)
-    return members
+    options = _options(progress, threads)
+    trainings = _retrainings(prepared, params, trials, epochs, device, options, checkpoint)
+    if trials:
+        trainings += _seed_retrainings(prepared, params, trials[0], seeds, epochs, device, options, checkpoint)
+    return _train_members(prepared, params, trainings, device)
+
+
+def _seed_retrainings(prepared: Prepared, params: Params, trial: FrozenTrial, seeds: int, epochs: int | None,
+                      device: str, options: dict[str, Any], checkpoint: bool) -> list[Training]:
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"BEST_SEEDS must be a positive integer, got {seeds!r}.")
+    return [training for seed in range(params.seed + 1, params.seed + seeds)
+            for training in _retrainings(prepared, params.replace(seed=seed), [trial], epochs, device, options,
+                                         checkpoint, suffix=f" (seed {seed})")]
 
 
 def retrain_with_seeds(prepared: Prepared, params: Params, trial: FrozenTrial, seeds: int | None = None,
-                       epochs: int | None = None, device: str = "auto", **options: Any) -> list[ModelRun]:
+                       epochs: int | None = None, device: str = "auto", *, progress: bool | None = None,
+                       threads: int | None = None, checkpoint: bool = True) -> list[ModelRun]:
     """``trial`` retrained as :func:`retrain_trials` does, once per further seed ``SEED + 1`` … ``SEED + seeds - 1``
     (``seeds`` default ``BEST_SEEDS``; its ``SEED`` retraining is :func:`retrain_trials`' own): the same
     configuration from other initial weights and batch orders, a seed ensemble's candidates. Each is named
-    ``"trial <number> <architecture> (seed <s>)"``; ``options``: those of :func:`retrain_trials`. An empty list
-    for ``seeds`` = 1."""
+    ``"trial <number> <architecture> (seed <s>)"``. An empty list for ``seeds`` = 1."""
     seeds = params.best_seeds if seeds is None else seeds
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"BEST_SEEDS must be a positive integer, got {seeds!r}.")
-    runs = []
-    for seed in range(params.seed + 1, params.seed + seeds):
-        run = retrain_trials(prepared, params.replace(seed=seed), [trial], epochs, device, **options)[0]
-        run.name = f"{run.name} (seed {seed})"
-        runs.append(run)
-    return runs
+    trainings = _seed_retrainings(prepared, params, trial, seeds, epochs, device, _options(progress, threads),
+                                  checkpoint)
+    return _train_members(prepared, params, trainings, device) if trainings else []
 
 
 def members_frame(members: Sequence[ModelRun]) -> pd.DataFrame:

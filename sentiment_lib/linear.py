@@ -38,14 +38,44 @@ def texts_as_read(prepared: Prepared, subset: str, max_len: int, truncation: str
     return [" ".join(itos[i] for i in truncate(ids, max_len, truncation)) for ids in prepared.splits[subset].ids]
 
 
-def _vectorizer(kind: str, pre_tokenized: bool):
-    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+MIN_DF = 2    # an n-gram counts if at least this many training reviews contain it
+TFIDF_MAX_DF = 0.9  # TF-IDF also drops those in more than this share of them (NBSVM's ratio handles them)
 
-    words = dict(tokenizer=str.split, token_pattern=None, lowercase=False) if pre_tokenized else \
-        dict(preprocessor=clean_text)
+
+def _counts(prepared: Prepared, max_len: int | None, truncation: str) -> tuple[np.ndarray, dict[str, Any]]:
+    """The n-grams (F,) of the training reviews seen in at least :data:`MIN_DF` of them, and their counts per
+    review of each subset, ``{"train": (N_train, F), "val": …, "test": …}`` (sparse): the one vectorising pass
+    that both references share (the costly part of fitting them)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    if max_len is None:
+        texts = {s: prepared.texts(s).tolist() for s in ("train", "val", "test")}
+        words = dict(preprocessor=clean_text)
+    else:
+        texts = {s: texts_as_read(prepared, s, max_len, truncation) for s in ("train", "val", "test")}
+        words = dict(tokenizer=str.split, token_pattern=None, lowercase=False)
+    counter = CountVectorizer(ngram_range=NGRAM_RANGE, min_df=MIN_DF, **words)
+    counts = {"train": counter.fit_transform(texts["train"])}
+    counts.update({s: counter.transform(texts[s]) for s in ("val", "test")})
+    return counter.get_feature_names_out(), counts
+
+
+def _features(kind: str, ngrams: np.ndarray, counts: dict[str, Any], train_labels: np.ndarray
+              ) -> tuple[np.ndarray, dict[str, Any], np.ndarray | None]:
+    """``(ngrams kept, features per subset, NB ratio or None)`` of reference ``kind`` from the shared counts —
+    exactly what ``TfidfVectorizer(min_df=2, max_df=0.9, sublinear_tf=True)`` and ``CountVectorizer(min_df=2,
+    binary=True)`` scaled by :func:`nb_ratio` give on the same texts."""
+    from sklearn.feature_extraction.text import TfidfTransformer
+
     if kind == "tfidf":
-        return TfidfVectorizer(ngram_range=NGRAM_RANGE, min_df=2, max_df=0.9, sublinear_tf=True, **words)
-    return CountVectorizer(ngram_range=NGRAM_RANGE, min_df=2, binary=True, **words)
+        in_reviews = np.bincount(counts["train"].indices, minlength=len(ngrams))  # document frequency
+        keep = np.flatnonzero(in_reviews <= TFIDF_MAX_DF * counts["train"].shape[0])
+        tfidf = TfidfTransformer(sublinear_tf=True).fit(counts["train"][:, keep])
+        return ngrams[keep], {s: tfidf.transform(m[:, keep]) for s, m in counts.items()}, None
+    present = {s: (m > 0).astype(np.float64) for s, m in counts.items()}  # binary indicators
+    ratio = nb_ratio(present["train"], train_labels)
+    scale = sparse.diags(ratio)
+    return ngrams, {s: m @ scale for s, m in present.items()}, ratio
 
 
 def nb_ratio(features: sparse.spmatrix, labels: np.ndarray, alpha: float = 1.0) -> np.ndarray:
@@ -76,31 +106,41 @@ class LinearReference:
     export: dict[str, Any] | None = None
 
 
+def linear_references(prepared: Prepared, max_len: int | None = None, truncation: str = "head+tail",
+                      seed: int = 42, kinds: Sequence[str] = KINDS) -> dict[str, LinearReference]:
+    """Fit each reference of ``kinds`` (:data:`KINDS`) on the training subset from one shared vectorising pass,
+    choose its ``C`` from :data:`C_GRID` by validation accuracy, and score it on test; ``{row name: reference}``
+    in ``kinds``' order. ``max_len=None`` reads whole reviews; an int reads what the networks read
+    (:func:`texts_as_read`). Rows are named ``tfidf_logreg`` / ``nbsvm``, with ``" (<max_len> tokens)"`` for the
+    truncated input; a row's ``train_seconds`` counts its share of the vectorising (split evenly) and its own
+    fitting."""
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        raise ValueError(f"kind must be one of {KINDS}, got {unknown[0] if unknown else kinds!r}.")
+    start = time.perf_counter()
+    ngrams, counts = _counts(prepared, max_len, truncation)
+    shared_seconds = (time.perf_counter() - start) / len(kinds)
+    labels = {s: prepared.splits[s].labels for s in ("train", "val", "test")}
+    return {ref.row["model"]: ref for ref in (
+        _fit_reference(kind, ngrams, counts, labels, max_len, truncation, seed, shared_seconds) for kind in kinds)}
+
+
 def linear_reference(prepared: Prepared, kind: str = "tfidf", max_len: int | None = None,
                      truncation: str = "head+tail", seed: int = 42) -> LinearReference:
-    """Fit reference ``kind`` (:data:`KINDS`) on the training subset, choose ``C`` from :data:`C_GRID` by
-    validation accuracy, and score it on test. ``max_len=None`` reads whole reviews; an int reads what the
-    networks read (:func:`texts_as_read`). The row is named ``tfidf_logreg`` / ``nbsvm``, with
-    ``" (<max_len> tokens)"`` for the truncated input."""
+    """One reference of :func:`linear_references`."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
+    return next(iter(linear_references(prepared, max_len, truncation, seed, kinds=(kind,)).values()))
+
+
+def _fit_reference(kind: str, ngrams: np.ndarray, counts: dict[str, Any], labels: dict[str, np.ndarray],
+                   max_len: int | None, truncation: str, seed: int, shared_seconds: float) -> LinearReference:
     start = time.perf_counter()
-    if max_len is None:
-        texts = {s: prepared.texts(s).tolist() for s in ("train", "val", "test")}
-    else:
-        texts = {s: texts_as_read(prepared, s, max_len, truncation) for s in ("train", "val", "test")}
-    labels = {s: prepared.splits[s].labels for s in texts}
-    vectorizer = _vectorizer(kind, pre_tokenized=max_len is not None)
-    x = {"train": vectorizer.fit_transform(texts["train"])}
-    x.update({s: vectorizer.transform(texts[s]) for s in ("val", "test")})
-    if kind == "nbsvm":
-        ratio = nb_ratio(x["train"], labels["train"])
-        scale = sparse.diags(ratio)
-        x = {s: m @ scale for s, m in x.items()}
+    kept, x, ratio = _features(kind, ngrams, counts, labels["train"])
     fitted = dict(zip(C_GRID, _fit_grid(x["train"], labels["train"], x["val"], labels["val"], seed)))
     best_c = max(C_GRID, key=lambda c: (fitted[c][0], -c))  # ties: the stronger regularisation
     model = fitted[best_c][1]
-    seconds = time.perf_counter() - start
+    seconds = shared_seconds + time.perf_counter() - start
     val_prob, test_prob = (model.predict_proba(x[s])[:, 1] for s in ("val", "test"))
     metrics = binary_metrics(labels["test"], test_prob)
     name = NAMES[kind] + ("" if max_len is None else f" ({max_len} tokens)")
@@ -110,7 +150,7 @@ def linear_reference(prepared: Prepared, kind: str = "tfidf", max_len: int | Non
            "input": "whole review" if max_len is None else f"{max_len} tokens ({truncation})"}
     export = None
     if kind == "nbsvm" and max_len is not None:
-        export = {"kind": "nbsvm", "name": name, "ngrams": [str(g) for g in vectorizer.get_feature_names_out()],
+        export = {"kind": "nbsvm", "name": name, "ngrams": [str(g) for g in kept],
                   "weights": (model.coef_[0] * ratio).astype(np.float32), "intercept": float(model.intercept_[0]),
                   "max_len": int(max_len), "truncation": truncation, "ngram_range": list(NGRAM_RANGE)}
     return LinearReference(row, val_prob, test_prob, export)

@@ -36,6 +36,10 @@ from typing import Any, Iterable, Sequence
 # 0.2925, in 60% of the time on the 2-core CPU: each recurrent step is a small product whose cost barely
 # grows with the batch). ``best_seeds``: 05 retrains the study's best configuration with this many seeds
 # (``seed``, ``seed + 1``, …) as candidates for the final average — a seed ensemble of the strongest model.
+# ``processes``: trainings that do not depend on each other (04's architectures, a seed spread, the ablations)
+# run side by side in this many worker processes of one thread each (sentiment_lib.parallel; 0: one per core,
+# 1: one after another in the notebook's process, as on a GPU). ``full`` keeps 1 until its peak memory with two
+# workers is measured (each worker holds the run's data and its own training).
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": dict(
         split="standard", train_size=1200, val_size=300, test_size=600, val_fraction=0.1,
@@ -43,15 +47,15 @@ PROFILES: dict[str, dict[str, Any]] = {
         embeddings="word2vec", pretrain_reviews=2000, pretrain_epochs=2, lm_epochs=1, lm_hidden=32,
         embed_dim=32, hidden_size=32, num_layers=1, dropout=0.3, batch_size=64, lr=3e-3,
         epochs=2, patience=2, n_trials=2, trial_epochs=1, ensemble=2, best_seeds=2, seed=42, seeds=2,
-        precision="float32",
+        precision="float32", processes=0,
     ),
     "quick": dict(
         split="standard", train_size=10000, val_size=2000, test_size=None, val_fraction=0.1,
         max_len=256, truncation="head+tail", vocab_size=20000, min_freq=2, remove_stopwords=False,
         embeddings="word2vec", pretrain_reviews=25000, pretrain_epochs=4, lm_epochs=1, lm_hidden=128,
         embed_dim=64, hidden_size=64, num_layers=1, dropout=0.3, batch_size=128, lr=2e-3,
-        epochs=6, patience=1, n_trials=8, trial_epochs=3, ensemble=3, best_seeds=2, seed=42, seeds=3,
-        precision="auto",
+        epochs=6, patience=1, n_trials=8, trial_epochs=3, ensemble=3, best_seeds=1, seed=42, seeds=3,
+        precision="auto", processes=0,
     ),
     "full": dict(
         split="standard", train_size=None, val_size=None, test_size=None, val_fraction=0.1,
@@ -59,7 +63,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         embeddings="word2vec", pretrain_reviews=50000, pretrain_epochs=5, lm_epochs=1, lm_hidden=256,
         embed_dim=128, hidden_size=128, num_layers=1, dropout=0.4, batch_size=64, lr=1e-3,
         epochs=5, patience=1, n_trials=12, trial_epochs=3, ensemble=3, best_seeds=2, seed=42, seeds=3,
-        precision="auto",
+        precision="auto", processes=1,
     ),
 }
 DEFAULT_PROFILE = "quick"
@@ -82,7 +86,8 @@ class Params:
 
     Sizes are numbers of reviews (``None``: all), lengths are tokens, ``lr`` is AdamW's peak rate; ``seeds``
     is how many runs (seeds ``seed``, ``seed + 1``, …) measure the seed-to-seed spread of a model; ``precision``
-    is ``"auto"``, ``"float32"`` or ``"bfloat16"`` (:func:`sentiment_lib.config.choose_precision`).
+    is ``"auto"``, ``"float32"`` or ``"bfloat16"`` (:func:`sentiment_lib.config.choose_precision`); ``processes``
+    is how many worker processes train independent models side by side (0: one per core; 1: none).
     Frozen: a notebook that wants other values resolves them again (:func:`resolve`) or uses
     :meth:`replace`, which validates too.
     """
@@ -118,6 +123,7 @@ class Params:
     seed: int
     seeds: int
     precision: str
+    processes: int
 
     def as_dict(self) -> dict[str, Any]:
         """``{"profile": …, name: value, …}`` in field order."""
@@ -227,6 +233,10 @@ def resolve(profile: str = DEFAULT_PROFILE, **overrides: Any) -> Params:
         value = values[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"{name.upper()} must be an integer >= {least}, got {value!r}.")
+    processes = values["processes"]
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 0:
+        raise ValueError(f"PROCESSES must be an integer >= 0 (0: one worker process per core, 1: train one model "
+                         f"after another in the notebook's process), got {processes!r}.")
     if values["precision"] not in PRECISIONS:
         raise ValueError(f"PRECISION must be one of {PRECISIONS} ('auto': bfloat16 where the CPU or GPU has it "
                          f"natively), got {values['precision']!r}.")

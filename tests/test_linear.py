@@ -55,3 +55,44 @@ def test_averaging_with_a_linear_model_chooses_the_weight_on_validation_only():
     np.testing.assert_allclose(averaged.test_prob, [0.2, 0.8])
     good = average_with(partner, val_labels, np.array([1.0, 0.0, 1.0, 0.0]), np.array([1.0, 0.0]))
     assert good.weight == 1.0 and np.allclose(good.test_prob, [1.0, 0.0])  # the test values never chose it
+
+
+@pytest.mark.parametrize("max_len", [None, 12])
+def test_shared_counts_give_exactly_each_vectorizers_features(prepared, max_len):
+    """One vectorising pass for both references: the same n-grams and feature values as TfidfVectorizer and a
+    binary CountVectorizer fitted on their own, so the fitted models are those of separate fits."""
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+    from sentiment_lib.text import clean_text
+
+    if max_len is None:
+        texts = {s: prepared.texts(s).tolist() for s in ("train", "test")}
+        words = dict(preprocessor=clean_text)
+    else:
+        texts = {s: linear.texts_as_read(prepared, s, max_len, "head") for s in ("train", "test")}
+        words = dict(tokenizer=str.split, token_pattern=None, lowercase=False)
+    ngrams, counts = linear._counts(prepared, max_len, "head")
+    labels = prepared.splits["train"].labels
+    tfidf = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_df=0.9, sublinear_tf=True, **words)
+    expected = {"train": tfidf.fit_transform(texts["train"]), "test": tfidf.transform(texts["test"])}
+    kept, got, _ = linear._features("tfidf", ngrams, counts, labels)
+    assert list(kept) == list(tfidf.get_feature_names_out())
+    for s in expected:
+        assert abs(got[s] - expected[s]).max() < 1e-12
+    binary = CountVectorizer(ngram_range=(1, 2), min_df=2, binary=True, **words)
+    indicators = {"train": binary.fit_transform(texts["train"]), "test": binary.transform(texts["test"])}
+    kept, got, ratio = linear._features("nbsvm", ngrams, counts, labels)
+    assert list(kept) == list(binary.get_feature_names_out())
+    assert np.array_equal(ratio, linear.nb_ratio(indicators["train"], labels))
+    for s in indicators:
+        assert abs(got[s] - indicators[s] @ sparse.diags(ratio)).max() == 0.0
+
+
+def test_both_references_from_one_pass_are_the_references_fitted_alone(prepared):
+    both = linear.linear_references(prepared, 12, "head", seed=0)
+    assert list(both) == ["tfidf_logreg (12 tokens)", "nbsvm (12 tokens)"]
+    alone = linear.linear_reference(prepared, "nbsvm", 12, "head", seed=0)
+    assert np.array_equal(both["nbsvm (12 tokens)"].test_prob, alone.test_prob)
+    assert both["nbsvm (12 tokens)"].export["ngrams"] == alone.export["ngrams"]
+    with pytest.raises(ValueError, match="kind must be one of"):
+        linear.linear_references(prepared, kinds=("tfidf", "svm"))

@@ -624,7 +624,7 @@ def test_a_diverging_member_names_its_trial(prepared, monkeypatch):
     def diverge(*args, **kwargs):
         raise FloatingPointError("Validation loss is nan at epoch 1: training diverged.")
 
-    monkeypatch.setattr(final_model, "train_configuration", diverge)
+    monkeypatch.setattr(experiment, "train_configuration", diverge)
     trial = finished_trial({"model": "lstm", "lr": 0.5}, 0.3, number=7)
     with pytest.raises(FloatingPointError, match="trial 7 .*diverged.*smaller ENSEMBLE"):
         final_model.retrain_trials(prepared, tiny_params(), [trial], device="cpu")

@@ -77,9 +77,10 @@ def save_tiny_prepared(profile: str = "smoke", **options) -> Prepared:
 def tiny_params(**overrides) -> profiles.Params:
     """The smoke profile with the sizes that bound the search space pinned (the tests stay fast and
     comparable whatever the profile table says), and ``overrides`` (e.g. ``trial_epochs=2``). No language model
-    (``lm_epochs=0``), as in :func:`tiny_prepared`: a test that searches its start says so."""
+    (``lm_epochs=0``), as in :func:`tiny_prepared`: a test that searches its start says so. Trainings run in the
+    test's process (``processes=1``): tests/test_parallel.py covers worker processes."""
     values = dict(max_len=128, hidden_size=32, embed_dim=32, n_trials=3, trial_epochs=1, epochs=2, patience=2,
-                  seed=42, lm_epochs=0)
+                  seed=42, lm_epochs=0, processes=1)
     values.update(overrides)
     return profiles.resolve("smoke", **values)
 
