@@ -30,6 +30,8 @@ from typing import Any, Callable, Sequence
 
 from tqdm.auto import tqdm
 
+from .profiles import check_processes
+
 _SHARED: Any = None  # what every task of this worker needs: set once by _start_worker
 
 
@@ -43,8 +45,7 @@ def usable_cores() -> int:
 def worker_count(processes: int, tasks: int, device_type: str = "cpu") -> int:
     """How many processes run ``tasks`` tasks: 1 on a GPU (one device, one process) or for a single task;
     ``processes`` when given (> 0); else one per usable core. Never more than ``tasks``."""
-    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 0:
-        raise ValueError(f"PROCESSES must be an integer >= 0 (0: one per core, 1: one after another), got {processes!r}.")
+    check_processes(processes)
     if device_type != "cpu" or tasks <= 1:
         return 1
     wanted = processes if processes > 0 else usable_cores()

@@ -207,6 +207,14 @@ def check_profile(profile: str) -> str:
     return profile
 
 
+def check_processes(processes: Any) -> int:
+    """``processes`` when it is a valid ``PROCESSES`` (an int >= 0); else a ``ValueError`` saying what it means."""
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 0:
+        raise ValueError(f"PROCESSES must be an integer >= 0 (0: one worker process per core, 1: train one model "
+                         f"after another in the notebook's process), got {processes!r}.")
+    return processes
+
+
 def resolve(profile: str = DEFAULT_PROFILE, **overrides: Any) -> Params:
     """Merge the profile's row of :data:`PROFILES` with non-``None`` overrides and validate.
 
@@ -236,10 +244,7 @@ def resolve(profile: str = DEFAULT_PROFILE, **overrides: Any) -> Params:
         value = values[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"{name.upper()} must be an integer >= {least}, got {value!r}.")
-    processes = values["processes"]
-    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 0:
-        raise ValueError(f"PROCESSES must be an integer >= 0 (0: one worker process per core, 1: train one model "
-                         f"after another in the notebook's process), got {processes!r}.")
+    check_processes(values["processes"])
     if values["precision"] not in PRECISIONS:
         raise ValueError(f"PRECISION must be one of {PRECISIONS} ('auto': bfloat16 where the CPU or GPU has it "
                          f"natively), got {values['precision']!r}.")

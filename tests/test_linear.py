@@ -88,6 +88,14 @@ def test_shared_counts_give_exactly_each_vectorizers_features(prepared, max_len)
         assert abs(got[s] - indicators[s] @ sparse.diags(ratio)).max() == 0.0
 
 
+def test_tfidf_drops_the_ngrams_in_nearly_every_training_review():
+    counts = {"train": sparse.csr_matrix(np.array([[2, 1, 0], [1, 0, 1], [1, 1, 1], [3, 0, 1]])),
+              "test": sparse.csr_matrix(np.array([[1, 1, 1]]))}
+    kept, features, ratio = linear._features("tfidf", np.array(["the", "good", "bad"]), counts, np.array([1, 0, 1, 0]))
+    assert list(kept) == ["good", "bad"] and ratio is None  # "the": in 4 of 4 reviews, more than 90%
+    assert features["train"].shape == (4, 2) and features["test"].shape == (1, 2)
+
+
 def test_both_references_from_one_pass_are_the_references_fitted_alone(prepared):
     both = linear.linear_references(prepared, 12, "head", seed=0)
     assert list(both) == ["tfidf_logreg (12 tokens)", "nbsvm (12 tokens)"]
