@@ -308,15 +308,25 @@ def _train(shared: tuple[Prepared, Params], training: Training) -> ModelRun:
         raise FloatingPointError(f"{training.options.get('name') or training.configuration.model.name}: {err}") from err
 
 
+def _without_texts(prepared: Prepared | None, workers: bool) -> Prepared | None:
+    """``prepared`` without its reviews' raw ``text`` column when it is sent to worker processes (``workers``):
+    training reads only the encoded splits, and each worker would otherwise unpickle and hold every review's
+    text (about 130 MB in ``full``). Unchanged in-process."""
+    if prepared is None or not workers or "text" not in prepared.reviews.columns:
+        return prepared
+    return replace(prepared, reviews=prepared.reviews.drop(columns=["text"]))
+
+
 def train_many(trainings: Sequence[Training], prepared: Prepared, params: Params, *, device: str = "auto",
                desc: str = "trainings") -> list[ModelRun]:
     """Every training of ``trainings`` (none depends on another), in the order given: side by side in
     ``params.processes`` worker processes of one thread each on a CPU (:mod:`sentiment_lib.parallel`: 0 is one
     per core; 1 trains them one after another here, as on a GPU). Each result is what
     :func:`train_configuration` gives for it, whichever worker trained it."""
-    shared = [replace(t, prepared=None if t.prepared is prepared else t.prepared,
+    workers = params.processes != 1
+    shared = [replace(t, prepared=None if t.prepared is prepared else _without_texts(t.prepared, workers),
                       params=None if t.params is params else t.params) for t in trainings]
-    return run_in_workers(_train, shared, (prepared, params), params.processes,
+    return run_in_workers(_train, shared, (_without_texts(prepared, workers), params), params.processes,
                           device_type=config.choose_device(device).type, desc=desc,
                           progress=config.progress_enabled())
 

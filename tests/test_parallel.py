@@ -78,6 +78,19 @@ def test_a_training_in_a_worker_is_the_one_thread_training_here():
     assert not torch.equal(first, seven)  # the third job trained with its own seed
 
 
+def test_workers_receive_the_data_without_the_review_texts():
+    """Training reads the encoded splits only: what workers receive drops the reviews' texts (a copy; the
+    notebook's own data keeps them), and training in this process gets the data untouched."""
+    prepared = tiny_prepared()
+    assert "text" in prepared.reviews.columns
+    sent = experiment._without_texts(prepared, workers=True)
+    assert "text" not in sent.reviews.columns and "text" in prepared.reviews.columns
+    assert list(sent.reviews["label"]) == list(prepared.reviews["label"])
+    assert sent.splits is prepared.splits and sent.vocab is prepared.vocab
+    assert experiment._without_texts(prepared, workers=False) is prepared
+    assert experiment._without_texts(None, workers=True) is None
+
+
 def test_a_diverging_training_is_named(monkeypatch):
     prepared = tiny_prepared()
     params = tiny_params(processes=1)
