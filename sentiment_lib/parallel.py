@@ -15,6 +15,9 @@ returns their results in the order given.
   beside it: a worker always computes with 1 thread, so the same seed on the same machine gives the same
   numbers with 2 workers or 16. (With ``processes=1`` the calling process keeps its threads, so its numbers
   are those of a 2-thread run: a little different, as any change of thread count makes them.)
+- Every worker keeps its share of the freed memory a training may keep for speed
+  (:func:`sentiment_lib.memory.share_freed_memory`), so side by side the process tree stays near one training's
+  peak.
 - Workers are fresh interpreters (``spawn``: no inherited OpenMP or file state); what every task needs
   (``shared``, e.g. the run's prepared data) is sent once per worker, the tasks' own arguments and results
   travel pickled. An error in a task is raised here, with the worker's traceback, after the other workers
@@ -52,13 +55,17 @@ def worker_count(processes: int, tasks: int, device_type: str = "cpu") -> int:
     return max(1, min(wanted, tasks))
 
 
-def _start_worker(shared: bytes, environment: dict[str, str]) -> None:
-    """Worker initialiser: one thread, no progress bars, the caller's settings, the shared inputs."""
+def _start_worker(shared: bytes, environment: dict[str, str], workers: int) -> None:
+    """Worker initialiser: one thread, its share of the kept freed memory, no progress bars, the caller's
+    settings, the shared inputs."""
     global _SHARED
     os.environ.update(environment)
     import torch
 
+    from .memory import share_freed_memory
+
     torch.set_num_threads(1)
+    share_freed_memory(workers)
     _SHARED = pickle.loads(shared)
 
 
@@ -83,7 +90,7 @@ def run_in_workers(function: Callable[[Any, Any], Any], tasks: Sequence[Any], sh
     environment["SENTIMENT_PROGRESS"] = "0"
     payload = pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_start_worker,
-                               initargs=(payload, environment))
+                               initargs=(payload, environment, workers))
     try:
         futures = [pool.submit(_call, function, pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL))
                    for task in tasks]

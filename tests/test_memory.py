@@ -58,3 +58,13 @@ def test_the_step_hook_is_a_fresh_cap_on_a_cpu_only_when_asked():
     assert step_hook(torch.device("cpu"), keep=False) is None
     assert step_hook(torch.device("meta"), keep=True) is None
     memory.keep_freed_memory(False)
+
+
+def test_processes_side_by_side_share_the_kept_freed_memory(monkeypatch):
+    monkeypatch.setattr(memory, "_SHARING_PROCESSES", 1)
+    memory.share_freed_memory(4)
+    assert step_hook(torch.device("cpu"), keep=True, limit_mib=2048).limit == 512 * 2 ** 20
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="positive integer"):
+            memory.share_freed_memory(bad)
+    memory.keep_freed_memory(False)

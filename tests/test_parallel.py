@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from sentiment_lib import experiment, parallel
+from sentiment_lib.memory import keep_freed_memory, step_hook
 
 from tuning_helpers import tiny_params, tiny_prepared
 
@@ -13,7 +14,15 @@ from tuning_helpers import tiny_params, tiny_prepared
 def whoami(shared, task):
     """A task: what it was given, and where and how it ran (module level: a worker imports it by name)."""
     return {"shared": shared, "task": task, "pid": os.getpid(), "threads": torch.get_num_threads(),
-            "progress": os.environ.get("SENTIMENT_PROGRESS")}
+            "progress": os.environ.get("SENTIMENT_PROGRESS"),
+            "freed_mib": _freed_memory_mib()}
+
+
+def _freed_memory_mib() -> int:
+    """The freed memory (MiB) a training's step hook here would keep with a 1024 MiB budget."""
+    limit = step_hook(torch.device("cpu"), limit_mib=1024).limit // 2 ** 20
+    keep_freed_memory(False)  # leave this process's allocator as it was
+    return limit
 
 
 def fail_on_two(shared, task):
@@ -40,11 +49,13 @@ def test_tasks_run_in_workers_with_one_thread_and_come_back_in_order():
     pids = {r["pid"] for r in results}
     assert os.getpid() not in pids and len(pids) <= 2  # none ran here; at most two workers
     assert all(r["threads"] == 1 and r["progress"] == "0" for r in results)
+    assert all(r["freed_mib"] == 512 for r in results)  # two workers: half the kept freed memory each
 
 
 def test_one_process_runs_the_tasks_here_in_order():
     results = parallel.run_in_workers(whoami, [1, 2], shared=None, processes=1)
     assert [r["task"] for r in results] == [1, 2] and {r["pid"] for r in results} == {os.getpid()}
+    assert all(r["freed_mib"] == 1024 for r in results)  # alone, this process keeps the whole budget
 
 
 def test_an_error_in_a_task_is_raised_here():
