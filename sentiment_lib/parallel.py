@@ -19,14 +19,16 @@ returns their results in the order given.
   (:func:`sentiment_lib.memory.share_freed_memory`), so side by side the process tree stays near one training's
   peak.
 - Workers are fresh interpreters (``spawn``: no inherited OpenMP or file state); what every task needs
-  (``shared``, e.g. the run's prepared data) is sent once per worker, the tasks' own arguments and results
-  travel pickled. An error in a task is raised here, with the worker's traceback, after the other workers
+  (``shared``, e.g. the run's prepared data) is pickled once into a temporary file that each worker reads
+  (passed as bytes, the pickle would stay alive beside its unpickled copy for the worker's whole life: the
+  executor keeps its initialiser's arguments), the tasks' own arguments and results travel pickled. An error in a task is raised here, with the worker's traceback, after the other workers
   are stopped.
 """
 from __future__ import annotations
 
 import os
 import pickle
+import tempfile
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from typing import Any, Callable, Sequence
@@ -55,9 +57,9 @@ def worker_count(processes: int, tasks: int, device_type: str = "cpu") -> int:
     return max(1, min(wanted, tasks))
 
 
-def _start_worker(shared: bytes, environment: dict[str, str], workers: int) -> None:
+def _start_worker(shared_path: str, environment: dict[str, str], workers: int) -> None:
     """Worker initialiser: one thread, its share of the kept freed memory, no progress bars, the caller's
-    settings, the shared inputs."""
+    settings, the shared inputs (unpickled from ``shared_path``)."""
     global _SHARED
     os.environ.update(environment)
     import torch
@@ -66,7 +68,8 @@ def _start_worker(shared: bytes, environment: dict[str, str], workers: int) -> N
 
     torch.set_num_threads(1)
     share_freed_memory(workers)
-    _SHARED = pickle.loads(shared)
+    with open(shared_path, "rb") as f:
+        _SHARED = pickle.load(f)
 
 
 def _call(function: Callable[[Any, Any], Any], task: bytes) -> bytes:
@@ -88,9 +91,19 @@ def run_in_workers(function: Callable[[Any, Any], Any], tasks: Sequence[Any], sh
     # progress bars off (a worker's bar would interleave with the others')
     environment = {k: v for k, v in os.environ.items() if k.startswith("SENTIMENT_") or k.startswith("IMDB_")}
     environment["SENTIMENT_PROGRESS"] = "0"
-    payload = pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_start_worker,
-                               initargs=(payload, environment, workers))
+    with tempfile.TemporaryDirectory(prefix="sentiment-workers-") as folder:
+        shared_path = os.path.join(folder, "shared.pickle")
+        with open(shared_path, "wb") as f:
+            pickle.dump(shared, f, protocol=pickle.HIGHEST_PROTOCOL)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_start_worker,
+                                   initargs=(shared_path, environment, workers))
+        return _collect(pool, function, tasks, workers, desc, progress)
+
+
+def _collect(pool: ProcessPoolExecutor, function: Callable[[Any, Any], Any], tasks: list[Any], workers: int,
+             desc: str, progress: bool) -> list[Any]:
+    """Submit ``tasks`` to ``pool``, wait for them (stopping the pool at the first error or an interrupt) and
+    return their results in order; the pool is shut down either way."""
     try:
         futures = [pool.submit(_call, function, pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL))
                    for task in tasks]

@@ -112,3 +112,13 @@ def test_a_diverging_training_is_named(monkeypatch):
     monkeypatch.setattr(experiment, "train_configuration", diverge)
     with pytest.raises(FloatingPointError, match="^lstm \\(seed 9\\): Validation loss is nan"):
         experiment.run_models([dict(name="lstm", label="lstm (seed 9)")], prepared, params, device="cpu")
+
+
+def test_the_shared_inputs_file_is_removed_after_the_tasks_and_after_an_error(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert [r["shared"] for r in parallel.run_in_workers(whoami, [1, 2], shared="data", processes=2)] == ["data"] * 2
+    with pytest.raises(ValueError, match="task 2 is broken"):
+        parallel.run_in_workers(fail_on_two, [1, 2, 3], shared=None, processes=2)
+    assert list(tmp_path.iterdir()) == []
