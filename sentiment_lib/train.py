@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from . import adversarial as adv
 from .config import choose_device, seed_everything
-from .memory import FREED_MEMORY_LIMIT_MIB, step_hook
+from .memory import FREED_MEMORY_LIMIT_MIB, inference_hook, keep_freed_memory, step_hook
 from .metrics import binary_metrics, multiclass_metrics
 
 AMP_DTYPES = (None, "bfloat16")
@@ -258,6 +258,7 @@ def _infer(model: nn.Module, loader: Iterable, device: torch.device, amp_dtype: 
     was_training = model.training
     model.eval()
     logits, labels, index = [], [], []
+    after_batch = inference_hook(device)  # hands back what batches of growing length leave behind
     try:
         for batch in tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch"):
             batch = batch.to(device)
@@ -265,6 +266,8 @@ def _infer(model: nn.Module, loader: Iterable, device: torch.device, amp_dtype: 
                 logits.append(model(batch.tokens, batch.lengths).float().cpu())
             labels.append(batch.labels.cpu())
             index.append(getattr(batch, "index", None))
+            if after_batch is not None:
+                after_batch()
     finally:
         model.train(was_training)
     if not logits:
@@ -342,6 +345,10 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: 
     finished, returns it without training. ``FitResult.resumed`` says which: ``None``, ``"from epoch k"`` or
     ``"finished"``. The caller keys the file by everything the training depends on.
 
+    On a CPU with ``config.keep_freed_memory`` the process keeps freed memory (bounded) while it trains, and
+    goes back to glibc's defaults when ``fit`` returns or raises: what runs next (test scoring, another
+    notebook cell) hands freed memory back at once, as it would without this setting.
+
     Raises ``FloatingPointError`` if the validation loss is not finite (training diverged).
     """
     config = config or TrainConfig()
@@ -387,37 +394,41 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: 
                         scheduler=scheduler.state_dict(), rng=_rng_state())
         return keep
 
-    for epoch in range(len(rows) + 1, config.epochs + 1 if not finished else 0):
-        epoch_start = time.perf_counter()
-        train = train_one_epoch(model, train_loader, optimizer, scheduler, classification_loss, device,
-                                config.grad_clip, config.progress, amp_dtype=config.amp_dtype,
-                                adversarial=config.adversarial,
-                                desc=f"epoch {epoch}/{config.epochs}", after_step=after_step)
-        val = evaluate(model, val_loader, device, amp_dtype=config.amp_dtype, progress=config.progress,
-                       desc=f"epoch {epoch}/{config.epochs} validation")
-        if not math.isfinite(val["loss"]):
-            raise FloatingPointError(
-                f"Validation loss is {val['loss']} at epoch {epoch}: training diverged. "
-                "Lower TrainConfig.lr or set grad_clip (e.g. 1.0).")
-        rows.append({"epoch": epoch,
-                     **{f"train_{k}": train[k] for k in ("loss", *METRIC_NAMES)},
-                     **{f"val_{k}": val[k] for k in ("loss", *METRIC_NAMES)},
-                     "seconds": time.perf_counter() - epoch_start,
-                     "lr": optimizer.param_groups[0]["lr"]})
-        if val["loss"] < best_loss:
-            best_loss, best_epoch, best_state = val["loss"], epoch, _state_copy(model)
-            best_metrics = {k: v for k, v in val.items() if not isinstance(v, np.ndarray)}
-            epochs_without_gain = 0
-        else:
-            epochs_without_gain += 1
-        stop = config.patience is not None and epochs_without_gain >= config.patience
-        stopped_early = stop and epoch < config.epochs
-        if checkpoint is not None:
-            _save_checkpoint(Path(checkpoint), state(done=stop or epoch == config.epochs))
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, val)
-        if stop:
-            break
+    try:
+        for epoch in range(len(rows) + 1, config.epochs + 1 if not finished else 0):
+            epoch_start = time.perf_counter()
+            train = train_one_epoch(model, train_loader, optimizer, scheduler, classification_loss, device,
+                                    config.grad_clip, config.progress, amp_dtype=config.amp_dtype,
+                                    adversarial=config.adversarial,
+                                    desc=f"epoch {epoch}/{config.epochs}", after_step=after_step)
+            val = evaluate(model, val_loader, device, amp_dtype=config.amp_dtype, progress=config.progress,
+                           desc=f"epoch {epoch}/{config.epochs} validation")
+            if not math.isfinite(val["loss"]):
+                raise FloatingPointError(
+                    f"Validation loss is {val['loss']} at epoch {epoch}: training diverged. "
+                    "Lower TrainConfig.lr or set grad_clip (e.g. 1.0).")
+            rows.append({"epoch": epoch,
+                         **{f"train_{k}": train[k] for k in ("loss", *METRIC_NAMES)},
+                         **{f"val_{k}": val[k] for k in ("loss", *METRIC_NAMES)},
+                         "seconds": time.perf_counter() - epoch_start,
+                         "lr": optimizer.param_groups[0]["lr"]})
+            if val["loss"] < best_loss:
+                best_loss, best_epoch, best_state = val["loss"], epoch, _state_copy(model)
+                best_metrics = {k: v for k, v in val.items() if not isinstance(v, np.ndarray)}
+                epochs_without_gain = 0
+            else:
+                epochs_without_gain += 1
+            stop = config.patience is not None and epochs_without_gain >= config.patience
+            stopped_early = stop and epoch < config.epochs
+            if checkpoint is not None:
+                _save_checkpoint(Path(checkpoint), state(done=stop or epoch == config.epochs))
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, val)
+            if stop:
+                break
+    finally:  # scoring after training allocates in shapes the cap never sees: give the allocator back
+        if after_step is not None:
+            keep_freed_memory(False)
 
     model.load_state_dict(best_state)
     return FitResult(history=pd.DataFrame(rows, columns=HISTORY_COLUMNS), best_epoch=best_epoch,

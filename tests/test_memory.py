@@ -68,3 +68,9 @@ def test_processes_side_by_side_share_the_kept_freed_memory(monkeypatch):
         with pytest.raises(ValueError, match="positive integer"):
             memory.share_freed_memory(bad)
     memory.keep_freed_memory(False)
+
+
+def test_inference_gets_a_small_cap_on_a_cpu_only():
+    hook = memory.inference_hook(torch.device("cpu"))
+    assert isinstance(hook, FreedMemoryCap) and hook.limit == memory.INFERENCE_FREED_MEMORY_MIB * 2 ** 20
+    assert memory.inference_hook(torch.device("meta")) is None

@@ -190,3 +190,33 @@ def test_fit_on_cpu_passes_a_memory_cap_to_each_training_step(monkeypatch):
         fit(new_model(), *loaders(synthetic_split(64, 0), synthetic_split(32, 1)),
             quiet(epochs=1, keep_freed_memory=keep))
     assert isinstance(calls[0], FreedMemoryCap) and calls[1] is None
+
+
+def test_fit_gives_the_allocator_back_when_it_returns_or_raises(monkeypatch):
+    calls = []
+    monkeypatch.setattr(training, "keep_freed_memory", calls.append)
+    data = loaders(synthetic_split(64, 0), synthetic_split(32, 1))
+    fit(new_model(), *data, quiet(epochs=1, keep_freed_memory=True))
+    assert calls == [False]  # what scores the model next frees memory at once
+
+    def prune(epoch, val_metrics):
+        raise RuntimeError("pruned")
+
+    with pytest.raises(RuntimeError, match="pruned"):
+        fit(new_model(), *data, quiet(epochs=2, keep_freed_memory=True), on_epoch_end=prune)
+    assert calls == [False, False]
+    fit(new_model(), *data, quiet(epochs=1, keep_freed_memory=False))
+    assert calls == [False, False]  # never switched on: nothing to give back
+
+
+def test_inference_hands_back_freed_memory_after_every_batch(monkeypatch):
+    calls = []
+
+    class Counting:
+        def __call__(self):
+            calls.append(1)
+
+    monkeypatch.setattr(training, "inference_hook", lambda device: Counting() if device.type == "cpu" else None)
+    loader = make_loader(synthetic_split(40, 1), 8, 64)
+    predict_proba(new_model(), loader)
+    assert len(calls) == len(loader) > 1
