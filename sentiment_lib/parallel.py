@@ -21,8 +21,8 @@ returns their results in the order given.
 - Workers are fresh interpreters (``spawn``: no inherited OpenMP or file state); what every task needs
   (``shared``, e.g. the run's prepared data) is pickled once into a temporary file that each worker reads
   (passed as bytes, the pickle would stay alive beside its unpickled copy for the worker's whole life: the
-  executor keeps its initialiser's arguments), the tasks' own arguments and results travel pickled. An error in a task is raised here, with the worker's traceback, after the other workers
-  are stopped.
+  executor keeps its initialiser's arguments), the tasks' own arguments and results travel pickled. An error
+  in a task is raised here, with the worker's traceback, after the other workers are stopped.
 """
 from __future__ import annotations
 
