@@ -108,8 +108,8 @@ def share_freed_memory(processes: int) -> None:
     """Declare that ``processes`` processes (this one included) train side by side on this machine: each
     :func:`step_hook` made afterwards in this process keeps at most ``limit_mib / processes`` of freed memory,
     so that the machine keeps what one training would. :mod:`sentiment_lib.parallel` calls it in every worker
-    (measured on ``full``'s notebook 04 with two workers and the whole 2048 MiB each: 9.2 GB for the process
-    tree, against 7.5 GB for one training at a time)."""
+    (``full``'s notebook 04 with two workers on the 2-core AMD EPYC: 9.19 GB PSS for the process tree with the
+    whole 2048 MiB each, 8.76 GB with half each)."""
     global _SHARING_PROCESSES
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise ValueError(f"processes must be a positive integer, got {processes!r}")
