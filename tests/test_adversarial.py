@@ -75,7 +75,7 @@ def test_the_perturbation_raises_the_loss_and_the_step_adds_both_gradients():
             with adv.perturbed(model.embedding, r):
                 loss = classification_loss(model(tokens, lengths), labels)
         loss.backward()
-        return float(loss), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        return float(loss.detach()), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
     with adv.captured(model.embedding) as found:
         clean = classification_loss(model(tokens, lengths), labels)
@@ -89,7 +89,7 @@ def test_the_perturbation_raises_the_loss_and_the_step_adds_both_gradients():
 
     model.zero_grad()
     logits, loss = _adversarial_step(model, batch, classification_loss, torch.device("cpu"), None, 0.25)
-    assert float(loss) == pytest.approx(clean_loss)
+    assert float(loss.detach()) == pytest.approx(clean_loss)
     for name, p in model.named_parameters():  # the step's gradient is the clean one plus the adversarial one
         torch.testing.assert_close(p.grad, clean_grads[name] + perturbed_grads[name], rtol=1e-5, atol=1e-6)
     assert not model.embedding._forward_hooks
