@@ -27,7 +27,7 @@ import torch
 from benchmarks.bench import lstm_train_flops_per_token, matmul_gflops
 from sentiment_lib.fused_rnn import cpu_has_bf16_rnn
 
-COLUMNS = ["precision", "layout", "batch", "ms fwd+bwd", "GFLOP/s", "roof GFLOP/s", "% roof", "× one thread"]
+COLUMNS = ["precision", "processes", "threads", "batch", "ms fwd+bwd", "GFLOP/s", "roof GFLOP/s", "% roof", "× one thread"]
 
 
 def lstm_seconds(batch: int, steps: int, embed: int, hidden: int, bfloat16: bool, repeats: int = 5) -> float:
@@ -88,7 +88,7 @@ def measure(threads: list[int], batches: list[int], steps: int = 250, embed: int
     ``threads`` threads, then (``side_by_side`` > 1) that many processes with one thread each, whose GFLOP/s
     is their sum and ms their mean. bfloat16 rows only where the CPU runs oneDNN's recurrent kernels in bf16
     (:func:`cpu_has_bf16_rnn`). ``roof GFLOP/s``: a ``roof_size``² matrix product in that precision with as
-    many threads as the layout uses. torch's thread count is restored."""
+    many threads as the layout uses cores. torch's thread count is restored."""
     for name, values in (("threads", threads), ("batch", batches)):
         if not values or any(v < 1 for v in values):
             raise ValueError(f"--{name} takes positive integers, got {values!r}")
@@ -104,29 +104,27 @@ def measure(threads: list[int], batches: list[int], steps: int = 250, embed: int
     rows = []
     try:
         for processes, n in layouts:
-            torch.set_num_threads(max(processes, n))  # the roof: every core the layout uses
-            layout = f"{processes} processes × 1 thread" if processes > 1 else f"1 process × {n} thread(s)"
             for bf16 in precisions:
                 precision = "bfloat16" if bf16 else "float32"
+                torch.set_num_threads(processes * n)  # the roof: every core the layout uses
                 roof = matmul_gflops(roof_size, torch.bfloat16 if bf16 else torch.float32, repeats=3, budget_s=5.0)
                 torch.set_num_threads(n)
                 for batch in batches:
-                    log(f"{precision}, {layout}, batch {batch} …")
+                    log(f"{precision}, {processes} process(es) × {n} thread(s), batch {batch} …")
                     if processes > 1:
                         seconds = side_by_side_seconds(processes, batch, steps, embed, hidden, bf16, repeats)
                     else:
                         seconds = [lstm_seconds(batch, steps, embed, hidden, bf16, repeats)]
                     rate = sum(flops * batch / s for s in seconds) / 1e9
-                    rows.append({"precision": precision, "layout": layout, "batch": batch,
+                    rows.append({"precision": precision, "processes": processes, "threads": n, "batch": batch,
                                  "ms fwd+bwd": 1000 * sum(seconds) / len(seconds), "GFLOP/s": rate,
                                  "roof GFLOP/s": roof, "% roof": 100 * rate / roof})
-                torch.set_num_threads(max(processes, n))
     finally:
         torch.set_num_threads(before)
     table = pd.DataFrame(rows, columns=COLUMNS[:-1])
-    single = {(r.precision, r.batch): r["GFLOP/s"] for _, r in table.iterrows() if r.layout == "1 process × 1 thread(s)"}
-    table["× one thread"] = [rate / single[(p, b)] if (p, b) in single else float("nan")
-                             for p, b, rate in zip(table.precision, table.batch, table["GFLOP/s"])]
+    one = table[(table.processes == 1) & (table.threads == 1)].set_index(["precision", "batch"])["GFLOP/s"]
+    table["× one thread"] = table["GFLOP/s"].to_numpy() / one.reindex(
+        pd.MultiIndex.from_frame(table[["precision", "batch"]])).to_numpy()  # NaN without a 1-thread row
     return table
 
 

@@ -356,7 +356,6 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: 
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
     device = choose_device(config.device)
-    after_step = step_hook(device, config.keep_freed_memory, config.freed_memory_limit_mib)
     seed_everything(config.seed)
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -394,6 +393,8 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: 
                         scheduler=scheduler.state_dict(), rng=_rng_state())
         return keep
 
+    # Keeping freed memory starts here and ends in the finally below, whatever happens in between.
+    after_step = step_hook(device, config.keep_freed_memory, config.freed_memory_limit_mib)
     try:
         for epoch in range(len(rows) + 1, config.epochs + 1 if not finished else 0):
             epoch_start = time.perf_counter()

@@ -15,16 +15,20 @@ def test_one_row_per_precision_layout_and_batch_with_consistent_arithmetic():
     assert torch.get_num_threads() == before  # restored
     assert list(table.columns) == COLUMNS
     precisions = ["float32", "bfloat16"] if cpu_has_bf16_rnn() else ["float32"]
-    layouts = ["1 process × 1 thread(s)", "1 process × 2 thread(s)", "2 processes × 1 thread"]
+    layouts = [(1, 1), (1, 2), (2, 1)]  # (processes, threads each)
     assert len(table) == len(precisions) * len(layouts) * 2
-    assert set(table.precision) == set(precisions) and table.layout.drop_duplicates().tolist() == layouts
+    assert set(table.precision) == set(precisions)
+    assert list(dict.fromkeys(zip(table.processes, table.threads))) == layouts
     flops = 3 * 2 * 4 * 4 * (3 + 4) * 3  # per review: 3 × 2 × 4H(E+H) per token, 3 tokens
-    single = table[table.layout != "2 processes × 1 thread"]
+    single = table[table.processes == 1]
     expected = flops * single.batch / (single["ms fwd+bwd"] / 1000) / 1e9
     assert (single["GFLOP/s"] - expected).abs().max() < 1e-9 * expected.max()
     assert ((table["% roof"] - 100 * table["GFLOP/s"] / table["roof GFLOP/s"]).abs() < 1e-9).all()
-    one = table[table.layout == "1 process × 1 thread(s)"]
+    one = table[(table.processes == 1) & (table.threads == 1)]
     assert (one["× one thread"] == 1.0).all()
+    rate_of = one.set_index(["precision", "batch"])["GFLOP/s"]
+    for _, row in table.iterrows():
+        assert row["× one thread"] == pytest.approx(row["GFLOP/s"] / rate_of[(row.precision, row.batch)])
     assert (table["GFLOP/s"] > 0).all() and table["× one thread"].notna().all()
 
 

@@ -1,5 +1,6 @@
 """parallel: independent trainings side by side in worker processes of one thread each."""
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -115,8 +116,6 @@ def test_a_diverging_training_is_named(monkeypatch):
 
 
 def test_the_shared_inputs_file_is_removed_after_the_tasks_and_after_an_error(tmp_path, monkeypatch):
-    import tempfile
-
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     assert [r["shared"] for r in parallel.run_in_workers(whoami, [1, 2], shared="data", processes=2)] == ["data"] * 2
     with pytest.raises(ValueError, match="task 2 is broken"):
