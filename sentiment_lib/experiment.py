@@ -379,9 +379,14 @@ def _train_one(name: str, prepared: Prepared, params: Params, profile: str, devi
 
 
 def comparison_table(runs: Sequence[ModelRun], extra_rows: Sequence[dict] = ()) -> pd.DataFrame:
-    """Test metrics, parameters, training seconds and epochs per model, best accuracy first."""
+    """Test metrics, parameters, training seconds and epochs per model, ranked on validation: lowest validation
+    loss first (the networks), then the rows without one (linear references) by validation accuracy. The test
+    columns are for reporting; the order never looks at them."""
     table = pd.DataFrame([r.row() for r in runs] + list(extra_rows)).set_index("model")
-    return table.sort_values("accuracy", ascending=False)
+    if "val_loss" not in table:
+        table["val_loss"] = np.nan
+    return table.assign(_acc=-table["val_accuracy"]).sort_values(["val_loss", "_acc"], na_position="last").drop(
+        columns="_acc")
 
 
 def save_run(run: ModelRun, prepared: Prepared, profile: str, notebook: str, name: str | None = None) -> Path:

@@ -1,10 +1,11 @@
 """Run the notebook chain with papermill for a profile, and keep the regression snapshots fresh.
 
 ``run_chain("quick")`` executes ``notebooks/01_eda.ipynb`` → … → ``05_optuna.ipynb`` (those that
-exist) into ``reports/quick/``, each with ``PROFILE`` injected as a papermill parameter, records in each
-executed copy the commit, machine and wall time it ran with, copies the run's manifest
-(``artifacts/quick/metrics.json``) there for readers, and builds the report site (:mod:`sentiment_lib.site`). A failing cell stops the chain with ``ChainError`` naming the
-notebook and the cell; the executed copy (with the traceback in it) is kept for reading.
+exist) with ``PROFILE`` injected as a papermill parameter, records in each executed copy the commit, machine and
+wall time it ran with, and publishes it into ``reports/quick/`` only once it has finished (with the run's
+manifest ``artifacts/quick/metrics.json`` copied there for readers, and the report site rebuilt:
+:mod:`sentiment_lib.site`). A failing cell stops the chain with ``ChainError`` naming the notebook and the cell;
+the executed copy (with the traceback in it) is kept in the run directory, and the report is left as it was.
 
 ``write_snapshots()`` executes the chain with the ``smoke`` profile into ``tests/regression/``:
 the copies nbval re-runs and compares. ``stale_snapshots()`` lists those whose code no longer
@@ -170,13 +171,32 @@ def check_parameters(notebooks: Sequence[Path], parameters: dict[str, Any]) -> d
     return {path: {k: v for k, v in parameters.items() if k in names} for path, names in declared.items()}
 
 
+def staging_dir(profile: str) -> Path:
+    """Where the chain executes a notebook before it is published: ``<run dir>/executed/``. A notebook that
+    fails or is interrupted stays here, with its traceback; the report keeps its last good page."""
+    return config.run_dir(profile) / "executed"
+
+
+def publish_notebook(executed: Path, dest: Path) -> Path:
+    """Copy a finished notebook onto ``dest`` atomically (a reader never sees half a page)."""
+    from .files import atomic_path
+
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(executed, tmp)
+    return dest
+
+
 def run_chain(profile: str = profiles.DEFAULT_PROFILE, names: Sequence[str] | None = None,
               out_dir: Path | None = None, parameters: dict[str, Any] | None = None,
               html: bool = True, progress: bool = True, publish: bool = True) -> dict[str, float]:
-    """Execute the chain for ``profile`` into ``out_dir`` (default ``reports/<profile>/``).
+    """Execute the chain for ``profile`` and publish each notebook into ``out_dir`` (default
+    ``reports/<profile>/``) when it has finished.
 
-    Returns seconds per notebook. ``parameters`` are extra papermill parameters for every
-    notebook (e.g. ``{"EPOCHS": 2}``); ``publish`` copies the run's manifest into ``out_dir`` after each.
+    Each notebook executes into :func:`staging_dir` and replaces its page in ``out_dir`` only when it has run
+    to its last cell (with ``publish``: solutions redacted, the run's manifest copied beside it); the site is then
+    rebuilt for the pages that changed. A notebook that fails, is interrupted or killed leaves every page of
+    ``out_dir`` as it was, and the error names where its executed copy is. Returns seconds per notebook.
+    ``parameters`` are extra papermill parameters for every notebook (e.g. ``{"EPOCHS": 2}``).
     """
     profiles.check_profile(profile)  # fail fast on an unknown profile
     out_dir = Path(out_dir) if out_dir else config.report_dir(profile)
@@ -185,20 +205,23 @@ def run_chain(profile: str = profiles.DEFAULT_PROFILE, names: Sequence[str] | No
     timings = {}
     from .rundir import lock
 
-    try:
-        with lock(profile):
+    with lock(profile):  # a run refused here writes nothing
+        try:
             for source in notebooks:
-                dest = out_dir / source.name
+                staged, dest = staging_dir(profile) / source.name, out_dir / source.name
                 print(f"[{profile}] {source.stem} → {dest}", flush=True)
-                timings[source.stem] = execute(source, dest, shares[source], progress, record=publish)
+                timings[source.stem] = execute(source, staged, shares[source], progress, record=publish)
+                if publish:
+                    redact_solutions(staged)
+                publish_notebook(staged, dest)
                 if publish:
                     publish_manifest(profile, out_dir)
                 print(f"[{profile}] {source.stem} done in {timings[source.stem]:.0f} s", flush=True)
-    finally:  # the pages of what ran, also when a notebook failed (its page shows the traceback)
-        if html and any((out_dir / s.name).exists() for s in chain()):
-            from .site import build_site
+        finally:  # the pages of the notebooks that finished, also when a later one failed or was interrupted
+            if html and timings:
+                from .site import build_site
 
-            build_site(profile, out_dir)
+                build_site(profile, out_dir)
     return timings
 
 
@@ -235,10 +258,41 @@ def write_snapshots(names: Sequence[str] | None = None) -> dict[str, float]:
                      publish=False)
 
 
-def cells_of(path: Path) -> list[tuple[str, str]]:
-    """(type, source) of the notebook's cells, minus papermill's injected-parameters cell."""
+_SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?### END SOLUTION[ \t]*\n?", re.S | re.M)
+_HIDDEN_TESTS = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS\n.*?### END HIDDEN TESTS[ \t]*\n?", re.S | re.M)
+SOLUTION_STUB = "# The reference solution is not published in the report: it is the exercise.\nraise NotImplementedError()\n"
+
+
+def redact_source(source: str) -> str:
+    """An exercise cell's source as the report shows it: each ``### BEGIN SOLUTION`` … ``### END SOLUTION`` block
+    replaced by a stub (indented as the block was), each hidden-tests block removed."""
+    stub = lambda m: "".join(m.group(1) + line + "\n" for line in SOLUTION_STUB.splitlines())  # noqa: E731
+    return _HIDDEN_TESTS.sub("", _SOLUTION.sub(stub, source)).rstrip("\n")
+
+
+def redact_solutions(path: Path) -> bool:
+    """Rewrite an executed notebook at ``path`` (atomically) with every solution and hidden test redacted
+    (:func:`redact_source`): a report handed to students must not carry the answers (instructors have them in
+    ``notebooks/``). The outputs stay as executed. Returns whether anything changed."""
+    from .files import atomic_path
+
     nb = nbformat.read(path, as_version=4)
-    return [(c.cell_type, c.source) for c in nb.cells
+    changed = False
+    for cell in nb.cells:
+        redacted = redact_source(cell.source)
+        if redacted != cell.source:
+            cell.source, changed = redacted, True
+    if changed:
+        with atomic_path(path) as tmp:
+            nbformat.write(nb, str(tmp))
+    return changed
+
+
+def cells_of(path: Path, redact: bool = False) -> list[tuple[str, str]]:
+    """(type, source) of the notebook's cells, minus papermill's injected-parameters cell (with solutions
+    redacted as in the report when ``redact``)."""
+    nb = nbformat.read(path, as_version=4)
+    return [(c.cell_type, redact_source(c.source) if redact else c.source) for c in nb.cells
             if "injected-parameters" not in c.metadata.get("tags", [])]
 
 

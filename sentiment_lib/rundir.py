@@ -288,6 +288,18 @@ def load_run(profile: str, **overrides: Any) -> tuple[Params, Prepared]:
 # --------------------------------------------------------------------------------------------
 
 
+def run_settings(params: Params, prepared: Prepared) -> pd.DataFrame:
+    """What a training notebook runs with, as a one-column table for its first page: the reviews per subset,
+    the vocabulary, what a network reads and how it is trained."""
+    rows = {f"{name} reviews": f"{len(split):,}" for name, split in prepared.splits.items()}
+    rows |= {"vocabulary (words)": f"{len(prepared.vocab):,}",
+             "tokens read per review": f"{params.max_len} ({params.truncation})",
+             "embedding start": params.embeddings, "embedding / hidden size": f"{params.embed_dim} / {params.hidden_size}",
+             "dropout": params.dropout, "learning rate": params.lr, "batch size": params.batch_size,
+             "epochs (early-stopping patience)": f"up to {params.epochs} ({params.patience})", "seed": params.seed}
+    return pd.Series(rows, name=f"profile {params.profile}").to_frame()
+
+
 def read_manifest(profile: str) -> dict[str, Any]:
     """The run's manifest (``artifacts/<profile>/metrics.json``); ``{}`` before any notebook wrote to it."""
     path = config.manifest_path(profile)

@@ -76,7 +76,7 @@ def run_info(notebook: nbformat.NotebookNode) -> dict[str, Any]:
 
 def is_stale(executed: Path, source: Path) -> bool:
     """Whether the executed notebook's cells differ from its source notebook's (or the source is gone)."""
-    return not source.exists() or pipeline.cells_of(executed) != pipeline.cells_of(source)
+    return not source.exists() or pipeline.cells_of(executed, redact=True) != pipeline.cells_of(source, redact=True)
 
 
 EXERCISE_TAG = "exercise"  # the classroom edition's cells (prompt, answer, test): not part of the report
@@ -182,9 +182,18 @@ def _interval(metrics: dict[str, Any], n: int | None) -> str:
     return f"{accuracy:.4f} [{low:.3f}, {high:.3f}]"
 
 
+def _spread(manifest: dict[str, Any], name: str | None) -> str:
+    spread = (manifest.get("seed_spread") or {}).get(name or "")
+    if not spread or spread.get("std") is None or spread.get("runs", 0) < 2:
+        return ""
+    return f"; {spread['runs']} seeds {spread['mean']:.4f} ± {spread['std']:.4f}"
+
+
 def headline(stem: str, manifest: dict[str, Any]) -> str:
-    """The headline numbers of notebook ``stem`` from the run's manifest, as short HTML ("" if none)."""
+    """The headline numbers of notebook ``stem`` from the run's manifest, as short HTML ("" if none): every model
+    named is the one its notebook chose on validation (the manifest's ``choices``)."""
     data, models = manifest.get("data", {}), manifest.get("models", {})
+    choices = manifest.get("choices", {})
     n_test = (data.get("subset_sizes") or {}).get("test")
     if stem.startswith("01") and data.get("labelled"):
         return f"{data['labelled']:,} labelled reviews, {data.get('positive_share', 0):.1%} positive"
@@ -192,24 +201,85 @@ def headline(stem: str, manifest: dict[str, Any]) -> str:
         sizes = ", ".join(f"{k} {v:,}" for k, v in data["subset_sizes"].items())
         return f"{sizes}; vocabulary {data.get('vocab_size', 0):,}"
     if stem.startswith("03") and "lstm" in models:
-        return f"baseline LSTM: test accuracy {_interval(models['lstm'], n_test)}"
-    neural = {k: v for k, v in models.items() if k in manifest.get("bundles", {}) and k not in ("baseline", "final")
-              and v.get("accuracy") is not None}
-    blends = {k: v for k, v in models.items() if v.get("blend_weight") is not None and v.get("accuracy") is not None}
-    if stem.startswith("04") and neural:
-        best = max(neural, key=lambda k: neural[k]["accuracy"])
-        line = f"best network: {html.escape(best)}, test accuracy {_interval(neural[best], n_test)}"
-        averaged = [k for k in blends if not k.startswith("final")]
-        if averaged:
-            line += f"; averaged with NBSVM: {_interval(blends[averaged[0]], n_test)}"
+        return f"baseline LSTM: test accuracy {_interval(models['lstm'], n_test)}{_spread(manifest, 'lstm')}"
+    chosen = choices.get("04", {})
+    if stem.startswith("04") and chosen.get("best_network") in models:
+        best = chosen["best_network"]
+        line = (f"best network on validation: {html.escape(best)}, test accuracy {_interval(models[best], n_test)}"
+                f"{_spread(manifest, best)}")
+        if chosen.get("blend") in models:
+            line += (f"; the ladder's network ({html.escape(chosen['ladder_network'])}) averaged with "
+                     f"{html.escape(chosen['best_linear'])}: {_interval(models[chosen['blend']], n_test)}")
         return line
-    if stem.startswith("05") and "final" in models:
-        averaged = [k for k in blends if k.startswith("final")]
-        if averaged:  # the final bundle holds the networks and their NBSVM partner
-            return (f"final model (tuned networks + NBSVM): test accuracy {_interval(blends[averaged[0]], n_test)}; "
-                    f"the networks alone {_interval(models['final'], n_test)}")
-        return f"final model: test accuracy {_interval(models['final'], n_test)}"
+    final = choices.get("05", {}).get("final")
+    if stem.startswith("05") and final in models:
+        return (f"final model (retrained networks + NBSVM): test accuracy {_interval(models[final], n_test)}; "
+                f"the networks alone {_interval(models.get('final', {}), n_test)}")
     return ""
+
+
+def headline_table(manifest: dict[str, Any]) -> str:
+    """The study's headline numbers as an HTML table: each model its notebook chose on validation, with its test
+    accuracy, 95% interval and seed spread where measured ("" when the run recorded none)."""
+    models, choices = manifest.get("models", {}), manifest.get("choices", {})
+    n_test = ((manifest.get("data") or {}).get("subset_sizes") or {}).get("test")
+    c4, c5 = choices.get("04", {}), choices.get("05", {})
+    rows = [("03", "LSTM baseline", "lstm"), ("04", "best network on validation", c4.get("best_network")),
+            ("04", "best linear reference on validation", c4.get("best_linear")),
+            ("04", "the ladder's network (lowest validation loss of its three rungs)", c4.get("ladder_network")),
+            ("04", "… averaged with the best linear reference", c4.get("blend")),
+            ("05", "final model: retrained networks + NBSVM", c5.get("final"))]
+    cells = []
+    for notebook, what, name in rows:
+        if name not in models or models[name].get("accuracy") is None:
+            continue
+        spread = (manifest.get("seed_spread") or {}).get(name) or {}
+        seeds = (f"{spread['mean']:.4f} ± {spread['std']:.4f} ({spread['runs']} seeds)"
+                 if spread.get("runs", 0) >= 2 and spread.get("std") is not None else "one seed")
+        cells.append(f"<tr><td>{notebook}</td><td>{html.escape(what)}<br><small>{html.escape(name)}</small></td>"
+                     f"<td>{_interval(models[name], n_test)}</td><td>{seeds}</td></tr>")
+    if not cells:
+        return ""
+    return ("<table class=\"headline\"><tr><th>notebook</th><th>model</th><th>test accuracy [95% interval]</th>"
+            "<th>seed mean ± sd</th></tr>" + "".join(cells) + "</table>")
+
+
+def claims_list(manifest: dict[str, Any]) -> str:
+    """Every claim the notebooks checked (the manifest's ``claims``), each with its verdict and evidence, as an
+    HTML list per notebook ("" when none was recorded)."""
+    recorded = manifest.get("claims") or {}
+    parts = []
+    for notebook in sorted(recorded):
+        items = "".join(
+            f'<li class="{"holds" if row.get("holds") else "fails"}">{"✓" if row.get("holds") else "✗"} '
+            f'{html.escape(row.get("claim", ""))} <small>({html.escape(row.get("evidence", ""))})</small></li>'
+            for row in recorded[notebook])
+        parts.append(f"<li><b>{html.escape(notebook)}</b><ul>{items}</ul></li>")
+    from .claims import summary
+
+    holding, failing = summary(recorded)
+    return (f"<p>{holding} of {holding + failing} claims hold for this run's numbers; a ✗ marks one they "
+            f"contradict.</p><ul class=\"claims\">{''.join(parts)}</ul>") if parts else ""
+
+
+def profiles_table() -> str:
+    """How the profiles differ, from :data:`sentiment_lib.profiles.PROFILES` itself, as an HTML table."""
+    from .profiles import PROFILES
+
+    def size(value: Any) -> str:
+        return "all" if value is None else f"{value:,}"
+
+    rows = {"training reviews": lambda p: size(p["train_size"]), "test reviews": lambda p: size(p["test_size"]),
+            "tokens read per review": lambda p: str(p["max_len"]),
+            "embedding / hidden size": lambda p: f"{p['embed_dim']} / {p['hidden_size']}",
+            "epochs (patience)": lambda p: f"{p['epochs']} ({p['patience']})",
+            "language model: epochs, width": lambda p: f"{p['lm_epochs']}, {p['lm_hidden']}",
+            "seeds per spread": lambda p: str(p["seeds"]), "tuning trials × epochs": lambda p: f"{p['n_trials']} × {p['trial_epochs']}"}
+    names = list(PROFILES)
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    body = "".join(f"<tr><td>{html.escape(label)}</td>" + "".join(f"<td>{get(PROFILES[n])}</td>" for n in names)
+                   + "</tr>" for label, get in rows.items())
+    return f"<table class=\"profiles\"><tr><th></th>{head}</tr>{body}</table>"
 
 
 def reused_line(manifest: dict[str, Any]) -> str:
@@ -226,7 +296,16 @@ def reused_line(manifest: dict[str, Any]) -> str:
 INTRO = """<p><b>Objective.</b> Classify IMDB movie reviews as positive or negative with LSTM-family networks in
 PyTorch, and say honestly how well each idea works: explore the data, prepare it without leakage, train a
 baseline, improve on it, and tune it with Optuna. Every number in these pages is computed by the notebook
-that shows it; intervals are 95%.</p>"""
+that shows it; intervals are 95%. Every choice — the best network, its linear partner, the study's start, the
+final model — is made on the validation reviews; the official test reviews only report. A difference between
+two models counts when McNemar's paired test separates them <i>and</i> it exceeds what a change of seed moves it
+(notebook 03 states the rule).</p>"""
+OLDER_RUN = """<p class="stale">This run recorded no models chosen on validation and no checked claims: it ran with
+an older version of the notebooks (see the stale marks below). Rerun it to fill this section.</p>"""
+PROFILES_NOTE = """<p>The <code>smoke</code> profile exists for the tests; <code>quick</code> runs on a laptop CPU in
+minutes with a fifth of the labelled reviews and small networks, so its networks see less data and pre-train a
+smaller language model than <code>full</code>'s, which uses every review. The lessons below are this run's; the
+other profile's index has its own.</p>"""
 
 
 def build_site(profile: str, report_dir: Path | None = None, notebooks: Sequence[Path] | None = None) -> list[Path]:
@@ -265,10 +344,16 @@ def build_site(profile: str, report_dir: Path | None = None, notebooks: Sequence
     index = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>IMDB sentiment — course report '
              f'({html.escape(profile)})</title>{STYLE}<style>body{{font:16px/1.5 system-ui,sans-serif;margin:0}}'
              f'main{{max-width:860px;margin:0 auto;padding:8px 24px}} li{{margin:12px 0}}'
-             f'.stale{{background:#fff3cd;padding:0 6px}}</style></head><body>'
+             f'.stale{{background:#fff3cd;padding:0 6px}} table.headline td,table.profiles td,table th{{padding:3px 10px;'
+             f'border-bottom:1px solid #ddd;text-align:left}} li.fails{{color:#9a1c1c}} ul.claims li{{margin:4px 0}}'
+             f'</style></head><body>'
              f'{_header(f"Profile {profile}", info, False)}<main><h1>IMDB sentiment with LSTM-family models</h1>'
-             f'{INTRO}<ol>{"".join(rows)}</ol><p>{reused_line(manifest)}</p><p><a href="metrics.json">metrics.json'
-             f'</a>: every number above, machine-readable.</p></main>{FIGURE_PROBE}</body></html>')
+             f'{INTRO}<h2>Headline numbers</h2>{headline_table(manifest) or OLDER_RUN}'
+             f'<h2>What this run shows</h2>{claims_list(manifest) or OLDER_RUN}'
+             f'<h2>The profiles</h2>{PROFILES_NOTE}{profiles_table()}'
+             f'<h2>The notebooks</h2><ol>{"".join(rows)}</ol><p>{reused_line(manifest)}</p>'
+             f'<p><a href="metrics.json">metrics.json</a>: every number above, machine-readable.</p></main>'
+             f'{FIGURE_PROBE}</body></html>')
     (report_dir / "index.html").write_text(index, encoding="utf-8")
     return [report_dir / "index.html", *written]
 

@@ -8,7 +8,16 @@ official test reviews ±0.4 points at 95% for p ≈ 0.88, more on a smaller subs
 - :func:`mcnemar`: McNemar's exact test on the reviews exactly one of two models gets right (the discordant
   pairs; under "equally accurate" each is a fair coin), and the difference with its own interval;
 - :func:`with_intervals`: a comparison table with ``accuracy_low`` / ``accuracy_high`` columns;
-- :func:`seed_spread`: mean, standard deviation and range of a metric over runs that differ only in ``SEED``.
+- :func:`seed_spread`: mean, standard deviation and range of a metric over runs that differ only in ``SEED``;
+- :func:`difference_verdict`: the study's one rule for "a real difference" (below), used by every page.
+
+**The rule.** McNemar's test measures only the noise of the test sample: it says whether *these two trained
+models* differ on reviews like these, not whether another seed would rank them the same way. So a difference
+counts as real when the paired test separates the two models (p < 0.05) *and* it exceeds what a change of
+seed alone moves a difference between two single runs: ``|difference| > 2 × sqrt(s_a² + s_b²)``, with ``s_a``,
+``s_b`` the seed standard deviations measured for the two models (for a model whose spread was not measured,
+the spread measured for the other, or for the run's reference model; a deterministic model such as a linear
+one has spread 0). Otherwise the verdict is "within test noise" or "within seed spread".
 """
 from __future__ import annotations
 
@@ -60,17 +69,6 @@ class PairedTest:
     def significant(self) -> bool:
         return self.p_value < SIGNIFICANCE
 
-    def verdict(self, a: str, b: str) -> str:
-        """A few words for a conclusion: who is better (the difference given as better minus worse), or
-        "level within noise", with the numbers."""
-        flip = self.significant and self.difference < 0
-        diff, low, high = (-self.difference, -self.high, -self.low) if flip else (self.difference, self.low, self.high)
-        numbers = f"{diff:+.4f}, 95% interval {low:+.4f} to {high:+.4f}, McNemar p = {self.p_value:.3g}"
-        if not self.significant:
-            return f"{a} and {b} are level within noise ({numbers})"
-        better, worse = (b, a) if flip else (a, b)
-        return f"{better} beats {worse} ({numbers})"
-
 
 def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray, level: float = LEVEL) -> PairedTest:
     """Compare two models scored on the same reviews; ``correct_*``: (N,) bool from :func:`predictions_correct`."""
@@ -113,12 +111,43 @@ def seed_spread(values: Sequence[float]) -> dict[str, float]:
             "min": float(values.min()), "max": float(values.max()), "runs": int(values.size)}
 
 
+WITHIN_TEST_NOISE = "within test noise"
+WITHIN_SEED_SPREAD = "within seed spread"
+
+
+def seed_band(std_a: float | None, std_b: float | None) -> float:
+    """How far a change of seed alone moves the difference between two single runs: ``2 × sqrt(s_a² + s_b²)``
+    (accuracy units). A missing (``None``/NaN) spread takes the other's; both missing is a ``ValueError``:
+    the rule needs at least one measured spread."""
+    known = [s for s in (std_a, std_b) if s is not None and np.isfinite(s)]
+    if not known:
+        raise ValueError("No seed spread measured for either model: train one of them with SEEDS >= 2.")
+    a = std_a if std_a is not None and np.isfinite(std_a) else known[0]
+    b = std_b if std_b is not None and np.isfinite(std_b) else known[0]
+    return float(2.0 * np.sqrt(a ** 2 + b ** 2))
+
+
+def difference_verdict(test: "PairedTest", a: str, b: str, band: float) -> str:
+    """The rule of the module docstring: ``"<a> better"`` / ``"<b> better"`` when McNemar's test separates
+    them and ``|difference| > band`` (:func:`seed_band`); else ``"within test noise"`` (the test does not
+    separate them) or ``"within seed spread"`` (it does, but a change of seed moves a difference that far)."""
+    if not test.significant:
+        return WITHIN_TEST_NOISE
+    if abs(test.difference) <= band:
+        return WITHIN_SEED_SPREAD
+    return f"{a} better" if test.difference > 0 else f"{b} better"
+
+
 def paired_table(labels: np.ndarray, probs: Mapping[str, np.ndarray], pairs: Sequence[tuple[str, str]],
+                 seed_std: Mapping[str, float] | None = None, default_std: float | None = None,
                  level: float = LEVEL) -> pd.DataFrame:
     """McNemar's test for each ``(a, b)`` of ``pairs`` (names in ``probs``: (N,) positive probabilities on the
     same ``labels``). One row per pair, indexed ``"a vs b"``: accuracy of each, the difference (a − b) with its
-    interval, the discordant counts, the p-value and ``verdict`` (``"<a> better"``, ``"<b> better"`` or
-    ``"within noise"``)."""
+    interval, the discordant counts, the p-value, ``seed_band`` (:func:`seed_band` from ``seed_std``, the
+    models' measured seed standard deviations, with ``default_std`` for a model not in it) and ``verdict`` by
+    the rule of the module docstring (:func:`difference_verdict`). Without any spread (``seed_std`` and
+    ``default_std`` both ``None``) the band is 0 and the verdict is the paired test's alone."""
+    seed_std = dict(seed_std or {})
     rows = {}
     for a, b in pairs:
         missing = [name for name in (a, b) if name not in probs]
@@ -126,22 +155,21 @@ def paired_table(labels: np.ndarray, probs: Mapping[str, np.ndarray], pairs: Seq
             raise ValueError(f"No probabilities for {missing}; pass them in probs (have {sorted(probs)}).")
         correct_a, correct_b = predictions_correct(labels, probs[a]), predictions_correct(labels, probs[b])
         test = mcnemar(correct_a, correct_b, level)
+        std_a, std_b = seed_std.get(a, default_std), seed_std.get(b, default_std)
+        band = 0.0 if std_a is None and std_b is None else seed_band(std_a, std_b)
         rows[f"{a} vs {b}"] = {"accuracy_a": float(correct_a.mean()), "accuracy_b": float(correct_b.mean()),
                                "difference": test.difference, "low": test.low, "high": test.high,
                                "only_a_right": test.a_only, "only_b_right": test.b_only, "p_value": test.p_value,
-                               "verdict": f"{a} better" if test.significant and test.difference > 0 else
-                               f"{b} better" if test.significant else "within noise"}
+                               "seed_band": band, "verdict": difference_verdict(test, a, b, band)}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def compared(paired: pd.DataFrame, a: str, b: str) -> str:
-    """How ``a`` compares with ``b`` in a :func:`paired_table`, in words for a conclusion: ``"better than b
-    (+0.0298, 95% interval +0.0260 to +0.0337)"``, ``"worse than b (…)"`` or ``"level within noise with b
-    (…)"``; ``"no b in this run"`` when the table has no such pair."""
+    """The verdict of ``a`` against ``b`` in a :func:`paired_table` by the module's rule: ``"better"``,
+    ``"worse"``, ``"within test noise"`` or ``"within seed spread"``; ``"not in this run"`` when the table has
+    no such pair."""
     key = f"{a} vs {b}"
     if key not in paired.index:
-        return f"no {b} in this run"
-    row = paired.loc[key]
-    word = ("level within noise with" if row["verdict"] == "within noise" else
-            "better than" if row["verdict"] == f"{a} better" else "worse than")
-    return f"{word} {b} ({row['difference']:+.4f}, 95% interval {row['low']:+.4f} to {row['high']:+.4f})"
+        return "not in this run"
+    verdict = paired.loc[key, "verdict"]
+    return "better" if verdict == f"{a} better" else "worse" if verdict == f"{b} better" else verdict

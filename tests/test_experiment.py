@@ -65,8 +65,14 @@ def test_comparison_table_sorted_and_recorded(run):
     b = experiment.run_model("rnn", prepared, params, device="cpu", epochs=1)
     from sentiment_lib import linear
 
-    table = experiment.comparison_table([a, b], [linear.linear_reference(prepared).row])
-    assert list(table["accuracy"]) == sorted(table["accuracy"], reverse=True)
+    reference = linear.linear_reference(prepared).row
+    table = experiment.comparison_table([a, b], [reference])
+    # ranked on validation only: networks by validation loss, then the reference (no loss) last
+    assert list(table.index[:2]) == sorted(["bag_of_embeddings", "rnn"], key=lambda n: table.loc[n, "val_loss"])
+    assert table.index[-1] == "tfidf_logreg"
+    flipped = experiment.comparison_table([a, b], [{**reference, "model": "other", "accuracy": 1.0, "val_accuracy": 0.0},
+                                                   {**reference, "accuracy": 0.0, "val_accuracy": 1.0}])
+    assert list(flipped.index[-2:]) == ["tfidf_logreg", "other"]  # test accuracy never decides the order
     experiment.record_models("smoke", table.reset_index().to_dict("records"))
     recorded = rundir.read_manifest("smoke")["models"]
     assert set(recorded) == {"bag_of_embeddings", "rnn", "tfidf_logreg"}

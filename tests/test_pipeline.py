@@ -93,3 +93,66 @@ def test_a_second_run_on_a_run_directory_in_use_fails_at_once_naming_the_other(c
     with rundir.lock("smoke") as path:
         assert f'"pid": {os.getpid()}' in path.read_text()
     assert not path.exists()
+
+
+def test_reports_carry_no_solutions_or_hidden_tests(tmp_path):
+    source = textwrap.dedent("""\
+        def f(x):
+            \"\"\"Doc.\"\"\"
+            ### BEGIN SOLUTION
+            return x + 1
+            ### END SOLUTION
+        """)
+    test = "assert f(1) == 2\n### BEGIN HIDDEN TESTS\nfrom classroom import checks\ncheck(f)\n### END HIDDEN TESTS\n"
+    redacted = pipeline.redact_source(source)
+    assert "return x + 1" not in redacted and "SOLUTION" not in redacted
+    assert "    raise NotImplementedError()" in redacted and redacted.startswith('def f(x):\n    """Doc."""')
+    assert pipeline.redact_source(test) == "assert f(1) == 2"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source), nbformat.v4.new_code_cell(test)])
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nb, path)
+    assert pipeline.redact_solutions(path) and not pipeline.redact_solutions(path)  # nothing left the second time
+    assert pipeline.cells_of(path) == pipeline.cells_of(path, redact=True)
+
+
+def test_the_committed_reports_hold_no_solution_code():
+    leaks = []
+    for page in sorted((config.project_root() / "reports").glob("*/*")):
+        if page.suffix in (".ipynb", ".html"):
+            text = page.read_text(encoding="utf-8")
+            leaks += [f"{page.name}: {marker}" for marker in ("BEGIN SOLUTION", "HIDDEN TESTS", "classroom import checks")
+                      if marker in text]
+    assert not leaks, leaks
+
+
+def _chain_of(folder, cells):
+    """Notebooks ``01_eda`` … in ``folder``, one per code ``cells`` entry, each with a parameters cell."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, code in zip(pipeline.NOTEBOOKS, cells):
+        nb = nbformat.v4.new_notebook()
+        params = nbformat.v4.new_code_cell('PROFILE = "smoke"')
+        params.metadata["tags"] = ["parameters"]
+        nb.cells = [nbformat.v4.new_markdown_cell(f"# {name}"), params, nbformat.v4.new_code_cell(code)]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, folder / f"{name}.ipynb")
+
+
+@pytest.mark.slow  # two kernels
+def test_a_failing_notebook_leaves_the_report_as_it_was(tmp_path, monkeypatch):
+    sources = tmp_path / "notebooks"
+    monkeypatch.setattr(pipeline, "notebooks_dir", lambda: sources)
+    report = tmp_path / "report"
+    _chain_of(sources, ["print('one')", "print('two')"])
+    pipeline.run_chain("smoke", out_dir=report, progress=False)
+    before = {p.name: p.read_bytes() for p in report.iterdir()}
+    assert {"01_eda.ipynb", "02_preprocessing.ipynb", "01_eda.html", "index.html"} <= set(before)
+    _chain_of(sources, ["print('one again')", "raise ValueError('EPOCHS must be a positive integer, got 0')"])
+    with pytest.raises(pipeline.ChainError, match="executed copy, with the traceback, is at") as err:
+        pipeline.run_chain("smoke", names=["02"], out_dir=report, progress=False)
+    staged = pipeline.staging_dir("smoke") / "02_preprocessing.ipynb"
+    assert str(staged) in str(err.value) and "EPOCHS must be" in staged.read_text()
+    assert {p.name: p.read_bytes() for p in report.iterdir()} == before  # every page byte-identical
+    # a notebook that finishes replaces only its own page
+    pipeline.run_chain("smoke", names=["01"], out_dir=report, progress=False)
+    assert "one again" in (report / "01_eda.ipynb").read_text()
+    assert (report / "02_preprocessing.ipynb").read_bytes() == before["02_preprocessing.ipynb"]

@@ -100,16 +100,32 @@ def test_every_page_loads_in_headless_chromium_with_its_figures(tmp_path):
         assert f'data-figures="{images} loaded, 0 broken"' in dom, (page.name, dom[-500:])
 
 
-def test_headlines_name_the_best_network_and_the_linear_average():
-    from sentiment_lib.site import headline
+def test_headlines_and_the_index_name_the_models_chosen_on_validation():
+    from sentiment_lib.site import claims_list, headline, headline_table, profiles_table
 
+    blend = "attention_lstm 128 (language-model start + AT) + nbsvm (400 tokens) (0.55 / 0.45)"
     manifest = {"data": {"subset_sizes": {"test": 1000}},
-                "bundles": {"attention_lstm": "x.pt", "final": "f.pt"},
-                "models": {"attention_lstm": {"accuracy": 0.88}, "final": {"accuracy": 0.885},
-                           "attention_lstm 128 + nbsvm (0.55 / 0.45)": {"accuracy": 0.91, "blend_weight": 0.55},
-                           "final (05) + nbsvm": {"accuracy": 0.906, "blend_weight": 0.55}}}
-    four, five = headline("04_improvements", manifest), headline("05_optuna", manifest)
-    assert four.startswith("best network: attention_lstm, test accuracy 0.8800") and "averaged with NBSVM: 0.9100" in four
-    assert five.startswith("final model (tuned networks + NBSVM): test accuracy 0.9060") and \
+                "models": {"attention_lstm": {"accuracy": 0.88}, "bilstm": {"accuracy": 0.95},  # best on test, not val
+                           "final": {"accuracy": 0.885}, "lstm": {"accuracy": 0.80},
+                           "attention_lstm 128 (language-model start + AT)": {"accuracy": 0.90},
+                           "nbsvm (400 tokens)": {"accuracy": 0.89}, blend: {"accuracy": 0.91, "blend_weight": 0.55},
+                           "final (05) + nbsvm (400 tokens)": {"accuracy": 0.906, "blend_weight": 0.55}},
+                "seed_spread": {"lstm": {"mean": 0.82, "std": 0.03, "runs": 3, "min": 0.8, "max": 0.85}},
+                "choices": {"04": {"best_network": "attention_lstm", "best_linear": "nbsvm (400 tokens)",
+                                   "ladder_network": "attention_lstm 128 (language-model start + AT)", "blend": blend},
+                            "05": {"final": "final (05) + nbsvm (400 tokens)"}},
+                "claims": {"03": [{"claim": "It learns.", "holds": True, "evidence": "0.80"}],
+                           "04": [{"claim": "AT helps.", "holds": False, "evidence": "within seed spread"}]}}
+    three, four, five = (headline(stem, manifest) for stem in ("03_baseline", "04_improvements", "05_optuna"))
+    assert three == "baseline LSTM: test accuracy 0.8000 [0.774, 0.824]; 3 seeds 0.8200 ± 0.0300"
+    assert four.startswith("best network on validation: attention_lstm, test accuracy 0.8800") and "bilstm" not in four
+    assert "averaged with nbsvm (400 tokens): 0.9100" in four
+    assert five.startswith("final model (retrained networks + NBSVM): test accuracy 0.9060") and \
         "the networks alone 0.8850" in five
-    assert "NBSVM" not in headline("04_improvements", {**manifest, "models": {"attention_lstm": {"accuracy": 0.88}}})
+    assert "averaged" not in headline("04_improvements", {**manifest, "choices": {"04": {"best_network": "attention_lstm"}}})
+    table = headline_table(manifest)
+    assert table.count("<tr>") == 7 and "0.8200 ± 0.0300 (3 seeds)" in table and "bilstm" not in table
+    listed = claims_list(manifest)
+    assert "1 of 2 claims hold" in listed and '<li class="fails">✗ AT helps.' in listed
+    assert claims_list({}) == "" and headline_table({}) == ""
+    assert "<th>quick</th>" in profiles_table() and "tuning trials × epochs" in profiles_table()

@@ -191,7 +191,7 @@ def test_trial_seeding_draws_distinct_startup_trials():
     assert len({json.dumps(d, sort_keys=True) for d in draws(3, 4)}) == 4
 
 
-def test_successive_halving_lets_only_the_best_third_past_the_first_epoch():
+def test_successive_halving_lets_only_the_best_half_past_the_first_epoch():
     study = optuna.create_study(direction="minimize", pruner=studies.make_pruner(8))
     verdicts = []
     for loss in (0.40, 0.30, 0.50, 0.20, 0.60, 0.35):
@@ -203,8 +203,8 @@ def test_successive_halving_lets_only_the_best_third_past_the_first_epoch():
         else:
             trial.report(loss - 0.1, 3)
             study.tell(trial, loss - 0.1)
-    # asynchronous: each trial is compared with those that reached epoch 1 before it (top third kept)
-    assert verdicts == [False, False, True, False, True, True]
+    # asynchronous: each trial is compared with those that reached epoch 1 before it (top half kept)
+    assert verdicts == [False, False, True, False, True, False]
 
 
 def test_the_tuning_budget_benchmark_compares_the_pruned_study_with_an_exhaustive_one(prepared):
@@ -362,6 +362,33 @@ def test_the_study_starts_from_04s_lowest_validation_loss_that_the_space_express
     assert space.start_point(old, params) == ("bilstm_pool", space.values_for_model("bilstm_pool", params,
                                                                                   settings={"hidden_size": 16}))
     assert space.start_point({"nbsvm": {"val_loss": None}}, params) is None
+
+
+def test_the_study_searches_the_training_of_04s_chosen_network(prepared, tmp_path, monkeypatch):
+    params = tiny_params(lm_epochs=1, lm_hidden=16)
+    vocab = len(prepared.vocab)
+    ladder = experiment.configuration_for("attention_lstm", params, vocab, model_options={"hidden_size": 16},
+                                          lr=language_model.FINE_TUNE_LR, language_model=True, adversarial=0.25)
+    recorded = {"gru": _recorded(experiment.configuration_for("gru", params, vocab), val_loss=0.35),
+                "attention_lstm 16 (language-model start + AT)": _recorded(ladder, "language model", val_loss=0.2)}
+    name, start, spec = space.study_plan(params, recorded)
+    assert name == "attention_lstm 16 (language-model start + AT)"
+    assert space.searched_dimensions(spec) == ["dropout", "lr", "batch_size", "adversarial"]
+    assert spec["model"] == {"choices": ["attention_lstm"]} and spec["language_model"] == {"choices": [True]}
+    assert set(space.EPSILON_CHOICES) <= set(spec["adversarial"]["choices"])
+    assert spec["lr"]["low"] <= language_model.FINE_TUNE_LR <= spec["lr"]["high"]
+    assert space.values_for_model(name, params, spec, settings=recorded[name]["settings"]) == start  # a point of it
+    # every point of the space is 04's network with other training settings
+    trial = optuna.trial.FixedTrial({**start, "lr": 3e-3, "dropout": 0.1, "batch_size": 32, "adversarial": 1.0})
+    point = space.trial_configuration(space.search_space(trial, params, spec), params, vocab, epochs=params.epochs,
+                                      patience=params.patience)
+    assert point == dataclasses.replace(ladder, lr=3e-3, batch_size=32, adversarial=1.0,
+                                        model=dataclasses.replace(ladder.model, dropout=0.1))
+    # nothing recorded: the whole space, no start; the run directory's manifest is read by default
+    monkeypatch.setenv("SENTIMENT_ARTIFACTS", str(tmp_path))
+    assert space.study_plan(params) == (None, None, space.search_space_spec(params))
+    experiment.record_models(params.profile, [{"model": n, **row} for n, row in recorded.items()])
+    assert space.study_plan(params)[0] == name
 
 
 def test_a_new_study_starts_from_the_given_configurations_once(prepared, tmp_path):

@@ -28,7 +28,7 @@ def test_mcnemar_counts_only_the_reviews_the_models_disagree_on():
     from scipy.stats import binomtest
     assert test.p_value == pytest.approx(binomtest(20, 30, 0.5).pvalue)
     assert test.low < 0.10 < test.high
-    assert not test.significant and "within noise" in test.verdict("A", "B")
+    assert not test.significant
     same = uncertainty.mcnemar(a, a)
     assert same.p_value == 1.0 and same.difference == 0.0
     with pytest.raises(ValueError, match="same non-empty reviews"):
@@ -39,10 +39,24 @@ def test_a_large_consistent_gap_is_significant_and_named():
     a = np.ones(1000, dtype=bool)
     b = np.r_[np.zeros(60, dtype=bool), np.ones(940, dtype=bool)]
     test = uncertainty.mcnemar(a, b)
-    assert test.significant and test.verdict("big", "small").startswith("big beats small (+0.0600")
-    assert test.low > 0
-    flipped = uncertainty.mcnemar(b, a)
-    assert flipped.verdict("small", "big").startswith("big beats small (+0.0600")  # better minus worse
+    assert test.significant and test.low > 0
+    assert uncertainty.difference_verdict(test, "big", "small", band=0.0) == "big better"
+    assert uncertainty.difference_verdict(uncertainty.mcnemar(b, a), "small", "big", band=0.0) == "big better"
+
+
+def test_the_rule_needs_the_paired_test_and_the_seed_band():
+    a = np.ones(1000, dtype=bool)
+    b = np.r_[np.zeros(60, dtype=bool), np.ones(940, dtype=bool)]  # +0.06, p far below 0.05
+    test = uncertainty.mcnemar(a, b)
+    assert uncertainty.seed_band(0.01, 0.02) == pytest.approx(2 * np.sqrt(0.01 ** 2 + 0.02 ** 2))
+    assert uncertainty.seed_band(0.03, None) == pytest.approx(uncertainty.seed_band(0.03, 0.03))  # the other's
+    assert uncertainty.seed_band(float("nan"), 0.0) == 0.0  # a linear model against a measured deterministic one
+    with pytest.raises(ValueError, match="SEEDS >= 2"):
+        uncertainty.seed_band(None, float("nan"))
+    assert uncertainty.difference_verdict(test, "a", "b", band=0.059) == "a better"
+    assert uncertainty.difference_verdict(test, "a", "b", band=0.061) == uncertainty.WITHIN_SEED_SPREAD
+    small = uncertainty.mcnemar(np.r_[np.ones(3, bool), np.zeros(97, bool)], np.zeros(100, bool))  # 3 discordant
+    assert uncertainty.difference_verdict(small, "a", "b", band=0.0) == uncertainty.WITHIN_TEST_NOISE
 
 
 def test_tables_get_intervals_and_paired_rows():
@@ -55,15 +69,23 @@ def test_tables_get_intervals_and_paired_rows():
     paired = uncertainty.paired_table(labels, probs, [("good", "bad")])
     row = paired.loc["good vs bad"]
     assert (row["only_a_right"], row["only_b_right"]) == (2, 0) and row["accuracy_a"] == 1.0
-    assert row["verdict"] == "within noise"  # 2 discordant reviews prove nothing
+    assert row["verdict"] == "within test noise"  # 2 discordant reviews prove nothing
     with pytest.raises(ValueError, match="No probabilities"):
         uncertainty.paired_table(labels, probs, [("good", "absent")])
-    assert uncertainty.compared(paired, "good", "bad").startswith("level within noise with bad (+0.2500, 95% interval")
-    assert uncertainty.compared(paired, "good", "ugly") == "no ugly in this run"
+    assert uncertainty.compared(paired, "good", "bad") == "within test noise"
+    assert uncertainty.compared(paired, "good", "ugly") == "not in this run"
     big = np.r_[np.ones(500), np.zeros(500)]
     clear = uncertainty.paired_table(big, {"sure": big, "coin": np.full(1000, 0.6)}, [("sure", "coin"), ("coin", "sure")])
-    assert uncertainty.compared(clear, "sure", "coin").startswith("better than coin (+0.5000")
-    assert uncertainty.compared(clear, "coin", "sure").startswith("worse than sure (-0.5000")
+    assert uncertainty.compared(clear, "sure", "coin") == "better" and uncertainty.compared(clear, "coin", "sure") == "worse"
+    assert (clear["seed_band"] == 0).all()  # no spread given: the paired test alone
+    # a +0.5 gap is within the band of two models whose seeds move them by 0.2 each (2·√(0.2² + 0.2²) ≈ 0.57)
+    spread = uncertainty.paired_table(big, {"sure": big, "coin": np.full(1000, 0.6)}, [("sure", "coin")],
+                                      seed_std={"sure": 0.2}, default_std=0.2)
+    assert spread.loc["sure vs coin", "verdict"] == uncertainty.WITHIN_SEED_SPREAD
+    deterministic = uncertainty.paired_table(big, {"sure": big, "coin": np.full(1000, 0.6)}, [("sure", "coin")],
+                                             seed_std={"sure": 0.1, "coin": 0.0})
+    assert deterministic.loc["sure vs coin", "seed_band"] == pytest.approx(0.2)
+    assert uncertainty.compared(deterministic, "sure", "coin") == "better"
 
 
 def test_seed_spread():

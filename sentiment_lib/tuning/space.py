@@ -35,6 +35,9 @@ SPACE_ORDER = ("model", "num_layers", "language_model", "hidden_size", "embeddin
                "truncation", "batch_size", "adversarial")  # the dimensions of search_space_spec, in its order
 LR_RANGE = (3e-4, 1e-2)
 DROPOUT_RANGE = (0.0, 0.5)
+EPSILON_CHOICES = (0.0, 0.1, 0.25, 0.5, 1.0)  # adversarial training off, or its perturbation's size ε
+# What 05's study searches around 04's chosen network: what its training depends on.
+SEARCHED_AROUND_START = ("dropout", "lr", "batch_size", "adversarial")
 
 
 def _sizes(top: int, divisors: Sequence[int], floor: int) -> list[int]:
@@ -214,3 +217,41 @@ def start_point(recorded: Mapping[str, Mapping[str, Any]], params: Params,
         except ValueError:
             continue
     return None
+
+
+def neighbourhood_spec(params: Params, start: Mapping[str, Any],
+                       space: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """Notebook 05's search space around 04's chosen network ``start`` (a point of :func:`search_space_spec`, from
+    :func:`start_point`): the architecture, its sizes, its start (word2vec or the language model) and the reviews'
+    length and truncation are fixed at the start's values (``{"choices": [value]}``: 04 compared those on equal
+    footing), and what the network's training depends on is searched — the learning rate (the fine-tuning rate,
+    when it starts from the language model), dropout, the batch size and adversarial training's ε (off or one of
+    :data:`EPSILON_CHOICES`). The start is a point of this space."""
+    full = dict(space if space is not None else search_space_spec(params))
+    spec: dict[str, dict[str, Any]] = {name: {"choices": [start[name]]} for name in full
+                                       if name in start and name not in SEARCHED_AROUND_START}
+    spec.update({"dropout": dict(full["dropout"]), "lr": dict(full["lr"]), "batch_size": dict(full["batch_size"]),
+                 "adversarial": {"choices": sorted(set(EPSILON_CHOICES) | {float(start.get("adversarial", 0.0))})}})
+    return spec
+
+
+def searched_dimensions(space: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The dimensions of ``space`` that take more than one value (a fixed one has a single choice)."""
+    return [name for name, spec in space.items() if not ("choices" in spec and len(spec["choices"]) == 1)]
+
+
+def study_plan(params: Params, recorded: Mapping[str, Mapping[str, Any]] | None = None
+               ) -> tuple[str | None, dict[str, Any] | None, dict[str, dict[str, Any]]]:
+    """``(start name, start values, space)`` of the profile's study: 04's network with the lowest validation loss
+    that the search space can express (:func:`start_point`, from ``recorded`` — default the run manifest's
+    ``models``) and the space around it (:func:`neighbourhood_spec`); without such a network, ``(None, None,``
+    :func:`search_space_spec` ``)``. Notebook 05 and the ``tune`` command both use it, so they share one study."""
+    if recorded is None:
+        from ..rundir import read_manifest
+
+        recorded = read_manifest(params.profile).get("models", {})
+    full = search_space_spec(params)
+    start = start_point(recorded, params, full)
+    if start is None:
+        return None, None, full
+    return start[0], start[1], neighbourhood_spec(params, start[1], full)

@@ -10,7 +10,7 @@ beside it for every trial (``trials_frame``); ``metric="val_accuracy"`` maximise
 
 **Pruning: most trials get a fraction of the budget.** Each epoch's validation score is reported to the
 trial; a successive-halving pruner (:func:`make_pruner`) lets a trial past its first epoch only when its score
-is in the best third of the trials that reached that epoch, so the full ``TRIAL_EPOCHS`` go to the promising
+is in the best half of the trials that reached that epoch, so the full ``TRIAL_EPOCHS`` go to the promising
 configurations and the others cost one epoch. The last epoch is never pruned (the trial is done anyway), so
 with ``TRIAL_EPOCHS=1`` nothing can be pruned. ``benchmarks/tuning_budget.py`` compares such a study with an
 exhaustive one (every trial at the full budget, same sampler, seed and trial count; the trials themselves
@@ -44,7 +44,7 @@ from ..experiment import train_configuration
 from ..models import parameter_count
 from ..profiles import Params
 from ..rundir import Prepared, vectors_fingerprint
-from .space import search_space, search_space_spec, trial_configuration
+from .space import search_space, search_space_spec, study_plan, trial_configuration
 from .storage import (GRACE_PERIOD, HEARTBEAT_INTERVAL, default_study_name, open_storage, quiet_optuna, safe_url,
                       study_storage)
 
@@ -166,13 +166,14 @@ def make_sampler(seed: int, n_trials: int) -> TrialSeededTPESampler:
     return TrialSeededTPESampler(seed, n_startup_trials=min(10, max(3, n_trials // 2)))
 
 
-REDUCTION_FACTOR = 3
+REDUCTION_FACTOR = 2
 
 
 def make_pruner(n_trials: int | None = None) -> optuna.pruners.SuccessiveHalvingPruner:
-    """Asynchronous successive halving over epochs (``n_trials`` is not needed: the rungs do not depend on it): after its first epoch a trial goes on only if its validation
-    score is in the best third of the trials that got that far; the rest stop there. With ``TRIAL_EPOCHS=3``
-    about a third of the trials get the whole budget and two thirds one epoch (Li et al. 2020, ASHA)."""
+    """Asynchronous successive halving over epochs (``n_trials`` is not needed: the rungs do not depend on it):
+    after its first epoch a trial goes on only if its validation score is in the best half of the trials that got
+    that far; the rest stop there. With ``TRIAL_EPOCHS=2`` about half the trials get the whole budget and half
+    one epoch (Li et al. 2020, ASHA)."""
     return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=REDUCTION_FACTOR,
                                                   min_early_stopping_rate=0)
 
@@ -224,7 +225,7 @@ def run_study(prepared: Prepared, params: Params, n_trials: int | None = None, *
               timeout: float | None = None, progress: bool = False, verbose: bool = False,
               heartbeat_interval: int | None = HEARTBEAT_INTERVAL,
               grace_period: int | None = GRACE_PERIOD,
-              start_from: Sequence[Mapping[str, Any]] = ()) -> optuna.Study:
+              start_from: Sequence[Mapping[str, Any]] | None = None) -> optuna.Study:
     """Create or continue the study and run the trials it is missing; returns the study.
 
     Args:
@@ -240,7 +241,8 @@ def run_study(prepared: Prepared, params: Params, n_trials: int | None = None, *
             with several workers (distinct trials, not a reproducible study).
         metric: ``"val_loss"`` (minimised, the default; see the module docstring) or ``"val_accuracy"``.
         worker_trials: run exactly this many trials in this process instead of filling up to ``n_trials``.
-        space: a search space of the form of :func:`search_space_spec` (default: that).
+        space: a search space of the form of :func:`search_space_spec` (default: :func:`study_plan`'s, the space
+            around notebook 04's chosen network, or the whole space when the run directory records none).
         sampler, pruner: replace :func:`make_sampler` / :func:`make_pruner`.
         threads: torch threads for this process (several workers on one machine).
         timeout: stop starting new trials after this many seconds.
@@ -248,14 +250,17 @@ def run_study(prepared: Prepared, params: Params, n_trials: int | None = None, *
         heartbeat_interval, grace_period: see :func:`open_storage`.
         start_from: configurations (e.g. :func:`configuration_for` notebook 04's best model) that a *new*
             study evaluates first, before the sampler proposes its own (``study.enqueue_trial``); they count
-            towards ``n_trials``. A study that already has trials ignores them, so reruns and workers
+            towards ``n_trials``. Default: :func:`study_plan`'s start when ``space`` is the default, else none. A study that already has trials ignores them, so reruns and workers
             do not add them twice.
 
     Raises ``ValueError`` when the stored study was made with other settings (metric, trial epochs,
     vocabulary, search space): its trials would not be comparable.
     """
     direction = _check_metric(metric)
-    searched = space if space is not None else search_space_spec(params)
+    if space is None:  # the profile's study: around 04's chosen network when the run directory records one
+        _, start, space = study_plan(params)
+        start_from = start_from if start_from is not None else ([start] if start else [])
+    searched = space
     if "language_model" in searched and prepared.language_model is None:
         raise ValueError("The search space starts some trials from the language model, but this run directory has "
                          "none: rerun notebooks/02_preprocessing.ipynb with LM_EPOCHS >= 1, or pass a space without "
@@ -273,7 +278,7 @@ def run_study(prepared: Prepared, params: Params, n_trials: int | None = None, *
             raise ValueError(f"The study {name!r} in {safe_url(url)} is set to {study.direction.name.lower()}, "
                              f"but metric {metric!r} needs {direction}. Pass another study name.")
         _check_setup(study, study_setup(prepared, params, metric, space), url)
-        if start_from and not study.get_trials(deepcopy=False):
+        if start_from and not study.get_trials(deepcopy=False):  # a new study: the start is its first trial
             for values in start_from:
                 study.enqueue_trial(dict(values), user_attrs={"start_from": True}, skip_if_exists=True)
         func = objective(prepared, params, device, metric=metric, space=space, threads=threads, progress=progress)
