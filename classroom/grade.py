@@ -68,6 +68,9 @@ class Result:
 # --------------------------------------------------------------------------------------------
 
 
+ARCHIVES = (".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar")
+
+
 def submissions(path: Path) -> list[tuple[Path, str]]:
     """``(file, student id)`` for each submission under ``path``: the file itself, or every file in the folder
     (a sub-folder per student, ``alice/03_baseline.ipynb``, or flat files named per student). Hidden files and
@@ -75,6 +78,9 @@ def submissions(path: Path) -> list[tuple[Path, str]]:
     path = Path(path)
     if not path.exists():
         raise ClassroomError(f"{path} does not exist: give a submitted notebook or a folder of submissions.")
+    if path.is_file() and path.suffix.lower() in ARCHIVES:
+        raise ClassroomError(f"{path} is an archive: unpack it first (e.g. `unzip {path.name} -d submissions/` or "
+                             f"`tar -xf {path.name} -C submissions/`), then grade the folder it makes.")
     if path.is_file():
         return [(path, _student_of(path, path.parent.resolve().name))]
     found = []

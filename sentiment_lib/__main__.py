@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute the notebook chain for a profile")
     run.add_argument("--profile", default=profiles.DEFAULT_PROFILE, choices=sorted(profiles.PROFILES))
-    run.add_argument("--only", nargs="*", help="notebook prefixes, e.g. 01 02")
+    run.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="notebook prefixes, e.g. 01 02")
     run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                      default=[], help="papermill parameter for every notebook")
     run.add_argument("--no-html", action="store_true")
@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--model", help="path to a model bundle (default: the run's final model)")
     evaluate.add_argument("--text-column", help="the texts' column (default: found by name: text, review, …)")
     evaluate.add_argument("--label-column", help="the labels' column (default: label, sentiment, polarity, …)")
-    evaluate.add_argument("--encoding", default="utf-8", help="the file's text encoding (default utf-8)")
+    evaluate.add_argument("--encoding", default="utf-8", help="the file's text encoding (default utf-8; a byte-order "
+                          "mark is honoured)")
+    evaluate.add_argument("--separator", help="the column separator: , ; | or tab (default: by extension or header)")
     train = sub.add_parser("train", help="train models of notebook 04 by name on a run (02 must have run)")
     train.add_argument("models", nargs="+", help="model names, e.g. attention_lstm bilstm_pool")
     train.add_argument("--profile", default=profiles.DEFAULT_PROFILE, choices=sorted(profiles.PROFILES))
@@ -104,6 +106,13 @@ def main(argv: list[str] | None = None) -> int:
         except (ChainError, RunLocked, ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:
+            from .pipeline import staging_dir
+
+            print(f"interrupted: the report in reports/{args.profile}/ is as it was; the interrupted notebook's "
+                  f"copy is in {staging_dir(args.profile)}. Run the same command again to resume (finished "
+                  "trainings are reused from their checkpoints).", file=sys.stderr)
+            return 130
         print(f"chain done in {sum(timings.values()):.0f} s: " +
               ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
     elif args.command == "snapshots":

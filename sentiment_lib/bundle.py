@@ -268,6 +268,10 @@ class Bundle:
     def _tokens(self, text: str) -> list[str]:
         return tokenize(text, remove_stopwords=bool(self.preprocessing["remove_stopwords"]))
 
+    def has_words(self, text: str) -> bool:
+        """Whether ``text`` keeps at least one token after this bundle's cleaning (what :meth:`predict` needs)."""
+        return bool(str(text).strip()) and len(self.vocab.encode(self._tokens(str(text)))) > 0
+
     def _check_texts(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Untruncated token ids (L_i,) per text; ``ValueError`` naming blank or wordless texts."""
         if isinstance(texts, str):

@@ -10,11 +10,16 @@ a header; the text column is found by name (``text``, ``review``, ``sentence``, 
 names it, the label column likewise (``label``, ``sentiment``, ``polarity``, …). Labels may be spelt
 ``1``/``0``, ``positive``/``negative``, ``pos``/``neg``, ``true``/``false``, ``yes``/``no``, ``good``/``bad``
 or ``+``/``-`` (any case). Printed: accuracy with its exact 95% interval, precision, recall and F1 of the
-positive class, and the confusion matrix. A file that is not UTF-8 is an error naming ``--encoding``.
+positive class, and the confusion matrix. A file that is not UTF-8 is an error naming ``--encoding`` (a UTF-16
+or UTF-8 byte-order mark is read as such); ``--separator`` names the column separator when neither the extension
+nor the header tells it. Nothing is scored silently wrong: a row whose field count differs from the header's
+(an unquoted separator inside a text), an empty text or a placeholder such as ``NaN``/``NULL`` is named by its
+file line, and labels that look like star ratings are refused with the conversion to use.
 """
 from __future__ import annotations
 
 import csv
+import io
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +34,9 @@ TEXT_COLUMNS = ("text", "review", "reviews", "sentence", "content", "comment", "
 LABEL_COLUMNS = ("label", "labels", "sentiment", "polarity", "class", "target", "y")
 POSITIVE = {"1", "1.0", "positive", "pos", "p", "+", "true", "yes", "y", "good"}
 NEGATIVE = {"0", "0.0", "-1", "-1.0", "negative", "neg", "n", "-", "false", "no", "bad"}
+PLACEHOLDERS = {"nan", "none", "null", "n/a", "na", "<na>"}  # what a spreadsheet or pandas writes for "no text"
+SEPARATORS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+BOMS = ((b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"), (b"\xef\xbb\xbf", "utf-8-sig"))
 
 
 class EvaluateError(Exception):
@@ -62,19 +70,71 @@ def label_values(raw: pd.Series) -> np.ndarray:
     """0/1 labels from the common spellings (see the module docstring); :class:`EvaluateError` listing the rest."""
     spelt = raw.astype(str).str.strip().str.lower()
     unknown = sorted(set(spelt) - POSITIVE - NEGATIVE)
+    numbers = {v for v in spelt if v.isdigit()}
+    if numbers and numbers == set(spelt) and numbers - {"0", "1"} and {int(v) for v in numbers} <= set(range(1, 11)):
+        raise EvaluateError(f"The labels look like star ratings ({sorted(numbers, key=int)}), not positive/negative: "
+                            "convert them first (IMDB's convention: 7–10 stars positive, 1–4 negative, 5–6 left "
+                            "out), e.g. a column label = 1 if rating >= 7 else 0.")
     if unknown:
         raise EvaluateError(f"Labels {unknown[:8]} are neither positive nor negative. Accepted spellings: "
                             f"{sorted(POSITIVE)} for positive, {sorted(NEGATIVE)} for negative.")
     return spelt.isin(POSITIVE).to_numpy().astype(np.int64)
 
 
+def sniff_encoding(head: bytes, encoding: str) -> str:
+    """The encoding a file's byte-order mark declares (UTF-16 or UTF-8 with BOM) when it has one, else ``encoding``."""
+    for bom, declared in BOMS:
+        if head.startswith(bom):
+            return declared
+    return encoding
+
+
+def _separator(path: Path, sample: str, separator: str | None) -> str:
+    if separator is not None:
+        sep = "\t" if separator in ("\\t", "tab") else separator
+        if sep not in SEPARATORS:
+            raise EvaluateError(f"Unknown --separator {separator!r}: use one of , ; | or tab.")
+        return sep
+    suffix = path.suffix.lower()
+    if suffix in (".tsv", ".tab"):
+        return "\t"
+    header = sample.split("\n", 1)[0]
+    if suffix == ".csv" and "," in header:
+        return ","
+    try:
+        return csv.Sniffer().sniff(header, delimiters=",\t;|").delimiter
+    except csv.Error:
+        raise EvaluateError(f"Cannot tell how {path}'s columns are separated: name the separator with "
+                            "--separator (, ; | or tab), or save it as .csv or .tsv.") from None
+
+
+def _check_fields(text: str, sep: str, path: Path) -> None:
+    """Every row must have the header's number of fields: an unquoted separator inside a text would shift the
+    columns (pandas then takes the first field as an index and scores the rest). Names the file lines."""
+    reader = csv.reader(text.splitlines(keepends=True), delimiter=sep)
+    header = next(reader, None)
+    if header is None:
+        raise EvaluateError(f"{path} is empty: give a CSV or TSV with a header, one text and one label column.")
+    wrong = [(reader.line_num, len(row)) for row in reader if row and len(row) != len(header)]
+    if wrong:
+        lines = ", ".join(f"{line} ({count} fields)" for line, count in wrong[:10])
+        more = f" and {len(wrong) - 10} more" if len(wrong) > 10 else ""
+        raise EvaluateError(
+            f"{len(wrong)} row(s) of {path} do not have the header's {len(header)} fields — lines {lines}{more}: a "
+            f"text holds the {SEPARATORS[sep]} that separates the columns. Quote such texts "
+            f"(\"A wonderful film, loved it\",1), or give the file another --separator.")
+
+
 def read_labelled(path: Path, text_column: str | None = None, label_column: str | None = None,
-                  encoding: str = "utf-8") -> Labelled:
-    """Read a CSV/TSV of labelled texts; :class:`EvaluateError` for a missing file, a wrong encoding, unknown
-    columns or labels, and empty texts (naming their rows)."""
+                  encoding: str = "utf-8", separator: str | None = None) -> Labelled:
+    """Read a CSV/TSV of labelled texts; :class:`EvaluateError` for a missing file or a folder, a wrong encoding,
+    rows with the wrong number of fields, unknown columns or labels, and empty or placeholder texts (naming
+    their file lines)."""
     import codecs
 
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise EvaluateError(f"{path} is a folder: give the CSV or TSV file inside it.")
     if not path.is_file():
         raise EvaluateError(f"No file {path}: give a CSV or TSV with a header, one text and one label column.")
     try:
@@ -82,27 +142,18 @@ def read_labelled(path: Path, text_column: str | None = None, label_column: str 
     except LookupError:
         raise EvaluateError(f"Unknown --encoding {encoding!r}: use a Python codec name such as utf-8, latin-1 "
                             "or cp1252.") from None
+    raw = path.read_bytes()
+    encoding = sniff_encoding(raw[:4], encoding)
     try:
-        with open(path, "rb") as handle:  # the start, for the separator; a character cut at its end is fine
-            sample = codecs.getincrementaldecoder(encoding)().decode(handle.read(65536), final=False)
+        text = raw.decode(encoding)
     except UnicodeDecodeError as err:
         raise EvaluateError(f"{path} is not {encoding} text ({err.reason} at byte {err.start}): give its encoding "
                             "with --encoding (e.g. --encoding latin-1 or cp1252), or save it as UTF-8.") from None
-    suffix = path.suffix.lower()
-    if suffix in (".tsv", ".tab"):
-        sep = "\t"
-    elif suffix == ".csv":
-        sep = ","
-    else:
-        try:
-            sep = csv.Sniffer().sniff(sample.split("\n", 1)[0], delimiters=",\t;|").delimiter
-        except csv.Error:
-            raise EvaluateError(f"Cannot tell how {path}'s columns are separated: save it as .csv or .tsv.") from None
+    text = text.lstrip("\ufeff")
+    sep = _separator(path, text[:65536], separator)
+    _check_fields(text, sep, path)
     try:
-        frame = pd.read_csv(path, sep=sep, encoding=encoding, dtype=str, keep_default_na=False)
-    except UnicodeDecodeError as err:
-        raise EvaluateError(f"{path} is not {encoding} text ({err.reason}): give its encoding with --encoding "
-                            "(e.g. --encoding latin-1 or cp1252), or save it as UTF-8.") from None
+        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise EvaluateError(f"{path} is not a readable {'TSV' if sep == chr(9) else 'CSV'} file: "
                             f"{' '.join(str(err).split())[:200]}") from None
@@ -115,6 +166,10 @@ def read_labelled(path: Path, text_column: str | None = None, label_column: str 
     empty = [i + 2 for i, t in enumerate(texts) if not t.strip()]  # file rows: the header is row 1
     if empty:
         raise EvaluateError(f"Rows {empty[:10]} of {path} have an empty {text_col!r}: remove them or add text.")
+    placeholders = [i + 2 for i, t in enumerate(texts) if t.strip().lower() in PLACEHOLDERS]
+    if placeholders:
+        raise EvaluateError(f"Rows {placeholders[:10]} of {path} hold a placeholder ({', '.join(sorted(PLACEHOLDERS))}) "
+                            f"instead of a text in {text_col!r}: remove them or add the texts.")
     return Labelled(texts.tolist(), label_values(frame[label_col]), text_col, label_col)
 
 
@@ -143,7 +198,8 @@ def main_evaluate(args) -> int:
 
     try:
         path = resolve_bundle(args.profile, args.model)
-        data = read_labelled(Path(args.file), args.text_column, args.label_column, args.encoding or "utf-8")
+        data = read_labelled(Path(args.file), args.text_column, args.label_column, args.encoding or "utf-8",
+                             getattr(args, "separator", None))
         bundle = load_bundle(path)
         if bundle.num_classes != 2:
             raise EvaluateError(f"{path} predicts {bundle.num_classes} classes; evaluate scores positive/negative "

@@ -83,6 +83,31 @@ def _failed_cell(path: Path) -> str:
     return "an unknown cell"
 
 
+def ipc_kernel_manager(synchronous: bool = False):
+    """A kernel-manager class whose kernels talk over IPC sockets in a private temp folder instead of TCP ports
+    of localhost: nothing listens on the network, and Jupyter's "Kernel is running over TCP without encryption"
+    warning has no cause. The folder is removed with the kernel. ``synchronous``: the blocking manager (what
+    nbval uses) instead of the asynchronous one (papermill's)."""
+    import os
+    import tempfile
+
+    from jupyter_client.manager import AsyncKernelManager, KernelManager
+
+    class IPCKernelManager(KernelManager if synchronous else AsyncKernelManager):
+        def __init__(self, **kwargs: Any):
+            self._socket_dir = tempfile.mkdtemp(prefix="sentiment-kernel-")
+            kwargs.setdefault("transport", "ipc")
+            kwargs.setdefault("ip", os.path.join(self._socket_dir, "kernel"))
+            super().__init__(**kwargs)
+
+        async def _async_cleanup_resources(self, restart: bool = False) -> None:
+            await super()._async_cleanup_resources(restart=restart)
+            if not restart:
+                shutil.rmtree(self._socket_dir, ignore_errors=True)
+
+    return IPCKernelManager
+
+
 def execute(source: Path, dest: Path, parameters: dict[str, Any], progress: bool = True,
             record: bool = True) -> float:
     """Execute one notebook with papermill (kernel cwd: ``notebooks/``); return its wall seconds.
@@ -95,7 +120,7 @@ def execute(source: Path, dest: Path, parameters: dict[str, Any], progress: bool
     start = time.perf_counter()
     try:
         pm.execute_notebook(str(source), str(dest), parameters=parameters, cwd=str(notebooks_dir()),
-                            kernel_name="python3", progress_bar=progress)
+                            kernel_name="python3", progress_bar=progress, kernel_manager_class=ipc_kernel_manager())
     except pm.PapermillExecutionError as err:
         raise ChainError(
             f"{source.stem} failed in {_failed_cell(dest)}: {err.ename}: {err.evalue}\n"
@@ -168,7 +193,22 @@ def check_parameters(notebooks: Sequence[Path], parameters: dict[str, Any]) -> d
         raise ChainError("; ".join(
             f"{name} is a parameter of {', '.join(s for s, names in others.items() if name in names)}, not of "
             f"{', '.join(p.stem for p in notebooks)}" for name in unknown) + ": run those notebooks with it, or drop it.")
+    check_values(parameters)
     return {path: {k: v for k, v in parameters.items() if k in names} for path, names in declared.items()}
+
+
+def check_values(parameters: dict[str, Any]) -> None:
+    """Check the values of the profile's parameters among ``parameters`` (``PROFILE`` and upper-case names such as
+    ``EPOCHS``) against the typed profile before any kernel starts (:func:`sentiment_lib.profiles.resolve`: type,
+    range, choices); a ``ChainError`` names the parameter, the bad value and a good one. The notebooks check
+    them again inside (a plain papermill run)."""
+    profile = parameters.get("PROFILE", profiles.DEFAULT_PROFILE)
+    row = profiles.PROFILES[profiles.check_profile(profile)]
+    given = {name.lower(): value for name, value in parameters.items() if name.lower() in row}
+    try:
+        profiles.resolve(profile, **given)
+    except ValueError as err:
+        raise ChainError(f"{err} Nothing was run.") from None
 
 
 def staging_dir(profile: str) -> Path:

@@ -13,8 +13,10 @@ tab-separated line on stdout::
 
 the label, the probability the model gives that label, and the review's first 60 characters (whitespace
 collapsed). Multi-class bundles print the class name (from the bundle's ``class_names`` metric, else
-``class_<i>``). Blank lines of a file or of stdin are skipped; an empty review given as an argument, a
-review with no words, a missing bundle or a missing file is an error (message on stderr, exit status 2).
+``class_<i>``). Blank lines of a file or of stdin are skipped; a line with no words or a placeholder (``NaN``,
+``NULL``, …) is skipped too, named by its line number in the file on stderr with the count, and the other
+lines are scored. An empty review given as an argument, a missing bundle or a missing file (or a folder) is an
+error (message on stderr, exit status 2).
 """
 from __future__ import annotations
 
@@ -59,21 +61,26 @@ def resolve_bundle(profile: str, model: str | None = None) -> Path:
         f"(notebook 05 saves it), or pass --model PATH to a saved bundle.{hint}")
 
 
-def _lines(stream: TextIO, name: str = "stdin", encoding: str = "utf-8") -> list[str]:
-    """Non-blank lines of ``stream``, without their line ends; :class:`PredictError` when it does not decode."""
+PLACEHOLDERS = {"nan", "none", "null", "n/a", "na", "<na>"}  # what a spreadsheet or pandas writes for "no text"
+
+
+def _lines(stream: TextIO, name: str = "stdin", encoding: str = "utf-8") -> list[tuple[str, str]]:
+    """``(where, line)`` for the non-blank lines of ``stream`` (``where``: ``"<name> line <n>"``, counting every
+    line of the file from 1), without their line ends; :class:`PredictError` when it does not decode."""
     try:
-        return [line.rstrip("\r\n") for line in stream if line.strip()]
+        return [(f"{name} line {number}", line.rstrip("\r\n")) for number, line in enumerate(stream, start=1)
+                if line.strip()]
     except UnicodeDecodeError as err:
         raise PredictError(f"{name} is not {encoding} text ({err.reason} at byte {err.start}): give its encoding "
                            "with --encoding (e.g. --encoding latin-1 or cp1252), or save it as UTF-8.") from None
 
 
-def gather_texts(texts: Sequence[str], file: str | None, stdin: TextIO | None = None,
-                 encoding: str = "utf-8") -> list[str]:
-    """Reviews from the arguments, then from ``file`` (one per line; ``'-'`` is stdin), or from stdin when
-    there are neither and stdin is not a terminal. ``encoding`` is the file's (default UTF-8). Raises
-    :class:`PredictError` when there is nothing to score, a file is missing or does not decode, the encoding
-    is unknown, or an argument is blank."""
+def gather_reviews(texts: Sequence[str], file: str | None, stdin: TextIO | None = None,
+                   encoding: str = "utf-8") -> list[tuple[str, str]]:
+    """``(where, review)`` from the arguments (``"argument 2"``), then from ``file`` (one per line, ``"FILE line
+    5001"``; ``'-'`` is stdin), or from stdin when there are neither and stdin is not a terminal. ``encoding`` is
+    the file's (default UTF-8). Raises :class:`PredictError` when there is nothing to score, a file is missing,
+    is a folder or does not decode, the encoding is unknown, or an argument is blank."""
     import codecs
 
     try:
@@ -85,11 +92,13 @@ def gather_texts(texts: Sequence[str], file: str | None, stdin: TextIO | None = 
     blank = [i + 1 for i, text in enumerate(texts) if not text.strip()]
     if blank:
         raise PredictError(f"Review argument(s) {blank} are empty; give each review some words.")
-    gathered = list(texts)
+    gathered = [(f"argument {i}", text) for i, text in enumerate(texts, start=1)]
     if file == "-":
         gathered += _lines(stdin)
     elif file:
         path = Path(file).expanduser()
+        if path.is_dir():
+            raise PredictError(f"{path} is a folder: give a text file inside it, with one review per line.")
         if not path.is_file():
             raise PredictError(f"No file {path}: give a text file with one review per line, or '-' for stdin.")
         with open(path, encoding=encoding) as handle:
@@ -100,6 +109,26 @@ def gather_texts(texts: Sequence[str], file: str | None, stdin: TextIO | None = 
         raise PredictError('No review to score. Give reviews as arguments ("some review text"), '
                            "--file PATH with one review per line, or pipe them on stdin.")
     return gathered
+
+
+def gather_texts(texts: Sequence[str], file: str | None, stdin: TextIO | None = None,
+                 encoding: str = "utf-8") -> list[str]:
+    """The reviews of :func:`gather_reviews`, without where they came from."""
+    return [text for _, text in gather_reviews(texts, file, stdin, encoding)]
+
+
+def unscorable(bundle, reviews: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``(where, why)`` for each review the model cannot score: a placeholder instead of a text, or no word left
+    after cleaning. ``bundle``: a loaded bundle (an ensemble is checked through its first member, which cleans
+    texts as every member does)."""
+    reader = getattr(bundle, "members", [bundle])[0]
+    bad = []
+    for where, text in reviews:
+        if text.strip().lower() in PLACEHOLDERS:
+            bad.append((where, f"a placeholder ({text.strip()!r}), not a review"))
+        elif not reader.has_words(text):
+            bad.append((where, "no words after cleaning (only punctuation or markup)"))
+    return bad
 
 
 def _is_terminal(stream: TextIO) -> bool:
@@ -142,12 +171,25 @@ def main_predict(args) -> int:
 
     try:
         path = resolve_bundle(args.profile, args.model)
-        texts = gather_texts(args.texts or [], args.file, encoding=getattr(args, "encoding", None) or "utf-8")
+        reviews = gather_reviews(args.texts or [], args.file, encoding=getattr(args, "encoding", None) or "utf-8")
         bundle = load_bundle(path)
+        skipped = unscorable(bundle, reviews)
+        bad = {where for where, _ in skipped}
+        if any(where.startswith("argument") for where in bad):
+            raise PredictError("Review " + "; ".join(f"{w}: {why}" for w, why in skipped if w.startswith("argument"))
+                               + ". Give each review some words.")
+        texts = [text for where, text in reviews if where not in bad]
+        if not texts:
+            raise PredictError(f"None of the {len(reviews)} lines can be scored: "
+                               + "; ".join(f"{w}: {why}" for w, why in skipped[:10]) + ".")
         prob = bundle.predict(texts)
     except (PredictError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     for line in format_rows(texts, prob, bundle.metrics.get("class_names")):
         print(line)
+    if skipped:
+        print(f"skipped {len(skipped)} of {len(reviews)} lines that cannot be scored: "
+              + "; ".join(f"{w}: {why}" for w, why in skipped[:20]) + ("; …" if len(skipped) > 20 else ""),
+              file=sys.stderr)
     return 0

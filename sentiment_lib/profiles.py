@@ -152,7 +152,9 @@ def _check_positive_int(name: str, value: Any, allow_none: bool = False) -> None
         return
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         extra = " or None (all)" if allow_none else ""
-        raise ValueError(f"{name.upper()} must be a positive integer{extra}, got {value!r}.")
+        example = PROFILES[DEFAULT_PROFILE].get(name) or 1
+        raise ValueError(f"{name.upper()} must be a positive integer{extra}, got {value!r}; for example "
+                         f"-p {name.upper()} {example}.")
 
 
 def _number(name: str, value: Any) -> float:

@@ -338,6 +338,7 @@ def saved_bundles(profile: str, notebook: str | None = None) -> dict[str, Path]:
 # --------------------------------------------------------------------------------------------
 
 LOCK_FILE = "run.lock"
+EMPTY_LOCK_SECONDS = 5.0  # an empty lock older than this was left by a run that died while writing it
 
 
 class RunLocked(RuntimeError):
@@ -385,7 +386,14 @@ def lock(profile: str) -> Iterator[Path]:
             if isinstance(pid, int) and host == me["host"] and not _alive(pid):
                 path.unlink(missing_ok=True)  # a stale lock: its process is gone
                 continue
-            if not holder:  # being written by its owner this instant, or empty: look again
+            if not holder:  # being written by its owner this instant, or left empty by a run that died doing it
+                try:
+                    age = time.time() - path.stat().st_mtime
+                except OSError:
+                    continue  # gone meanwhile: try again
+                if age > EMPTY_LOCK_SECONDS:
+                    path.unlink(missing_ok=True)  # nobody writes a lock for that long: a leftover
+                    continue
                 time.sleep(0.2)
                 continue
             raise RunLocked(
@@ -397,7 +405,8 @@ def lock(profile: str) -> Iterator[Path]:
             json.dump(me, f)
         break
     else:
-        raise RunLocked(f"Could not take the lock {path}: it keeps changing; delete it if no run is active.")
+        raise RunLocked(f"Could not take the lock {path}: it is empty or unreadable and was written moments ago (a run "
+                        f"starting right now?). Try again in a few seconds; delete it if no run is active.")
     try:
         yield path
     finally:

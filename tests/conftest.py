@@ -15,11 +15,15 @@ import pytest
 
 def pytest_configure(config):
     """With ``--nbval``, the regression notebooks run in fresh, empty run directories (as when the
-    snapshots were made), never in the project's ``artifacts/`` or ``reports/``."""
+    snapshots were made), never in the project's ``artifacts/`` or ``reports/``, in kernels that talk over IPC
+    sockets rather than TCP ports (as the runner's)."""
     if config.getoption("nbval", default=False):
-        from sentiment_lib.pipeline import use_scratch_run_dirs
+        import nbval.kernel
+
+        from sentiment_lib.pipeline import ipc_kernel_manager, use_scratch_run_dirs
 
         use_scratch_run_dirs()
+        nbval.kernel.KernelManager = ipc_kernel_manager(synchronous=True)  # no kernel listens on a TCP port
 
 # (split, kind, id, rating, text): the official layout, with HTML, an entity and non-ASCII text.
 TINY_REVIEWS = [

@@ -180,3 +180,13 @@ def test_checks_name_the_problem_for_a_padding_that_leaks_into_pooling():
     exec(compile(WRONG["impr-pool"], "pool", "exec"), ns)
     with pytest.raises(checks.Failed, match="padded steps"):
         checks.check_masked_mean_max(ns["masked_mean_max"])
+
+
+def test_an_archive_of_submissions_is_refused_with_how_to_unpack_it(tmp_path):
+    from classroom.course import ClassroomError
+    from classroom.grade import submissions
+
+    archive = tmp_path / "week3.zip"
+    archive.write_bytes(b"PK\x03\x04")
+    with pytest.raises(ClassroomError, match=r"is an archive: unpack it first \(e.g. `unzip week3.zip"):
+        submissions(archive)

@@ -71,3 +71,43 @@ def test_a_missing_file_and_a_missing_model(capsys, tmp_path):
 def test_label_spellings():
     assert evaluate.label_values(pd.Series(["Positive", "pos", "1", "TRUE", "good", "+"])).tolist() == [1] * 6
     assert evaluate.label_values(pd.Series(["negative", "Neg", "0", "-1", "no", "bad"])).tolist() == [0] * 6
+
+
+def test_an_unquoted_comma_in_every_text_is_refused_naming_the_file_lines(tmp_path):
+    path = tmp_path / "commas.csv"
+    path.write_text("text,label\nA wonderful film, loved it,1\nDull, far too long,0\nfine,1\nBad, bad, bad,0\n")
+    with pytest.raises(evaluate.EvaluateError) as err:
+        evaluate.read_labelled(path)
+    message = str(err.value)
+    assert "3 row(s)" in message and "lines 2 (3 fields), 3 (3 fields), 5 (4 fields)" in message
+    assert "header's 2 fields" in message and 'Quote such texts ("A wonderful film, loved it",1)' in message
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text('text,label\n"A wonderful film, loved it",1\n"Dull, far too long",0\n')
+    assert evaluate.read_labelled(quoted).texts == ["A wonderful film, loved it", "Dull, far too long"]
+
+
+def test_a_byte_order_mark_names_the_encoding_and_a_separator_can_be_given(tmp_path):
+    utf16 = tmp_path / "excel.csv"
+    utf16.write_bytes("text,label\nTrès bon film,1\nNul,0\n".encode("utf-16"))  # BOM FF FE
+    assert evaluate.read_labelled(utf16).texts == ["Très bon film", "Nul"]
+    semicolons = tmp_path / "europe.csv"
+    semicolons.write_text("text;label\nGood, really good;1\nBad;0\n")
+    assert evaluate.read_labelled(semicolons, separator=";").texts == ["Good, really good", "Bad"]
+    with pytest.raises(evaluate.EvaluateError, match="Unknown --separator"):
+        evaluate.read_labelled(semicolons, separator=":")
+    plain = tmp_path / "reviews.txt"
+    plain.write_text("text;label\nGood;1\nBad;0\n")
+    assert evaluate.read_labelled(plain).labels.tolist() == [1, 0]  # sniffed from the header
+
+
+def test_placeholders_star_ratings_and_folders_are_refused_with_the_fix(tmp_path):
+    path = tmp_path / "holes.csv"
+    path.write_text("text,label\nGood film,1\nNaN,0\nNULL,1\n")
+    with pytest.raises(evaluate.EvaluateError, match=r"Rows \[3, 4\] .* hold a placeholder"):
+        evaluate.read_labelled(path)
+    stars = tmp_path / "stars.csv"
+    stars.write_text("text,label\nGood film,9\nAwful,1\nMeh,4\n")
+    with pytest.raises(evaluate.EvaluateError, match=r"look like star ratings \(\['1', '4', '9'\]\).*rating >= 7"):
+        evaluate.read_labelled(stars)
+    with pytest.raises(evaluate.EvaluateError, match="is a folder"):
+        evaluate.read_labelled(tmp_path)

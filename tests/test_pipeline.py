@@ -24,6 +24,22 @@ def test_a_misspelt_run_parameter_fails_before_anything_runs(capsys):
     assert "MAX_LEN is a parameter of 03_baseline, 04_improvements, not of 02_preprocessing: run those" in err
 
 
+@pytest.mark.parametrize("name, value, fix", [("EPOCHS", "0", "-p EPOCHS 6"), ("LR", "abc", "-p LR 0.001"),
+                                              ("BATCH_SIZE", "0", "-p BATCH_SIZE 128"),
+                                              ("TRUNCATION", "middle", "'head', 'tail', 'head+tail'")])
+def test_a_bad_parameter_value_fails_before_any_kernel_starts(capsys, name, value, fix):
+    report = config.report_dir("smoke")
+    report.mkdir(parents=True)
+    (report / "03_baseline.ipynb").write_text("the last good page")
+    started = time.perf_counter()
+    assert main(["run", "--profile", "smoke", "--only", "03", "-p", name, value]) == 1
+    err = capsys.readouterr().err
+    assert name in err and fix in err and "Nothing was run" in err
+    assert time.perf_counter() - started < 10  # no kernel was started
+    assert [p.name for p in report.iterdir()] == ["03_baseline.ipynb"]
+    assert (report / "03_baseline.ipynb").read_text() == "the last good page"
+
+
 def test_each_notebook_gets_only_the_parameters_it_declares():
     notebooks = pipeline.chain(["02", "03"])
     shares = pipeline.check_parameters(notebooks, {"PROFILE": "smoke", "MAX_LEN": 64, "VOCAB_SIZE": 900})
@@ -156,3 +172,41 @@ def test_a_failing_notebook_leaves_the_report_as_it_was(tmp_path, monkeypatch):
     pipeline.run_chain("smoke", names=["01"], out_dir=report, progress=False)
     assert "one again" in (report / "01_eda.ipynb").read_text()
     assert (report / "02_preprocessing.ipynb").read_bytes() == before["02_preprocessing.ipynb"]
+
+
+def test_run_only_needs_names():
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--profile", "smoke", "--only"])
+    assert exit_.value.code == 2
+
+
+def test_an_interrupted_run_leaves_the_report_and_says_so_in_one_line(tmp_path, monkeypatch, capsys):
+    report = config.report_dir("smoke")
+    report.mkdir(parents=True)
+    (report / "03_baseline.ipynb").write_text("the last good page")
+
+    def interrupted(source, dest, *args, **kwargs):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text("half a notebook")  # what papermill had written when Ctrl-C came
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "execute", interrupted)
+    assert main(["run", "--profile", "smoke", "--only", "03"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("interrupted: the report in reports/smoke/ is as it was")
+    assert str(pipeline.staging_dir("smoke")) in err
+    assert [p.name for p in report.iterdir()] == ["03_baseline.ipynb"]
+    assert (report / "03_baseline.ipynb").read_text() == "the last good page"
+    assert (pipeline.staging_dir("smoke") / "03_baseline.ipynb").read_text() == "half a notebook"
+
+
+def test_notebook_kernels_talk_over_ipc_not_tcp(tmp_path, capfd):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from ipykernel.kernelapp import IPKernelApp\n"
+                                          "print(IPKernelApp.instance().transport)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "probe.ipynb")
+    pipeline.execute(tmp_path / "probe.ipynb", tmp_path / "out.ipynb", {}, progress=False, record=False)
+    out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert out.cells[0].outputs[0]["text"].strip() == "ipc"
+    assert "running over TCP" not in capfd.readouterr().err

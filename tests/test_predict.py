@@ -134,10 +134,24 @@ def test_a_bundle_path_that_does_not_exist(final_bundle, capsys, tmp_path):
     (["good film", "  "], "empty"),
     (["!!! ???"], "no words"),
     (["--file", "/no/such/reviews.txt"], "No file"),
+    (["--file", "/tmp"], "/tmp is a folder"),
 ])
 def test_bad_input_is_a_clear_error(final_bundle, capsys, argv, message):
     code, lines, err = run(capsys, *argv)
     assert code == 2 and lines == [] and message in err
+
+
+def test_lines_that_cannot_be_scored_are_named_by_file_line_and_the_rest_scored(final_bundle, capsys, tmp_path):
+    file = tmp_path / "batch.txt"
+    file.write_text("a good film\n\nboring and bad\n!!! ???\nNaN\nsuperb acting\n")
+    code, lines, err = run(capsys, "--file", str(file))
+    assert code == 0 and [parse(line)[2] for line in lines] == ["a good film", "boring and bad", "superb acting"]
+    assert f"skipped 2 of 5 lines that cannot be scored: {file} line 4: no words" in err
+    assert f"{file} line 5: a placeholder ('NaN'), not a review" in err  # file lines count the blank line 2
+    junk = tmp_path / "junk.txt"
+    junk.write_text("???\nNULL\n")
+    code, lines, err = run(capsys, "--file", str(junk))
+    assert code == 2 and lines == [] and "None of the 2 lines can be scored" in err
 
 
 def test_a_file_that_is_not_utf8_names_the_fix(final_bundle, capsys, tmp_path):

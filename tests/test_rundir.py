@@ -147,3 +147,17 @@ def test_without_stopwords_drops_them_from_every_review_and_keeps_negations():
     assert words == [["film", "not", "good"], ["the"], ["film", "<unk>"]]  # only stop words: the first stays
     assert filtered.params["remove_stopwords"] is True and prepared.params["remove_stopwords"] is False
     assert [len(ids) for ids in prepared.splits["train"].ids] == [5, 2, 2]  # the original is untouched
+
+
+def test_an_empty_lock_left_by_a_dead_run_is_taken_over():
+    import os
+    import time
+
+    path = config.run_dir("smoke") / rundir.LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("")
+    old = time.time() - 60
+    os.utime(path, (old, old))
+    with rundir.lock("smoke") as held:
+        assert f'"pid": {os.getpid()}' in held.read_text()
+    assert not path.exists()

@@ -156,10 +156,30 @@ def test_storage_defaults_to_sqlite_in_the_run_dir(monkeypatch):
     url = storage.study_storage("smoke")
     assert url == f"sqlite:///{config.run_dir('smoke') / 'optuna.db'}"
     assert config.run_dir("smoke").is_dir()
-    monkeypatch.setenv("OPTUNA_STORAGE", "postgresql://u:secret@db:5432/optuna")
-    assert storage.study_storage("smoke") == "postgresql://u:secret@db:5432/optuna"
+    monkeypatch.setenv("OPTUNA_STORAGE", "postgresql://u:secret@db:5432/optuna")  # the README's form
+    assert storage.study_storage("smoke") == "postgresql+psycopg2://u:secret@db:5432/optuna"  # the installed driver
     assert storage.study_storage("smoke", "sqlite:///x.db") == "sqlite:///x.db"
     assert "secret" not in storage.safe_url("postgresql://u:secret@db:5432/optuna")
+
+
+@pytest.mark.parametrize("url, message", [
+    ("study.db", "is not a database URL. Use sqlite:///path/to/study.db"), ("notaurl", "is not a database URL"),
+    ("sqlite:/x.db", "is not a database URL"), ("postgres://u@db/optuna", "write postgresql://"),
+    ("sqlite:///no/such/folder/study.db", "which does not exist: create the folder"),
+    ("sqlite://", "names no database file"), ("oracle://u@db/x", "does not install a driver"),
+])
+def test_a_malformed_storage_url_names_the_accepted_forms(url, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        storage.study_storage("smoke", url)
+
+
+def test_a_study_is_never_added_to_another_profiles_database_unasked(monkeypatch):
+    quick_db = config.study_db_path("quick")
+    quick_db.parent.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("OPTUNA_STORAGE", f"sqlite:///{quick_db}")
+    with pytest.raises(ValueError, match="is the quick run's own study database; a smoke study does not belong"):
+        storage.study_storage("smoke")
+    assert storage.study_storage("quick") == f"sqlite:///{quick_db}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -167,7 +167,7 @@ class PostgresServer:
         return self
 
     def url(self, database: str) -> str:
-        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{database}"
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"  # the README's form
 
     def connect(self, database: str = "postgres"):
         import psycopg2

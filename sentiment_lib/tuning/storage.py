@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 import warnings
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -41,13 +42,59 @@ HEARTBEAT_INTERVAL = 30  # seconds between a running trial's heartbeats
 GRACE_PERIOD = 120       # a running trial without a heartbeat for this long is stale (its process died)
 
 
+ACCEPTED_FORMS = ("sqlite:///path/to/study.db (three slashes, then the file's path), "
+                  "postgresql://user:password@host:5432/database, or mysql+pymysql://user:password@host/database")
+DRIVERS = {"sqlite", "postgresql", "postgresql+psycopg2", "mysql", "mysql+pymysql"}
+
+
+def check_storage_url(url: str, profile: str | None = None) -> str:
+    """``url`` checked and made usable: a ``ValueError`` naming the accepted forms for anything that is not a
+    database URL of a known kind (a plain path, ``sqlite:/x.db``, ``postgres://``), for a SQLite file whose folder
+    does not exist, and for another profile's own study database (a study is never added there unasked);
+    ``postgresql://`` is given the installed driver (``postgresql+psycopg2://``: SQLAlchemy 2 would load psycopg 3,
+    which the project does not install)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(f"The Optuna storage {url!r} is not a database URL. Use {ACCEPTED_FORMS}.") from None
+    if parsed.drivername == "postgres":
+        raise ValueError(f"The Optuna storage {safe_url(url)!r} says postgres://, which SQLAlchemy does not read: "
+                         f"write postgresql://… instead (accepted: {ACCEPTED_FORMS}).")
+    if parsed.drivername not in DRIVERS:
+        raise ValueError(f"The Optuna storage {safe_url(url)!r} names the database kind {parsed.drivername!r}, "
+                         f"which this project does not install a driver for. Use {ACCEPTED_FORMS}.")
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    if parsed.drivername == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            raise ValueError(f"The Optuna storage {url!r} names no database file (an in-memory study is lost when "
+                             f"the run ends). Use {ACCEPTED_FORMS}.")
+        folder = Path(parsed.database).expanduser().resolve().parent
+        if not folder.is_dir():
+            raise ValueError(f"The Optuna storage {url!r} is a SQLite file in {folder}, which does not exist: create "
+                             "the folder, or give another path (sqlite:///path/to/study.db).")
+        if profile is not None:
+            from ..profiles import PROFILES
+
+            owner = [other for other in PROFILES if other != profile
+                     and Path(parsed.database).expanduser().resolve() == config.study_db_path(other).resolve()]
+            if owner:
+                raise ValueError(f"The Optuna storage {url!r} is the {owner[0]} run's own study database; a {profile} "
+                                 f"study does not belong there. Unset {STORAGE_ENV} (the {profile} run keeps its "
+                                 f"study in {config.study_db_path(profile)}), or pass another --storage.")
+    return parsed.render_as_string(hide_password=False)
+
+
 def study_storage(profile: str, storage: str | None = None) -> str:
-    """The storage URL: ``storage`` if given, else ``$OPTUNA_STORAGE``, else SQLite in the run directory
-    (``sqlite:///…/artifacts/<profile>/optuna.db``, :func:`sentiment_lib.config.study_db_path`; the folder is
-    created)."""
+    """The storage URL: ``storage`` if given, else ``$OPTUNA_STORAGE`` (either checked by
+    :func:`check_storage_url`), else SQLite in the run directory (``sqlite:///…/artifacts/<profile>/optuna.db``,
+    :func:`sentiment_lib.config.study_db_path`; the folder is created)."""
     url = storage or os.environ.get(STORAGE_ENV)
     if url:
-        return url
+        return check_storage_url(url, profile)
     path = config.study_db_path(profile)
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
