@@ -303,9 +303,10 @@ two models counts when McNemar's paired test separates them <i>and</i> it exceed
 OLDER_RUN = """<p class="stale">This run recorded no models chosen on validation and no checked claims: it ran with
 an older version of the notebooks (see the stale marks below). Rerun it to fill this section.</p>"""
 PROFILES_NOTE = """<p>The <code>smoke</code> profile exists for the tests; <code>quick</code> runs on a laptop CPU in
-minutes with a fifth of the labelled reviews and small networks, so its networks see less data and pre-train a
-smaller language model than <code>full</code>'s, which uses every review. The lessons below are this run's; the
-other profile's index has its own.</p>"""
+minutes with 10,000 of the 22,500 training reviews, shorter reviews and small networks, so its networks see
+less data and start from a smaller language model than <code>full</code>'s, which uses every review: a linear
+model gains most from that difference. The lessons above are this run's; the other profile's index has its
+own.</p>"""
 
 
 def build_site(profile: str, report_dir: Path | None = None, notebooks: Sequence[Path] | None = None) -> list[Path]:

@@ -131,15 +131,19 @@ def test_a_killed_run_of_the_chain_continues_to_the_same_metrics(tmp_path):
     checkpoints = tmp_path / "b" / "smoke" / "checkpoints"
     started = {}
 
-    def two_seconds_into_02():
-        if (tmp_path / "rb" / "smoke" / "02_preprocessing.ipynb").exists():
+    def two_seconds_into_02():  # a notebook executes in the run directory, and is published when it finishes
+        if (tmp_path / "b" / "smoke" / "executed" / "02_preprocessing.ipynb").exists():
             started.setdefault("at", time.perf_counter())
         return "at" in started and time.perf_counter() - started["at"] > 2
 
+    report = tmp_path / "rb" / "smoke"
     assert _chain(killed, "02", "03", kill_when=two_seconds_into_02) is None  # while 02 prepares the data
+    assert not report.exists() or not list(report.iterdir())  # nothing half-run reached the report
     assert _chain(killed, "02", "03", kill_when=lambda: len(list(checkpoints.glob("*.pt"))) >= 2) is None  # in 03
+    assert (report / "02_preprocessing.ipynb").exists() and not (report / "03_baseline.ipynb").exists()
     assert (tmp_path / "b" / "smoke" / "run.lock").exists()  # left by the killed runner, taken over next
     assert _chain(killed, "02", "03") == 0
+    assert (report / "03_baseline.ipynb").exists()  # the resumed run completed it
     a = json.loads((tmp_path / "a" / "smoke" / "metrics.json").read_text())["models"]
     b = json.loads((tmp_path / "b" / "smoke" / "metrics.json").read_text())["models"]
     assert set(a) == set(b)
