@@ -28,13 +28,13 @@ import numpy as np
 import pandas as pd
 
 from .metrics import binary_metrics, confusion
+from .predict import PLACEHOLDERS
 from .uncertainty import accuracy_interval
 
 TEXT_COLUMNS = ("text", "review", "reviews", "sentence", "content", "comment", "body", "document", "tweet")
 LABEL_COLUMNS = ("label", "labels", "sentiment", "polarity", "class", "target", "y")
 POSITIVE = {"1", "1.0", "positive", "pos", "p", "+", "true", "yes", "y", "good"}
 NEGATIVE = {"0", "0.0", "-1", "-1.0", "negative", "neg", "n", "-", "false", "no", "bad"}
-PLACEHOLDERS = {"nan", "none", "null", "n/a", "na", "<na>"}  # what a spreadsheet or pandas writes for "no text"
 SEPARATORS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 BOMS = ((b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"), (b"\xef\xbb\xbf", "utf-8-sig"))
 

@@ -309,6 +309,14 @@ model gains most from that difference. The lessons above are this run's; the oth
 own.</p>"""
 
 
+def _write(path: Path, text: str) -> None:
+    """Write a page atomically: a build that fails half-way leaves the pages as they were."""
+    from .files import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
 def build_site(profile: str, report_dir: Path | None = None, notebooks: Sequence[Path] | None = None) -> list[Path]:
     """Render every executed notebook of ``report_dir`` (default ``reports/<profile>/``) as a page beside it
     and write ``index.html``; returns the pages written, index first."""
@@ -326,7 +334,7 @@ def build_site(profile: str, report_dir: Path | None = None, notebooks: Sequence
         previous = (pages[i - 1][1].with_suffix(".html").name, titles[i - 1]) if i else None
         following = (pages[i + 1][1].with_suffix(".html").name, titles[i + 1]) if i + 1 < len(pages) else None
         out = executed.with_suffix(".html")
-        out.write_text(render_page(executed, source, previous, following), encoding="utf-8")
+        _write(out, render_page(executed, source, previous, following))
         written.append(out)
     manifest_file = report_dir / "metrics.json"
     manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
@@ -355,7 +363,7 @@ def build_site(profile: str, report_dir: Path | None = None, notebooks: Sequence
              f'<h2>The notebooks</h2><ol>{"".join(rows)}</ol><p>{reused_line(manifest)}</p>'
              f'<p><a href="metrics.json">metrics.json</a>: every number above, machine-readable.</p></main>'
              f'{FIGURE_PROBE}</body></html>')
-    (report_dir / "index.html").write_text(index, encoding="utf-8")
+    _write(report_dir / "index.html", index)
     return [report_dir / "index.html", *written]
 
 

@@ -99,6 +99,7 @@ def test_a_second_run_on_a_run_directory_in_use_fails_at_once_naming_the_other(c
         err = capsys.readouterr().err
         assert f"in use by process {child.pid}" in err and f"kill {child.pid}" in err
         assert time.perf_counter() - started < 30  # at once, not after running a notebook
+        assert not config.report_dir("smoke").exists()  # a refused run writes nothing, not even the site
         with rundir.lock("quick"):  # another profile: side by side
             pass
     finally:
