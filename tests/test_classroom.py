@@ -168,6 +168,42 @@ def test_a_typical_wrong_answer_fails_its_hidden_check(gid):
     assert "not written yet" not in str(err.value)  # a real diagnosis, not the stub's message
 
 
+# More typical wrong answers, as students write them, each with the words its check's feedback must contain.
+MORE_WRONG = [
+    ("base-evaluate", '''import torch
+import torch.nn.functional as F
+def evaluate(model, loader):  # the mean of the per-batch means: wrong when batches differ in size
+    model.eval()
+    losses, accuracies = [], []
+    with torch.no_grad():
+        for batch in loader:
+            logits = model(batch.tokens, batch.lengths)
+            losses.append(F.binary_cross_entropy_with_logits(logits, batch.labels).item())
+            accuracies.append(((logits >= 0).float() == batch.labels).float().mean().item())
+    return {"loss": sum(losses) / len(losses), "accuracy": sum(accuracies) / len(accuracies)}''', "differs"),
+    ("impr-attention", '''from sentiment_lib import models
+def attention_weights(scores, lengths):  # hands the exercise to the library
+    return models.masked_softmax(scores, lengths)''', "sentiment_lib.models.masked_softmax"),
+    ("prep-truncate", '''from sentiment_lib.text import truncate as library_truncate
+def truncate(ids, max_len, side="head"):
+    return library_truncate(ids, max_len, side)''', "sentiment_lib.text.truncate"),
+    ("impr-pool", '''import sentiment_lib.models
+def masked_mean_max(outputs, lengths):
+    return sentiment_lib.models.masked_mean_max_pool(outputs, lengths)''', "the library's own answer"),
+]
+
+
+@pytest.mark.parametrize("gid, answer, feedback", MORE_WRONG, ids=[f"{g}-{i}" for i, (g, _, _) in enumerate(MORE_WRONG)])
+def test_more_typical_wrong_answers_fail_with_feedback_that_says_why(gid, answer, feedback):
+    _, _, reference, test = next(a for a in ALL if a[1] == gid)
+    hidden = HIDDEN.search(test).group(1)
+    check = getattr(checks, re.search(r"checks\.(check_\w+)\(", hidden).group(1))
+    ns = namespace()
+    exec(compile(answer, gid, "exec"), ns)
+    with pytest.raises(checks.Failed, match=re.escape(feedback)):
+        check(ns[re.findall(r"^def (\w+)\(", reference, re.M)[-1]])
+
+
 def test_the_library_function_itself_is_not_an_answer():
     from sentiment_lib import text
 
