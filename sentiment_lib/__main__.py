@@ -177,10 +177,10 @@ def _bench(argv: list[str]) -> int:
         print(f"error: no benchmark at {bench}: the benchmark ships with the source checkout, not the installed "
               "package; run it from a clone of the repository (make bench).", file=sys.stderr)
         return 2
-    sys.path.insert(0, str(bench.parent.parent))
-    from benchmarks.bench import main as bench_main
+    import subprocess
 
-    return bench_main(argv)
+    # the benchmark lives beside the package, not in it: run it from the checkout (the package edits no sys.path)
+    return subprocess.call([sys.executable, "-m", "benchmarks.bench", *argv], cwd=config.project_root())
 
 
 def _train(args) -> int:

@@ -90,10 +90,6 @@ def tiny_params(**overrides) -> profiles.Params:
 # --------------------------------------------------------------------------------------------
 
 
-class PostgresUnavailable(RuntimeError):
-    """PostgreSQL binaries are missing and cannot be installed here (the message says why)."""
-
-
 def find_postgres_bin() -> Path | None:
     """The folder holding ``initdb`` and ``pg_ctl`` (PATH first, then Debian's versioned folders)."""
     for name in ("pg_ctl",):
@@ -103,25 +99,6 @@ def find_postgres_bin() -> Path | None:
     versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
                       key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0)
     return Path(versions[-1]).parent if versions else None
-
-
-def install_postgres(timeout: float = 600) -> Path:
-    """``apt-get install postgresql`` (Debian's registry) and return the folder of its binaries."""
-    if shutil.which("apt-get") is None:
-        raise PostgresUnavailable("PostgreSQL is not installed and there is no apt-get to install it "
-                                  "(install the postgresql server package, or put initdb/pg_ctl on PATH).")
-    if os.geteuid() != 0:
-        raise PostgresUnavailable("PostgreSQL is not installed and installing it with apt-get needs root "
-                                  "(run `sudo apt-get install postgresql` once).")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "postgresql"]):
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
-        if done.returncode != 0:
-            raise PostgresUnavailable(f"`{' '.join(command)}` failed: {done.stderr[-2000:]}")
-    found = find_postgres_bin()
-    if found is None:
-        raise PostgresUnavailable("apt-get installed postgresql but no initdb/pg_ctl was found.")
-    return found
 
 
 def free_port() -> int:
