@@ -18,6 +18,7 @@ import optuna
 import pytest
 
 from sentiment_lib.tuning import study as studies
+from sentiment_lib.tuning.storage import check_storage_url
 
 from tuning_helpers import PostgresServer, find_postgres_bin, save_tiny_prepared
 
@@ -97,7 +98,7 @@ def test_workers_share_one_study_and_record_each_trial_once(postgres):
     per_worker = 3
     finish(start_workers(url, "shared", "--worker-trials", str(per_worker)))
 
-    study = optuna.load_study(study_name="shared", storage=url)
+    study = optuna.load_study(study_name="shared", storage=check_storage_url(url))  # the installed driver
     trials = study.get_trials()
     total = WORKERS * per_worker
     assert len(trials) == total
@@ -115,7 +116,7 @@ def test_workers_fill_a_study_up_to_its_target(postgres):
     target = 4
     summaries = finish(start_workers(url, "target", "--trials", str(target)))
 
-    study = optuna.load_study(study_name="target", storage=url)
+    study = optuna.load_study(study_name="target", storage=check_storage_url(url))
     finished = studies.finished_trials(study)
     # Workers stop once the study has its trials; one may finish a trial it had already started.
     assert target <= len(finished) <= target + WORKERS - 1
