@@ -82,6 +82,7 @@ def _config(root: Path, cell_timeout: int) -> str:
         # nbgrader's own per-cell limit (ExecutePreprocessor.timeout is ignored by nbgrader; jupyter/nbgrader#1463)
         f"c.Execute.timeout = {int(cell_timeout)}",
         "c.Execute.interrupt_on_timeout = True",
+        "c.Execute.kernel_manager_class = 'sentiment_lib.kernels.AsyncIPCKernelManager'",  # no TCP port
         "c.OverwriteCells.add_missing_cells = False",  # the grader restores deleted test cells itself
         # feedback: no hidden test in the source, no traceback that would show it (jupyter/nbgrader#917)
         "from nbgrader.preprocessors import GetGrades, ClearHiddenTests",

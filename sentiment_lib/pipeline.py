@@ -83,31 +83,6 @@ def _failed_cell(path: Path) -> str:
     return "an unknown cell"
 
 
-def ipc_kernel_manager(synchronous: bool = False):
-    """A kernel-manager class whose kernels talk over IPC sockets in a private temp folder instead of TCP ports
-    of localhost: nothing listens on the network, and Jupyter's "Kernel is running over TCP without encryption"
-    warning has no cause. The folder is removed with the kernel. ``synchronous``: the blocking manager (what
-    nbval uses) instead of the asynchronous one (papermill's)."""
-    import os
-    import tempfile
-
-    from jupyter_client.manager import AsyncKernelManager, KernelManager
-
-    class IPCKernelManager(KernelManager if synchronous else AsyncKernelManager):
-        def __init__(self, **kwargs: Any):
-            self._socket_dir = tempfile.mkdtemp(prefix="sentiment-kernel-")
-            kwargs.setdefault("transport", "ipc")
-            kwargs.setdefault("ip", os.path.join(self._socket_dir, "kernel"))
-            super().__init__(**kwargs)
-
-        async def _async_cleanup_resources(self, restart: bool = False) -> None:
-            await super()._async_cleanup_resources(restart=restart)
-            if not restart:
-                shutil.rmtree(self._socket_dir, ignore_errors=True)
-
-    return IPCKernelManager
-
-
 def execute(source: Path, dest: Path, parameters: dict[str, Any], progress: bool = True,
             record: bool = True) -> float:
     """Execute one notebook with papermill (kernel cwd: ``notebooks/``); return its wall seconds.
@@ -116,11 +91,13 @@ def execute(source: Path, dest: Path, parameters: dict[str, Any], progress: bool
     profile, commit, machine, seconds, finished; see :mod:`sentiment_lib.site`)."""
     import papermill as pm
 
+    from .kernels import AsyncIPCKernelManager  # no kernel listens on a TCP port
+
     dest.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
         pm.execute_notebook(str(source), str(dest), parameters=parameters, cwd=str(notebooks_dir()),
-                            kernel_name="python3", progress_bar=progress, kernel_manager_class=ipc_kernel_manager())
+                            kernel_name="python3", progress_bar=progress, kernel_manager_class=AsyncIPCKernelManager)
     except pm.PapermillExecutionError as err:
         raise ChainError(
             f"{source.stem} failed in {_failed_cell(dest)}: {err.ename}: {err.evalue}\n"

@@ -20,10 +20,11 @@ def pytest_configure(config):
     if config.getoption("nbval", default=False):
         import nbval.kernel
 
-        from sentiment_lib.pipeline import ipc_kernel_manager, use_scratch_run_dirs
+        from sentiment_lib.kernels import IPCKernelManager
+        from sentiment_lib.pipeline import use_scratch_run_dirs
 
         use_scratch_run_dirs()
-        nbval.kernel.KernelManager = ipc_kernel_manager(synchronous=True)  # no kernel listens on a TCP port
+        nbval.kernel.KernelManager = IPCKernelManager  # no kernel listens on a TCP port
 
 # (split, kind, id, rating, text): the official layout, with HTML, an entity and non-ASCII text.
 TINY_REVIEWS = [
