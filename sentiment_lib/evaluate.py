@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .metrics import binary_metrics, confusion
-from .predict import PLACEHOLDERS
+from .files import PLACEHOLDERS, sniff_encoding
 from .uncertainty import accuracy_interval
 
 TEXT_COLUMNS = ("text", "review", "reviews", "sentence", "content", "comment", "body", "document", "tweet")
@@ -36,7 +36,6 @@ LABEL_COLUMNS = ("label", "labels", "sentiment", "polarity", "class", "target", 
 POSITIVE = {"1", "1.0", "positive", "pos", "p", "+", "true", "yes", "y", "good"}
 NEGATIVE = {"0", "0.0", "-1", "-1.0", "negative", "neg", "n", "-", "false", "no", "bad"}
 SEPARATORS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
-BOMS = ((b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"), (b"\xef\xbb\xbf", "utf-8-sig"))
 
 
 class EvaluateError(Exception):
@@ -79,14 +78,6 @@ def label_values(raw: pd.Series) -> np.ndarray:
         raise EvaluateError(f"Labels {unknown[:8]} are neither positive nor negative. Accepted spellings: "
                             f"{sorted(POSITIVE)} for positive, {sorted(NEGATIVE)} for negative.")
     return spelt.isin(POSITIVE).to_numpy().astype(np.int64)
-
-
-def sniff_encoding(head: bytes, encoding: str) -> str:
-    """The encoding a file's byte-order mark declares (UTF-16 or UTF-8 with BOM) when it has one, else ``encoding``."""
-    for bom, declared in BOMS:
-        if head.startswith(bom):
-            return declared
-    return encoding
 
 
 def _separator(path: Path, sample: str, separator: str | None) -> str:

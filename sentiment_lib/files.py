@@ -75,3 +75,17 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+# Reading the user's own text files (predict --file, evaluate FILE)
+PLACEHOLDERS = {"nan", "none", "null", "n/a", "na", "<na>"}  # what a spreadsheet or pandas writes for "no text"
+BOMS = ((b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"), (b"\xef\xbb\xbf", "utf-8-sig"))
+
+
+def sniff_encoding(head: bytes, encoding: str) -> str:
+    """The encoding a file's byte-order mark declares (UTF-16, or UTF-8 with a BOM) when its first bytes ``head``
+    carry one, else ``encoding``."""
+    for bom, declared in BOMS:
+        if head.startswith(bom):
+            return declared
+    return encoding

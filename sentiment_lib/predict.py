@@ -27,6 +27,7 @@ from typing import Sequence, TextIO
 import numpy as np
 
 from . import config
+from .files import PLACEHOLDERS, sniff_encoding
 
 SNIPPET_CHARS = 60
 EXIT_USAGE = 2
@@ -59,9 +60,6 @@ def resolve_bundle(profile: str, model: str | None = None) -> Path:
     raise PredictError(
         f"No final model for profile {profile!r} at {path}. Train it first: `make run PROFILE={profile}` "
         f"(notebook 05 saves it), or pass --model PATH to a saved bundle.{hint}")
-
-
-PLACEHOLDERS = {"nan", "none", "null", "n/a", "na", "<na>"}  # what a spreadsheet or pandas writes for "no text"
 
 
 def _lines(stream: TextIO, name: str = "stdin", encoding: str = "utf-8") -> list[tuple[str, str]]:
@@ -101,6 +99,8 @@ def gather_reviews(texts: Sequence[str], file: str | None, stdin: TextIO | None 
             raise PredictError(f"{path} is a folder: give a text file inside it, with one review per line.")
         if not path.is_file():
             raise PredictError(f"No file {path}: give a text file with one review per line, or '-' for stdin.")
+        with open(path, "rb") as raw:
+            encoding = sniff_encoding(raw.read(4), encoding)  # a byte-order mark names it
         with open(path, encoding=encoding) as handle:
             gathered += _lines(handle, str(path), encoding)
     elif not texts and stdin is not None and not _is_terminal(stdin):

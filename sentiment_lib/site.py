@@ -183,10 +183,11 @@ def _interval(metrics: dict[str, Any], n: int | None) -> str:
 
 
 def _spread(manifest: dict[str, Any], name: str | None) -> str:
+    """``"0.8515 ± 0.0048 (3 seeds)"`` for a model whose seed spread the run measured, else ``""``."""
     spread = (manifest.get("seed_spread") or {}).get(name or "")
     if not spread or spread.get("std") is None or spread.get("runs", 0) < 2:
         return ""
-    return f"; {spread['runs']} seeds {spread['mean']:.4f} ± {spread['std']:.4f}"
+    return f"{spread['mean']:.4f} ± {spread['std']:.4f} ({spread['runs']} seeds)"
 
 
 def headline(stem: str, manifest: dict[str, Any]) -> str:
@@ -201,12 +202,14 @@ def headline(stem: str, manifest: dict[str, Any]) -> str:
         sizes = ", ".join(f"{k} {v:,}" for k, v in data["subset_sizes"].items())
         return f"{sizes}; vocabulary {data.get('vocab_size', 0):,}"
     if stem.startswith("03") and "lstm" in models:
-        return f"baseline LSTM: test accuracy {_interval(models['lstm'], n_test)}{_spread(manifest, 'lstm')}"
+        spread = _spread(manifest, "lstm")
+        return f"baseline LSTM: test accuracy {_interval(models['lstm'], n_test)}" + (f"; {spread}" if spread else "")
     chosen = choices.get("04", {})
     if stem.startswith("04") and chosen.get("best_network") in models:
         best = chosen["best_network"]
+        spread = _spread(manifest, best)
         line = (f"best network on validation: {html.escape(best)}, test accuracy {_interval(models[best], n_test)}"
-                f"{_spread(manifest, best)}")
+                + (f"; {spread}" if spread else ""))
         if chosen.get("blend") in models:
             line += (f"; the ladder's network ({html.escape(chosen['ladder_network'])}) averaged with "
                      f"{html.escape(chosen['best_linear'])}: {_interval(models[chosen['blend']], n_test)}")
@@ -233,9 +236,7 @@ def headline_table(manifest: dict[str, Any]) -> str:
     for notebook, what, name in rows:
         if name not in models or models[name].get("accuracy") is None:
             continue
-        spread = (manifest.get("seed_spread") or {}).get(name) or {}
-        seeds = (f"{spread['mean']:.4f} ± {spread['std']:.4f} ({spread['runs']} seeds)"
-                 if spread.get("runs", 0) >= 2 and spread.get("std") is not None else "one seed")
+        seeds = _spread(manifest, name) or "one seed"
         cells.append(f"<tr><td>{notebook}</td><td>{html.escape(what)}<br><small>{html.escape(name)}</small></td>"
                      f"<td>{_interval(models[name], n_test)}</td><td>{seeds}</td></tr>")
     if not cells:

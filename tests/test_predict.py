@@ -154,6 +154,15 @@ def test_lines_that_cannot_be_scored_are_named_by_file_line_and_the_rest_scored(
     assert code == 2 and lines == [] and "None of the 2 lines can be scored" in err
 
 
+def test_a_byte_order_mark_names_the_files_encoding(final_bundle, capsys, tmp_path):
+    for codec in ("utf-16", "utf-8-sig"):
+        file = tmp_path / f"{codec}.txt"
+        file.write_bytes("un film très réussi\nsuperb acting\n".encode(codec))
+        code, lines, err = run(capsys, "--file", str(file))
+        assert code == 0, err
+        assert [parse(line)[2] for line in lines] == ["un film très réussi", "superb acting"]
+
+
 def test_a_file_that_is_not_utf8_names_the_fix(final_bundle, capsys, tmp_path):
     file = tmp_path / "latin1.txt"
     file.write_bytes("un film tr\u00e8s r\u00e9ussi\n".encode("latin-1"))

@@ -117,7 +117,7 @@ def test_headlines_and_the_index_name_the_models_chosen_on_validation():
                 "claims": {"03": [{"claim": "It learns.", "holds": True, "evidence": "0.80"}],
                            "04": [{"claim": "AT helps.", "holds": False, "evidence": "within seed spread"}]}}
     three, four, five = (headline(stem, manifest) for stem in ("03_baseline", "04_improvements", "05_optuna"))
-    assert three == "baseline LSTM: test accuracy 0.8000 [0.774, 0.824]; 3 seeds 0.8200 ± 0.0300"
+    assert three == "baseline LSTM: test accuracy 0.8000 [0.774, 0.824]; 0.8200 ± 0.0300 (3 seeds)"
     assert four.startswith("best network on validation: attention_lstm, test accuracy 0.8800") and "bilstm" not in four
     assert "averaged with nbsvm (400 tokens): 0.9100" in four
     assert five.startswith("final model (retrained networks + NBSVM): test accuracy 0.9060") and \
