@@ -305,9 +305,8 @@ OLDER_RUN = """<p class="stale">This run recorded no models chosen on validation
 an older version of the notebooks (see the stale marks below). Rerun it to fill this section.</p>"""
 PROFILES_NOTE = """<p>The <code>smoke</code> profile exists for the tests; <code>quick</code> runs on a laptop CPU in
 minutes with 10,000 of the 22,500 training reviews, shorter reviews and small networks, so its networks see
-less data and start from a smaller language model than <code>full</code>'s, which uses every review: a linear
-model gains most from that difference. The lessons above are this run's; the other profile's index has its
-own.</p>"""
+less data and start from a smaller language model than <code>full</code>'s, which uses every review. The
+lessons above are this run's; the other profile's index has its own.</p>"""
 
 
 def _write(path: Path, text: str) -> None:
