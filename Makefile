@@ -12,7 +12,7 @@ PYTEST   := $(TEST_ENV) $(PY) -m pytest --nbval --nbval-current-env \
             --nbval-sanitize-with tests/regression/sanitize.cfg --nbval-cell-timeout=1200
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test unit snapshots site data bench bench-tuning predict tune student grade clean
+.PHONY: help install run test unit snapshots site results data bench bench-tuning predict tune student grade clean
 
 help: ## list every command
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,6 +40,9 @@ snapshots: $(STAMP) ## re-execute the regression snapshots (smoke profile) after
 
 site: $(STAMP) ## rebuild and check the report site of reports/PROFILE/ (make run builds it too)
 	$(PY) -m sentiment_lib site --profile $(PROFILE)
+
+results: $(STAMP) ## write docs/results.md: the results tables of every reports/<profile>/metrics.json
+	$(PY) -m sentiment_lib results
 
 data: $(STAMP) ## download the official IMDB archive into data/raw/ (needs internet)
 	$(PY) -m sentiment_lib data
