@@ -14,7 +14,7 @@ mean/max pooling; same initial weights) on the same reviews with the same optimi
 - ``seed-style``: that tutorial's loop, the reference: random batches of 64, every batch padded to
   ``--max-len``, the BiLSTM run over the whole padded tensor without packing
   (:class:`benchmarks.seed_style.PaddedBiLSTMPool`), glibc's allocator as it behaves by default
-  (:func:`sentiment_lib.memory.keep_freed_memory` ``(False)``).
+  (:func:`sentiment_lib.runtime.memory.keep_freed_memory` ``(False)``).
 - ``project``: this project's defaults, what the notebooks get from :func:`sentiment_lib.train.fit`,
   bfloat16 autocast included where the CPU has native bf16 (:func:`sentiment_lib.config.choose_precision`;
   ``project fp32`` is then the same loop in float32, to show that share of the gain):
@@ -86,7 +86,7 @@ import torch
 
 from sentiment_lib.batching import Batch, EncodedSplit, make_loader
 from sentiment_lib.config import choose_precision
-from sentiment_lib.memory import FreedMemoryCap, keep_freed_memory
+from sentiment_lib.runtime.memory import FreedMemoryCap, keep_freed_memory
 from sentiment_lib.models import BiLSTMPool
 from sentiment_lib.train import evaluate, train_one_epoch
 from sentiment_lib.uncertainty import mcnemar, predictions_correct

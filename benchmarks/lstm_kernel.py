@@ -5,7 +5,7 @@
 
 ``make bench`` times whole training loops; this times the part of them that dominates (about 80% of a
 bfloat16 training step of its model, ``torch.profiler`` on the 2-core AMD EPYC): one LSTM layer, one
-direction (the call :func:`sentiment_lib.fused_rnn.run_cell` makes; oneDNN on a CPU), forward and backward on
+direction (the call :func:`sentiment_lib.runtime.fused_rnn.run_cell` makes; oneDNN on a CPU), forward and backward on
 a (T, B, E) input, in float32 and under bfloat16 autocast where the CPU runs it natively. Layouts: one
 process with 1, 2, … threads, and N processes with one thread each at once (what two trainings in two
 workers get, as notebooks 03–05 run them). Each row gives the useful GFLOP/s (``3 × 2 × 4H × (E + H)`` per
@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from benchmarks.bench import lstm_train_flops_per_token, matmul_gflops
-from sentiment_lib.fused_rnn import cpu_has_bf16_rnn
+from sentiment_lib.runtime.fused_rnn import cpu_has_bf16_rnn
 
 COLUMNS = ["precision", "processes", "threads", "batch", "ms fwd+bwd", "GFLOP/s", "roof GFLOP/s", "% roof", "× one thread"]
 

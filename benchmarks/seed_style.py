@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from sentiment_lib.fused_rnn import run_over_padding
+from sentiment_lib.runtime.fused_rnn import run_over_padding
 from sentiment_lib.models import BiLSTMPool, check_batch, masked_mean_max_pool
 
 

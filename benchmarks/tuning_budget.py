@@ -23,6 +23,7 @@ import pandas as pd
 
 from sentiment_lib.profiles import Params
 from sentiment_lib.rundir import Prepared, load_run
+from sentiment_lib.runtime import Runtime
 from sentiment_lib.tuning.space import study_plan
 from sentiment_lib.tuning.study import finished_trials, make_pruner, make_sampler, objective
 from sentiment_lib.tuning.storage import quiet_optuna
@@ -35,7 +36,7 @@ def run_one(prepared: Prepared, params: Params, pruner: optuna.pruners.BasePrune
         study = optuna.create_study(direction="minimize", sampler=make_sampler(seed, n_trials), pruner=pruner)
         start = time.perf_counter()
         space = study_plan(params)[2]  # 05's space: around 04's chosen network when the run recorded one
-        study.optimize(objective(prepared, params, checkpoint=False, space=space), n_trials=n_trials)
+        study.optimize(objective(prepared, params, runtime=Runtime(checkpoints=False), space=space), n_trials=n_trials)
         seconds = time.perf_counter() - start
     trials = finished_trials(study)
     complete = sorted((t for t in trials if t.state == optuna.trial.TrialState.COMPLETE), key=lambda t: t.value)

@@ -9,6 +9,7 @@
     predict [--profile P] [TEXT …] [--file F]         label reviews with a run's saved model
     evaluate FILE [--profile P] [--model M]           score a saved model on your own labelled CSV/TSV
     bench [--epoch] [--extra WAY …]                   training-speed benchmark (benchmarks/bench.py)
+    results [--profile P …] [--out F]                 docs/results.md from each reports/P/metrics.json
 """
 from __future__ import annotations
 
@@ -32,41 +33,54 @@ def _parameters(pairs: list[list[str]]) -> dict[str, Any]:
     return {name: parse_value(value) for name, value in pairs}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sentiment_lib", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+def _profile(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--profile", default=profiles.DEFAULT_PROFILE, choices=sorted(profiles.PROFILES))
+
+
+def _parameter_option(command: argparse.ArgumentParser, example: str) -> None:
+    command.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
+                         help=f"a notebook parameter, e.g. {example}")
+
+
+def _chain_commands(sub) -> None:
     run = sub.add_parser("run", help="execute the notebook chain for a profile")
-    run.add_argument("--profile", default=profiles.DEFAULT_PROFILE, choices=sorted(profiles.PROFILES))
+    _profile(run)
     run.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="notebook prefixes, e.g. 01 02")
-    run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                     default=[], help="papermill parameter for every notebook")
+    _parameter_option(run, "-p EPOCHS 4 (every notebook that declares it)")
     run.add_argument("--no-html", action="store_true")
     snaps = sub.add_parser("snapshots", help="regenerate tests/regression/ (smoke profile)")
     snaps.add_argument("--only", nargs="*")
-    site_cmd = sub.add_parser("site", help="build the report site (index, pages, navigation) from reports/P/")
-    site_cmd.add_argument("--profile", default=profiles.DEFAULT_PROFILE, choices=sorted(profiles.PROFILES))
+    _profile(sub.add_parser("site", help="build the report site (index, pages, navigation) from reports/P/"))
     sub.add_parser("data", help="download the official IMDB archive into data/raw/")
+    results = sub.add_parser("results", help="write docs/results.md: the results tables of reports/P/metrics.json")
+    results.add_argument("--profile", nargs="+", choices=sorted(profiles.PROFILES),
+                         help="only these profiles (default: every one with reports/P/metrics.json)")
+    results.add_argument("--out", help="the Markdown file to write (default: docs/results.md)")
+
+
+def _model_commands(sub) -> None:
     predict = sub.add_parser("predict", help="label reviews with a run's saved model")
     predict.add_argument("texts", nargs="*", help="review texts (or use --file / stdin)")
-    predict.add_argument("--profile", default=profiles.DEFAULT_PROFILE, choices=sorted(profiles.PROFILES))
+    _profile(predict)
     predict.add_argument("--model", help="path to a model bundle (default: the run's final model)")
     predict.add_argument("--file", help="a file with one review per line ('-' for stdin)")
     predict.add_argument("--encoding", default="utf-8", help="the --file's text encoding (default utf-8; e.g. latin-1)")
     evaluate = sub.add_parser("evaluate", help="score a saved model on a labelled CSV/TSV of your own texts")
     evaluate.add_argument("file", help="CSV or TSV with a header: a text column and a label column")
-    evaluate.add_argument("--profile", default=profiles.DEFAULT_PROFILE, choices=sorted(profiles.PROFILES))
+    _profile(evaluate)
     evaluate.add_argument("--model", help="path to a model bundle (default: the run's final model)")
     evaluate.add_argument("--text-column", help="the texts' column (default: found by name: text, review, …)")
     evaluate.add_argument("--label-column", help="the labels' column (default: label, sentiment, polarity, …)")
     evaluate.add_argument("--encoding", default="utf-8", help="the file's text encoding (default utf-8; a byte-order "
                           "mark is honoured)")
     evaluate.add_argument("--separator", help="the column separator: , ; | or tab (default: by extension or header)")
+
+
+def _training_commands(sub) -> None:
     train = sub.add_parser("train", help="train models of notebook 04 by name on a run (02 must have run)")
     train.add_argument("models", nargs="+", help="model names, e.g. attention_lstm bilstm_pool")
-    train.add_argument("--profile", default=profiles.DEFAULT_PROFILE, choices=sorted(profiles.PROFILES))
-    train.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                       default=[], help="a notebook parameter, e.g. -p LR 2e-3 -p EPOCHS 4")
+    _profile(train)
+    _parameter_option(train, "-p LR 2e-3 -p EPOCHS 4")
     train.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     train.add_argument("--save", action="store_true", help="save each bundle as 04 does (models/<name>.pt)")
     train.add_argument("--json", help="also write the rows to this JSON file")
@@ -74,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                           description="Run Optuna trials of the sentiment study. Every process given the same "
                                       "--storage URL and --study name works on the same study (one machine or "
                                       "several).")
-    tune.add_argument("--profile", default=profiles.DEFAULT_PROFILE, choices=sorted(profiles.PROFILES))
+    _profile(tune)
     tune.add_argument("--storage", help="Optuna RDB URL (default: $OPTUNA_STORAGE, else SQLite in the run directory)")
     tune.add_argument("--study", help="study name (default: sentiment-<profile>)")
     group = tune.add_mutually_exclusive_group()
@@ -86,68 +100,104 @@ def main(argv: list[str] | None = None) -> int:
     tune.add_argument("--threads", type=int, help="torch threads for this worker")
     tune.add_argument("--seed", type=int, help="sampler seed (default: the profile's SEED)")
     tune.add_argument("--timeout", type=float, help="start no new trial after this many seconds")
-    tune.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                      help="override a profile parameter, e.g. -p TRIAL_EPOCHS 3")
+    _parameter_option(tune, "-p TRIAL_EPOCHS 3")
     sub.add_parser("bench", help="training-speed benchmark: seed-style loop vs this project's loop "
                                  "(options: python -m sentiment_lib bench --help)", add_help=False)
-    args, rest = parser.parse_known_args(argv)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line's parser: one sub-command per job (see the module docstring)."""
+    made = argparse.ArgumentParser(prog="python -m sentiment_lib", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = made.add_subparsers(dest="command", required=True)
+    _chain_commands(sub)
+    _model_commands(sub)
+    _training_commands(sub)
+    return made
+
+
+def main(argv: list[str] | None = None) -> int:
+    made = parser()
+    args, rest = made.parse_known_args(argv)
     if args.command == "bench":
         return _bench(rest)
     if rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        made.error(f"unrecognized arguments: {' '.join(rest)}")
+    return COMMANDS[args.command](args)
 
-    if args.command == "run":
-        from .pipeline import ChainError, run_chain
-        from .rundir import RunLocked
 
-        params = _parameters(args.parameter)
-        try:
-            timings = run_chain(args.profile, args.only, parameters=params, html=not args.no_html)
-        except (ChainError, RunLocked, ValueError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            from .pipeline import staging_dir
+def _run(args) -> int:
+    """The ``run`` command: the notebook chain into reports/P/."""
+    from .pipeline import ChainError, run_chain, staging_dir
+    from .runtime.lock import RunLocked
 
-            print(f"interrupted: the report in reports/{args.profile}/ is as it was; the interrupted notebook's "
-                  f"copy is in {staging_dir(args.profile)}. Run the same command again to resume (finished "
-                  "trainings are reused from their checkpoints).", file=sys.stderr)
-            return 130
-        print(f"chain done in {sum(timings.values()):.0f} s: " +
-              ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
-    elif args.command == "snapshots":
-        from .pipeline import write_snapshots
+    try:
+        timings = run_chain(args.profile, args.only, parameters=_parameters(args.parameter), html=not args.no_html)
+    except (ChainError, RunLocked, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"interrupted: the report in reports/{args.profile}/ is as it was; the interrupted notebook's "
+              f"copy is in {staging_dir(args.profile)}. Run the same command again to resume (finished "
+              "trainings are reused from their checkpoints).", file=sys.stderr)
+        return 130
+    print(f"chain done in {sum(timings.values()):.0f} s: " +
+          ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
+    return 0
 
-        write_snapshots(args.only)
-    elif args.command == "site":
-        from .site import build_site, check_site
 
-        try:
-            pages = build_site(args.profile)
-        except FileNotFoundError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        problems = check_site(pages[0].parent)
-        for problem in problems:
-            print(f"problem: {problem}", file=sys.stderr)
-        print(f"{len(pages)} pages in {pages[0].parent}: open {pages[0]}")
-        return 1 if problems else 0
-    elif args.command == "data":
-        from .data import download_archive
+def _snapshots(args) -> int:
+    from .pipeline import write_snapshots
 
-        print(download_archive())
-    elif args.command == "predict":
-        from .predict import main_predict
+    write_snapshots(args.only)
+    return 0
 
-        return main_predict(args)
-    elif args.command == "evaluate":
-        from .evaluate import main_evaluate
 
-        return main_evaluate(args)
-    elif args.command == "train":
-        return _train(args)
-    elif args.command == "tune":
-        return _tune(args)
+def _site(args) -> int:
+    """The ``site`` command: build reports/P/'s site and check its links."""
+    from .site import build_site, check_site
+
+    try:
+        pages = build_site(args.profile)
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    problems = check_site(pages[0].parent)
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    print(f"{len(pages)} pages in {pages[0].parent}: open {pages[0]}")
+    return 1 if problems else 0
+
+
+def _data(args) -> int:
+    from .data import download_archive
+
+    print(download_archive())
+    return 0
+
+
+def _predict(args) -> int:
+    from .predict import main_predict
+
+    return main_predict(args)
+
+
+def _evaluate(args) -> int:
+    from .evaluate import main_evaluate
+
+    return main_evaluate(args)
+
+
+def _results(args) -> int:
+    """The ``results`` command: docs/results.md from the committed reports."""
+    from .results_doc import ResultsError, write_results
+
+    try:
+        out = write_results(args.out or config.project_root() / "docs" / "results.md", profiles=args.profile)
+    except ResultsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {config.shown_path(out)}")
     return 0
 
 
@@ -193,7 +243,7 @@ def _train(args) -> int:
     from .experiment import train_named
     from .files import write_json_atomic
 
-    from .rundir import RunLocked
+    from .runtime.lock import RunLocked
 
     overrides = {name.lower(): value for name, value in _parameters(args.parameter).items()}
     try:
@@ -209,6 +259,10 @@ def _train(args) -> int:
                   "threads": torch.get_num_threads(), "device": args.device, "models": rows}
         write_json_atomic(record, args.json)
     return 0
+
+
+COMMANDS = {"run": _run, "snapshots": _snapshots, "site": _site, "data": _data, "predict": _predict,
+            "evaluate": _evaluate, "train": _train, "tune": _tune, "results": _results}
 
 
 if __name__ == "__main__":

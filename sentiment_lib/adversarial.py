@@ -21,8 +21,8 @@ a power-iteration pass more per step, on a corpus three times the labelled one.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Callable, ContextManager, Iterator
 
 import torch
 from torch import nn
@@ -95,3 +95,27 @@ def embedding_of(model: nn.Module) -> nn.Embedding:
                          "training needs one: train this model with adversarial=0 (TrainConfig, "
                          "experiment.Configuration).")
     return layer
+
+
+def adversarial_step(model: nn.Module, batch, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                     epsilon: float, autocast: Callable[[], ContextManager] = nullcontext
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The backward passes of one adversarial training step: the clean loss, then the loss on embeddings
+    perturbed along its gradient (:func:`perturbation`); gradients accumulate in the parameters.
+
+    ``batch`` has ``tokens`` (B, T), ``lengths`` (B,) and ``labels`` (B,); ``autocast()`` gives the context
+    each forward runs in. Returns the clean logits and the clean loss.
+    """
+    embedding = embedding_of(model)
+    with captured(embedding) as found, autocast():
+        logits = model(batch.tokens, batch.lengths)
+    loss = loss_fn(logits.float(), batch.labels)
+    loss.backward()
+    embedded = found["embedded"]
+    positions = torch.arange(embedded.size(1), device=embedded.device)
+    mask = positions[None, :] < batch.lengths.to(embedded.device)[:, None]  # (B, T) real tokens
+    r = perturbation(embedded, embedded.grad, mask, epsilon)
+    with perturbed(embedding, r), autocast():
+        adversarial_logits = model(batch.tokens, batch.lengths)
+    loss_fn(adversarial_logits.float(), batch.labels).backward()
+    return logits, loss

@@ -35,6 +35,7 @@ from .files import atomic_path
 from .models import ModelConfig, build_model
 from .profiles import TRUNCATIONS
 from .text import Vocab, tokenize, truncate
+from .runtime import Runtime
 from .train import predict_proba
 
 FORMAT_VERSION = 1          # a bundle without a linear partner
@@ -306,7 +307,10 @@ class Bundle:
         loader = make_loader(split, batch_size, int(self.preprocessing["max_len"]),
                              self.preprocessing["truncation"], binary=self.num_classes == 2)
         device = self._device()
-        prob = predict_proba(self.model, loader, device, amp_dtype=choose_precision(self.precision, device))
+        runtime = Runtime.from_environment()
+        prob = predict_proba(runtime.prepare(self.model), loader, device,
+                             amp_dtype=choose_precision(self.precision, device),
+                             after_batch=runtime.inference_hook(device))
         return prob if self.partner is None else self.partner.average(prob, split, self.vocab.itos)
 
     @torch.no_grad()

@@ -2,7 +2,7 @@
 
 :func:`top_trials` picks the ``ENSEMBLE`` best complete trials (by the study's objective, one per distinct
 configuration); :func:`retrain_trials` trains each configuration again through the one training path
-(:func:`~sentiment_lib.experiment.train_configuration`: ``EPOCHS`` epochs, best checkpoint by validation loss,
+(:func:`~sentiment_lib.experiment.train`: ``EPOCHS`` epochs, best checkpoint by validation loss,
 early stopping), each a :class:`~sentiment_lib.experiment.ModelRun` that keeps its trial, and the best of them
 from ``BEST_SEEDS`` seeds, side by side (``PROCESSES``); :func:`retrain_with_seeds` gives the seed runs alone;
 :func:`select_members` keeps those whose average has the lowest validation loss (greedy forward selection,
@@ -27,10 +27,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from . import config
 from .bundle import Bundle, save_bundle, save_ensemble
-from .experiment import TABLE_METRICS, ModelRun, Training, members_table, train_many
+from .experiment import TABLE_METRICS, Job, ModelRun, train_many
 from .models import count_parameters
 from .profiles import Params
 from .rundir import Prepared, record_bundle
+from .runtime import Runtime
+from .scoring import members_table
 from .selection import forward_select
 from .text import Vocab
 from .tuning.space import SPACE_ORDER, trial_configuration
@@ -57,79 +59,66 @@ def top_trials(study: optuna.Study, k: int) -> list[FrozenTrial]:
 
 
 def _retrainings(prepared: Prepared, params: Params, trials: Sequence[FrozenTrial], epochs: int | None,
-                 device: str, options: dict[str, Any], checkpoint: bool, suffix: str = "") -> list[Training]:
-    """The :class:`~sentiment_lib.experiment.Training` of each trial at ``params`` (its seed), not yet run."""
+                 progress: bool | None, threads: int | None, suffix: str = "") -> list[Job]:
+    """The :class:`~sentiment_lib.experiment.Job` of each trial at ``params`` (its seed), not yet run."""
     num_classes = num_classes_of(prepared)
-    trainings = []
-    for trial in trials:
-        configuration = trial_configuration(trial.params, params, len(prepared.vocab), num_classes,
-                                            epochs=epochs or params.epochs, patience=params.patience)
-        trainings.append(Training(configuration, dict(
-            device=device, score_test=False, name=f"trial {trial.number} {configuration.model.name}{suffix}",
-            train_options=options, trial=trial, checkpoint=checkpoint), params=params))
-    return trainings
+    return [Job(configuration, prepared, params, f"trial {trial.number} {configuration.model.name}{suffix}",
+                score_test=False, trial=trial, threads=threads, progress=progress)
+            for trial in trials
+            for configuration in [trial_configuration(trial.params, params, len(prepared.vocab), num_classes,
+                                                      epochs=epochs or params.epochs, patience=params.patience)]]
 
 
-def _train_members(prepared: Prepared, params: Params, trainings: Sequence[Training], device: str
-                   ) -> list[ModelRun]:
-    """The trainings side by side (:func:`~sentiment_lib.experiment.train_many`); a diverging one is named."""
+def _train_members(jobs: Sequence[Job], device: str, runtime: Runtime | None) -> list[ModelRun]:
+    """The jobs side by side (:func:`~sentiment_lib.experiment.train_many`); a diverging one is named."""
     try:
-        return train_many(trainings, prepared, params, device=device)
+        return train_many(jobs, device=device, runtime=runtime)
     except FloatingPointError as err:
         raise FloatingPointError(f"Retraining diverged: {err} Leave that trial out (a smaller ENSEMBLE) or retrain "
                                  "with another SEED.") from err
 
 
-def _options(progress: bool | None, threads: int | None) -> dict[str, Any]:
-    options: dict[str, Any] = {"num_threads": threads}
-    if progress is not None:
-        options["progress"] = progress
-    return options
-
-
 def retrain_trials(prepared: Prepared, params: Params, trials: Sequence[FrozenTrial], epochs: int | None = None,
                    device: str = "auto", *, progress: bool | None = None, threads: int | None = None,
-                   checkpoint: bool = True, seeds: int = 1) -> list[ModelRun]:
+                   runtime: Runtime | None = None, seeds: int = 1) -> list[ModelRun]:
     """Train each of ``trials`` (e.g. :func:`top_trials`) again for ``epochs`` (default ``EPOCHS``) with early
     stopping (``PATIENCE``), each seeded with ``SEED`` as a single retraining would be (so the first member is
     the model ``ENSEMBLE=1`` gives), then the first trial from ``seeds - 1`` further seeds
     (:func:`retrain_with_seeds`) — all side by side (``PROCESSES``), results in that order. Each result is named
     ``"trial <number> <architecture>"`` (``" (seed <s>)"`` for the further seeds) and keeps its ``trial``; it
-    is not scored on test. ``checkpoint``: see :func:`~sentiment_lib.experiment.train_configuration` (a killed
-    retraining continues; a finished one is reused).
+    is not scored on test. ``runtime``: see :func:`~sentiment_lib.experiment.train` (with checkpoints, a killed
+    retraining continues and a finished one is reused).
 
     A trial given twice is a ``ValueError`` before anything trains; a member whose training diverges is a
     ``FloatingPointError`` naming its trial."""
     numbers = [t.number for t in trials]
     if len(set(numbers)) < len(numbers):
         raise ValueError(f"Trials {numbers} repeat one: pass distinct trials (final_model.top_trials gives them).")
-    options = _options(progress, threads)
-    trainings = _retrainings(prepared, params, trials, epochs, device, options, checkpoint)
+    jobs = _retrainings(prepared, params, trials, epochs, progress, threads)
     if trials:
-        trainings += _seed_retrainings(prepared, params, trials[0], seeds, epochs, device, options, checkpoint)
-    return _train_members(prepared, params, trainings, device)
+        jobs += _seed_retrainings(prepared, params, trials[0], seeds, epochs, progress, threads)
+    return _train_members(jobs, device, runtime)
 
 
 def _seed_retrainings(prepared: Prepared, params: Params, trial: FrozenTrial, seeds: int, epochs: int | None,
-                      device: str, options: dict[str, Any], checkpoint: bool) -> list[Training]:
+                      progress: bool | None, threads: int | None) -> list[Job]:
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"BEST_SEEDS must be a positive integer, got {seeds!r}.")
-    return [training for seed in range(params.seed + 1, params.seed + seeds)
-            for training in _retrainings(prepared, params.replace(seed=seed), [trial], epochs, device, options,
-                                         checkpoint, suffix=f" (seed {seed})")]
+    return [one for seed in range(params.seed + 1, params.seed + seeds)
+            for one in _retrainings(prepared, params.replace(seed=seed), [trial], epochs, progress, threads,
+                                    suffix=f" (seed {seed})")]
 
 
 def retrain_with_seeds(prepared: Prepared, params: Params, trial: FrozenTrial, seeds: int | None = None,
                        epochs: int | None = None, device: str = "auto", *, progress: bool | None = None,
-                       threads: int | None = None, checkpoint: bool = True) -> list[ModelRun]:
+                       threads: int | None = None, runtime: Runtime | None = None) -> list[ModelRun]:
     """``trial`` retrained as :func:`retrain_trials` does, once per further seed ``SEED + 1`` … ``SEED + seeds - 1``
     (``seeds`` default ``BEST_SEEDS``; its ``SEED`` retraining is :func:`retrain_trials`' own): the same
     configuration from other initial weights and batch orders, a seed ensemble's candidates. Each is named
     ``"trial <number> <architecture> (seed <s>)"``. An empty list for ``seeds`` = 1."""
     seeds = params.best_seeds if seeds is None else seeds
-    trainings = _seed_retrainings(prepared, params, trial, seeds, epochs, device, _options(progress, threads),
-                                  checkpoint)
-    return _train_members(prepared, params, trainings, device) if trainings else []
+    jobs = _seed_retrainings(prepared, params, trial, seeds, epochs, progress, threads)
+    return _train_members(jobs, device, runtime) if jobs else []
 
 
 def members_frame(members: Sequence[ModelRun]) -> pd.DataFrame:
@@ -156,7 +145,7 @@ def select_members(members: Sequence[ModelRun], prepared: Prepared, batch_size: 
 
     Returns ``(kept, steps, on_val)``: the kept members in the order added (the first is the best alone), the
     steps table (``candidate``, the average's ``val_loss`` and ``val_accuracy``, ``kept``), and the kept
-    members' validation scores and their mean's (:func:`~sentiment_lib.experiment.members_table`, from the
+    members' validation scores and their mean's (:func:`~sentiment_lib.scoring.members_table`, from the
     probabilities already computed: what ``score_members(final model, subset="val")`` gives)."""
     if not members:
         raise ValueError("No retrained model to select from: pass the list retrain_trials() returned.")

@@ -14,11 +14,11 @@ one vector per review): ``"last"`` (last real hidden state), ``"pool"`` (masked 
 or ``"attention"`` (additive attention). The named classes (:class:`LSTMClassifier`, :class:`BiLSTM`,
 ...) are presets of it; :func:`build_model` builds any of them by name from a :class:`ModelConfig`.
 
-Padding never enters the recurrence of a review's real steps. The ``recurrence`` option chooses how
-(same weights, same function, different speed): ``"dense"`` (default, the fast path:
-:func:`sentiment_lib.fused_rnn.dense_recurrence`) or ``"packed"`` (``pack_padded_sequence``: the readable
-reference, several times slower on a CPU). On a GPU a bidirectional model packs (cuDNN runs packed
-sequences natively).
+Padding never enters the recurrence of a review's real steps: the model packs each batch with
+``pack_padded_sequence``, so the LSTM runs each review for its own length. That is the readable reference
+and the default; :data:`RECURRENCES` names the ways a model may run its recurrence, and
+:mod:`sentiment_lib.runtime.fused_rnn` adds a faster one that computes the same function (tested equal in
+outputs and gradients), chosen by the runtime, not here.
 
 Every model calls its ``embedding`` layer exactly once per forward, on the (B, T) ids (output (B, T, E)):
 adversarial training (:mod:`sentiment_lib.adversarial`) perturbs that output with a forward hook.
@@ -30,17 +30,14 @@ that way scores near chance.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .fused_rnn import dense_recurrence, run_over_padding
-
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 READOUTS = ("last", "pool", "attention")
-RECURRENCES = ("dense", "packed")
 
 
 # --------------------------------------------------------------------------------------------
@@ -178,6 +175,37 @@ def _squeeze_binary(logits: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------
 
 
+def packed_recurrence(model: "RecurrentClassifier", tokens: torch.Tensor, lengths: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The model's recurrence through ``pack_padded_sequence``: each review runs for its own length.
+
+    Returns ``(outputs (B, T, D) (zeros at padding; empty for the "last" readout), last real state(s) (B, D),
+    time_dim=1)``.
+    """
+    embedded = model.embedding(tokens)  # (B, T, E)
+    # enforce_sorted=False: PyTorch sorts internally and returns h_n in the batch's own order.
+    packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    packed_outputs, hidden = model.rnn(packed)
+    h_n = hidden[0] if model.cell == "lstm" else hidden  # (layers * directions, B, H)
+    last = torch.cat([h_n[-2], h_n[-1]], dim=-1) if model.bidirectional else h_n[-1]
+    if model.readout == "last":
+        return embedded.new_empty(0), last, 1
+    outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=tokens.size(1))
+    return outputs, last, 1
+
+
+# How a recurrent model may run its recurrence: name -> f(model, tokens, lengths) -> (outputs, last, time_dim).
+RECURRENCES: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor, int]]] = {"packed": packed_recurrence}
+
+
+def check_recurrence(name: str) -> str:
+    """``name`` when it is a key of :data:`RECURRENCES`; else a ``ValueError`` naming the ones there are."""
+    if name not in RECURRENCES:
+        raise ValueError(f"recurrence must be one of {sorted(RECURRENCES)}, got {name!r}: 'packed' is the "
+                         "reference; import sentiment_lib.runtime for the fused 'dense' one.")
+    return name
+
+
 class RecurrentClassifier(nn.Module):
     """Embedding -> RNN/GRU/LSTM (optionally bidirectional, stacked) -> readout -> dropout -> linear.
 
@@ -197,20 +225,18 @@ class RecurrentClassifier(nn.Module):
         read_padded_last_step: reproduce a common defect (``readout="last"`` only): run the recurrence
             over the padding too and read the output at position T-1.
         attention_size: width of the attention scoring layer (default: the feature width).
-        recurrence: ``"dense"`` (default, fastest) or ``"packed"`` (the same function through
-            ``pack_padded_sequence``); see the module docstring.
+        recurrence: a key of :data:`RECURRENCES`: ``"packed"`` (default, the reference) or a faster way the
+            runtime registered; see the module docstring.
     """
 
     def __init__(self, vocab_size: int, embed_dim: int = 100, hidden_size: int = 128, *, cell: str = "lstm",
                  num_layers: int = 1, bidirectional: bool = False, readout: str = "last",
                  dropout: float = 0.0, num_classes: int = 2, pad_idx: int = 0,
                  read_padded_last_step: bool = False, attention_size: int | None = None,
-                 recurrence: str = "dense"):
+                 recurrence: str = "packed"):
         super().__init__()
         _check_sizes(vocab_size, embed_dim, hidden_size, num_layers, dropout, num_classes, pad_idx)
-        if recurrence not in RECURRENCES:
-            raise ValueError(f"recurrence must be one of {RECURRENCES}, got {recurrence!r}: use 'dense' "
-                             "(fastest) or 'packed' (the reference).")
+        check_recurrence(recurrence)
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}.")
         if readout not in READOUTS:
@@ -237,12 +263,6 @@ class RecurrentClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(feature_size, _output_size(num_classes))
 
-    def _last_real_state(self, h_n: torch.Tensor) -> torch.Tensor:
-        """Top layer's final state(s) from ``h_n`` (layers*dirs, B, H) -> (B, H or 2H)."""
-        if self.bidirectional:
-            return torch.cat([h_n[-2], h_n[-1]], dim=-1)
-        return h_n[-1]
-
     def encode(self, tokens: torch.Tensor, lengths: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Feature vector per review before the output layer.
@@ -254,17 +274,9 @@ class RecurrentClassifier(nn.Module):
         """
         check_batch(tokens, lengths, self.embedding.num_embeddings)
         if self.read_padded_last_step:  # padding runs through the recurrence: the defect notebook 03 shows
-            outputs, _ = run_over_padding(self.rnn, self.embedding(tokens).transpose(0, 1))
-            return outputs[-1], None
-        # cuDNN runs packed sequences natively (and wants its weights flattened, which one direction's
-        # weights are not), so on a GPU the bidirectional fast path is packing.
-        if self.recurrence == "packed" or (self.bidirectional and tokens.is_cuda):
-            outputs, last = self._run_packed(tokens, lengths)
-            time_dim = 1
-        else:
-            outputs, last = dense_recurrence(self.rnn, self.embedding, tokens, lengths,
-                                             backward_in_reading_order=self.readout == "pool")
-            time_dim = 0
+            outputs, _ = self.rnn(self.embedding(tokens))  # (B, T, D), every step read, padding included
+            return outputs[:, -1], None
+        outputs, last, time_dim = RECURRENCES[self.recurrence](self, tokens, lengths)
         return self.read_out(outputs, last, lengths, time_dim)
 
     def read_out(self, outputs: torch.Tensor, last: torch.Tensor, lengths: torch.Tensor, time_dim: int
@@ -276,19 +288,6 @@ class RecurrentClassifier(nn.Module):
         if self.readout == "pool":
             return masked_mean_max_pool(outputs, lengths, time_dim=time_dim), None
         return self.attention(outputs if time_dim == 1 else outputs.transpose(0, 1), last, lengths)
-
-    def _run_packed(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Top-layer outputs (B, T, D) (zeros at padding) and last real state(s) (B, D), via packing."""
-        embedded = self.embedding(tokens)  # (B, T, E)
-        # enforce_sorted=False: PyTorch sorts internally and returns h_n in the batch's own order.
-        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        packed_outputs, hidden = self.rnn(packed)
-        h_n = hidden[0] if self.cell == "lstm" else hidden
-        last = self._last_real_state(h_n)
-        if self.readout == "last":
-            return embedded.new_empty(0), last
-        outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=tokens.size(1))
-        return outputs, last
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, return_attention: bool = False):
         """Args: tokens (B, T) long, lengths (B,) long, all >= 1.

@@ -220,7 +220,7 @@ def run_chain(profile: str = profiles.DEFAULT_PROFILE, names: Sequence[str] | No
     notebooks = chain(names)
     shares = check_parameters(notebooks, {"PROFILE": profile, **(parameters or {})})
     timings = {}
-    from .rundir import lock
+    from .runtime.lock import lock
 
     with lock(profile):  # a run refused here writes nothing
         try:

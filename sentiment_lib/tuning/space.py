@@ -13,7 +13,7 @@ trial takes seconds. The vanilla RNN is left out: on reviews of hundreds of toke
 that is reliably worse (notebook 04), and trials spent on it are wasted.
 
 :func:`search_space` suggests a point for an Optuna trial; :func:`trial_configuration` turns a point into the
-:class:`~sentiment_lib.experiment.Configuration` that :func:`~sentiment_lib.experiment.train_configuration`
+:class:`~sentiment_lib.experiment.Configuration` that :func:`~sentiment_lib.experiment.train`
 trains; :func:`values_for_model` writes one of notebook 04's models as a point (a study's starting point).
 """
 from __future__ import annotations

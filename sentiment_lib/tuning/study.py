@@ -40,10 +40,12 @@ from optuna.samplers import BaseSampler, TPESampler
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from ..experiment import train_configuration
+from ..experiment import Job, train
 from ..models import parameter_count
 from ..profiles import Params
+from ..train import Callback, FitState
 from ..rundir import Prepared, vectors_fingerprint
+from ..runtime import Runtime
 from .space import search_space, search_space_spec, study_plan, trial_configuration
 from .storage import (GRACE_PERIOD, HEARTBEAT_INTERVAL, default_study_name, open_storage, quiet_optuna, safe_url,
                       study_storage)
@@ -64,12 +66,41 @@ def _check_metric(metric: str) -> str:
     return METRICS[metric]
 
 
+class Pruning(Callback):
+    """Reports each epoch's validation ``metric`` to an Optuna trial and prunes it when the pruner says so
+    (never after the last of ``epochs``); per-epoch ``val_loss_by_epoch`` / ``val_accuracy_by_epoch`` go to
+    the trial's user attributes. A training restored from its checkpoint (a trial retried after its process
+    died) reports the epochs it had already run first."""
+
+    def __init__(self, trial: optuna.Trial, metric: str, epochs: int):
+        self.trial, self.metric, self.epochs = trial, metric, epochs
+        self.losses: list[float] = []
+        self.accuracies: list[float] = []
+
+    def on_fit_start(self, state: FitState) -> None:
+        for row in state.rows:
+            self.report(int(row["epoch"]), {"loss": row["val_loss"], "accuracy": row["val_accuracy"]})
+
+    def on_epoch_end(self, state: FitState, val: dict[str, Any]) -> None:
+        self.report(len(state.rows), val)
+
+    def report(self, epoch: int, val: dict[str, Any]) -> None:
+        self.losses.append(float(val["loss"]))
+        self.accuracies.append(float(val["accuracy"]))
+        self.trial.set_user_attr("val_loss_by_epoch", self.losses)
+        self.trial.set_user_attr("val_accuracy_by_epoch", self.accuracies)
+        value = (self.losses if self.metric == "val_loss" else self.accuracies)[-1]
+        self.trial.report(value, epoch)
+        if epoch < self.epochs and self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after epoch {epoch}: {self.metric} {value:.4f}")
+
+
 def objective(prepared: Prepared, params: Params, device: str = "auto", *,
               metric: str = DEFAULT_METRIC, space: Mapping[str, Mapping[str, Any]] | None = None,
               threads: int | None = None, progress: bool = False,
-              checkpoint: bool = True) -> Callable[[optuna.Trial], float]:
+              runtime: Runtime | None = None) -> Callable[[optuna.Trial], float]:
     """The function Optuna calls per trial: suggest a configuration, train it for ``TRIAL_EPOCHS`` epochs
-    (:func:`~sentiment_lib.experiment.train_configuration`, no test scoring), return the validation ``metric``
+    (:func:`~sentiment_lib.experiment.train`, no test scoring), return the validation ``metric``
     of the checkpoint ``fit`` keeps.
 
     Each epoch's validation score goes to ``trial.report``; when the pruner says so (never after the last
@@ -77,7 +108,8 @@ def objective(prepared: Prepared, params: Params, device: str = "auto", *,
     pruned too, with user attribute ``diverged``. User attributes: ``model_name`` (the model built),
     ``worker`` (``host:pid``), ``n_params``, per-epoch ``val_loss_by_epoch`` / ``val_accuracy_by_epoch``,
     and, for trials that finish, ``val_loss``, ``val_accuracy``, ``best_epoch``, ``epochs_run``,
-    ``seconds``. ``checkpoint=False`` keeps no per-epoch checkpoint (and reuses none).
+    ``seconds``. ``runtime``: the speed and resilience machinery of each training (:func:`~sentiment_lib.experiment.train`;
+    ``Runtime(checkpoints=False)`` keeps no per-epoch checkpoint and reuses none).
     """
     _check_metric(metric)
     num_classes = num_classes_of(prepared)
@@ -90,24 +122,10 @@ def objective(prepared: Prepared, params: Params, device: str = "auto", *,
         trial.set_user_attr("model_name", configuration.model.name)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr("n_params", parameter_count(configuration.model))
-        losses: list[float] = []
-        accuracies: list[float] = []
-
-        def on_epoch_end(epoch: int, val: dict[str, Any]) -> None:
-            losses.append(float(val["loss"]))
-            accuracies.append(float(val["accuracy"]))
-            trial.set_user_attr("val_loss_by_epoch", losses)
-            trial.set_user_attr("val_accuracy_by_epoch", accuracies)
-            trial.report(losses[-1] if metric == "val_loss" else accuracies[-1], epoch)
-            if epoch < epochs and trial.should_prune():
-                raise optuna.TrialPruned(f"pruned after epoch {epoch}: {metric} "
-                                         f"{(losses if metric == 'val_loss' else accuracies)[-1]:.4f}")
-
+        reporter = Pruning(trial, metric, epochs)
         try:
-            run = train_configuration(configuration, prepared, params, device=device, score_test=False,
-                                      on_epoch_end=on_epoch_end,
-                                      train_options={"progress": progress, "num_threads": threads},
-                                      checkpoint=checkpoint)
+            run = train(Job(configuration, prepared, params, configuration.model.name, score_test=False,
+                            threads=threads, progress=progress), device=device, runtime=runtime, callbacks=[reporter])
         except FloatingPointError as err:
             trial.set_user_attr("diverged", str(err))
             raise optuna.TrialPruned(f"diverged: {err}") from err

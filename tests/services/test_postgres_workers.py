@@ -24,7 +24,7 @@ from tuning_helpers import PostgresServer, find_postgres_bin, save_tiny_prepared
 
 pytestmark = pytest.mark.slow  # starts a server: `make unit` leaves it out, `make test` runs it
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 2
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from benchmarks.lstm_kernel import COLUMNS, lstm_seconds, main, measure
-from sentiment_lib.fused_rnn import cpu_has_bf16_rnn
+from sentiment_lib.runtime.fused_rnn import cpu_has_bf16_rnn
 
 TINY = dict(steps=3, embed=3, hidden=4, repeats=1, roof_size=32)
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from sentiment_lib import experiment, parallel
-from sentiment_lib.memory import keep_freed_memory, step_hook
+from sentiment_lib import experiment
+from sentiment_lib.runtime import Runtime, parallel
+from sentiment_lib.runtime.memory import keep_freed_memory, step_hook
 
 from tuning_helpers import tiny_params, tiny_prepared
 
@@ -70,14 +71,18 @@ def test_a_training_in_a_worker_is_the_one_thread_training_here():
     prepared = tiny_prepared(n_train=64, n_val=32, n_test=32)
     params = tiny_params(epochs=2, hidden_size=8, embed_dim=16, lr=0.01, batch_size=16, embeddings="random",
                          processes=2)
-    jobs = [dict(name="lstm", checkpoint=False), dict(name="bilstm_pool", checkpoint=False),
-            dict(name="lstm", checkpoint=False, params=params.replace(seed=7), label="lstm (seed 7)")]
-    side_by_side = experiment.run_models(jobs, prepared, params, device="cpu")
+    no_checkpoints = Runtime(checkpoints=False)
+
+    def jobs(params):
+        return [experiment.job("lstm", prepared, params), experiment.job("bilstm_pool", prepared, params),
+                experiment.job("lstm", prepared, params, seed=7, label="lstm (seed 7)")]
+
+    side_by_side = experiment.train_many(jobs(params), device="cpu", runtime=no_checkpoints)
     assert [r.name for r in side_by_side] == ["lstm", "bilstm_pool", "lstm (seed 7)"]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        here = experiment.run_models(jobs, prepared, params.replace(processes=1), device="cpu")
+        here = experiment.train_many(jobs(params.replace(processes=1)), device="cpu", runtime=no_checkpoints)
     finally:
         torch.set_num_threads(threads)
     for a, b in zip(side_by_side, here):
@@ -100,7 +105,6 @@ def test_workers_receive_the_data_without_the_review_texts():
     assert list(sent.reviews["label"]) == list(prepared.reviews["label"])
     assert sent.splits is prepared.splits and sent.vocab is prepared.vocab
     assert experiment._without_texts(prepared, workers=False) is prepared
-    assert experiment._without_texts(None, workers=True) is None
 
 
 def test_a_diverging_training_is_named(monkeypatch):
@@ -110,9 +114,9 @@ def test_a_diverging_training_is_named(monkeypatch):
     def diverge(*args, **kwargs):
         raise FloatingPointError("Validation loss is nan at epoch 1: training diverged.")
 
-    monkeypatch.setattr(experiment, "train_configuration", diverge)
+    monkeypatch.setattr(experiment, "train", diverge)
     with pytest.raises(FloatingPointError, match="^lstm \\(seed 9\\): Validation loss is nan"):
-        experiment.run_models([dict(name="lstm", label="lstm (seed 9)")], prepared, params, device="cpu")
+        experiment.train_many([experiment.job("lstm", prepared, params, label="lstm (seed 9)")], device="cpu")
 
 
 def test_the_shared_inputs_file_is_removed_after_the_tasks_and_after_an_error(tmp_path, monkeypatch):

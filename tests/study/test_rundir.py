@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sentiment_lib.runtime import lock as run_lock
 from sentiment_lib import config, rundir
 from sentiment_lib.rundir import Prepared, encode_reviews, load_prepared, prepared_dir, save_prepared
 from sentiment_lib.text import UNK, tokenize
@@ -153,11 +154,11 @@ def test_an_empty_lock_left_by_a_dead_run_is_taken_over():
     import os
     import time
 
-    path = config.run_dir("smoke") / rundir.LOCK_FILE
+    path = config.run_dir("smoke") / run_lock.LOCK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("")
     old = time.time() - 60
     os.utime(path, (old, old))
-    with rundir.lock("smoke") as held:
+    with run_lock.lock("smoke") as held:
         assert f'"pid": {os.getpid()}' in held.read_text()
     assert not path.exists()

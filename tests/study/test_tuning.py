@@ -20,7 +20,8 @@ import torch
 from optuna.trial import TrialState
 from sklearn.metrics import log_loss
 
-from sentiment_lib import config, experiment, final_model, language_model, profiles
+from sentiment_lib import config, experiment, final_model, language_model, profiles, scoring
+from sentiment_lib.runtime import Runtime
 from sentiment_lib.tuning import space, storage
 from sentiment_lib.tuning import study as studies
 from sentiment_lib.__main__ import main
@@ -28,7 +29,7 @@ from sentiment_lib.bundle import load_bundle
 
 from tuning_helpers import save_tiny_prepared, tiny_params, tiny_prepared, wait_for
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 FAST = dict(device="cpu", threads=1)  # one torch thread: two threads on a busy 2-core machine crawl
 
 
@@ -128,8 +129,8 @@ def test_a_language_model_start_is_searched_for_one_layer_lstms_and_trains(prepa
     state, _ = language_model.pretrain(encoded, len(prepared.vocab), params.embed_dim, 16, epochs=1, seed=0)
     with_lm = dataclasses.replace(prepared, language_model=state,
                                   params={**prepared.params, "lm_fingerprint": "tiny"})
-    run = experiment.train_configuration(configuration, with_lm, params, device="cpu", score_test=False,
-                                         checkpoint=False, train_options={"num_threads": 1})
+    run = experiment.train(experiment.Job(configuration, with_lm, params, "ladder", score_test=False, threads=1),
+                           device="cpu", runtime=Runtime(checkpoints=False))
     assert run.embeddings == "language model" and run.fit.epochs_run == 1
     with pytest.raises(ValueError, match="has none: rerun notebooks/02_preprocessing.ipynb with LM_EPOCHS >= 1"):
         studies.run_study(prepared, params, 1, storage="sqlite://", **FAST)  # no language model in this run
@@ -307,7 +308,7 @@ def test_rerun_continues_the_study_without_redoing_trials(prepared, tmp_path):
     assert [(t.params, t.value) for t in straight.trials] == [(t.params, t.value) for t in trials]
 
 
-def test_configuration_for_puts_a_04_model_in_the_search_space_terms():
+def test_values_for_model_puts_a_04_model_in_the_search_space_terms():
     params = tiny_params(hidden_size=32, embed_dim=32, max_len=128, lr=1e-3, dropout=0.3, batch_size=64)
     stacked = space.values_for_model("stacked_lstm", params)
     assert stacked == {"model": "lstm", "num_layers": 2, "hidden_size": 32, "embeddings": "word2vec",
@@ -337,7 +338,7 @@ def _recorded(configuration, embeddings="word2vec", val_loss=0.3, **row):
 def test_04s_language_model_ladder_network_is_a_point_whose_retraining_is_04s_own_training(prepared):
     params = tiny_params(lm_epochs=1, lm_hidden=16)
     vocab = len(prepared.vocab)
-    ladder = experiment.configuration_for("attention_lstm", params, vocab, model_options={"hidden_size": 16},
+    ladder = experiment.configuration_for("attention_lstm", params, vocab, hidden_size=16,
                                           lr=language_model.FINE_TUNE_LR, language_model=True, adversarial=0.25)
     values = space.values_for_model("attention_lstm 16 (language-model start + AT)", params,
                                     settings=_recorded(ladder, "language model")["settings"])
@@ -347,7 +348,7 @@ def test_04s_language_model_ladder_network_is_a_point_whose_retraining_is_04s_ow
     # the configuration 05 retrains is the one 04 trained: the same checkpoint, reused instead of trained again
     assert space.trial_configuration(values, params, vocab, epochs=params.epochs, patience=params.patience) == ladder
     for name, options in (("stacked_lstm", {}), ("gru", {"hidden_size": 8})):  # and so for 04's other networks
-        trained = experiment.configuration_for(name, params, vocab, model_options=options)
+        trained = experiment.configuration_for(name, params, vocab, **options)
         point = space.values_for_model(name, params, settings=_recorded(trained)["settings"])
         assert space.trial_configuration(point, params, vocab, epochs=params.epochs,
                                          patience=params.patience) == trained
@@ -363,13 +364,13 @@ def test_the_study_starts_from_04s_lowest_validation_loss_that_the_space_express
     recorded = {
         "nbsvm": {"val_loss": None, "roc_auc": 0.9},  # linear references and averages: no validation loss
         "rnn": _recorded(build("rnn"), val_loss=0.1),  # not searched
-        "lstm, last padded step": _recorded(build("lstm", model_options={"read_padded_last_step": True}),
+        "lstm, last padded step": _recorded(build("lstm", read_padded_last_step=True),
                                             val_loss=0.05),
-        "attention_lstm (4 rating buckets)": _recorded(build("attention_lstm", model_options={"num_classes": 4}),
+        "attention_lstm (4 rating buckets)": _recorded(build("attention_lstm", num_classes=4),
                                                        val_loss=0.01),
         "gru": _recorded(build("gru"), val_loss=0.35),
         "attention_lstm 16 (language-model start + AT)": _recorded(
-            build("attention_lstm", model_options={"hidden_size": 16}, language_model=True, adversarial=0.25),
+            build("attention_lstm", hidden_size=16, language_model=True, adversarial=0.25),
             "language model", val_loss=0.2),
     }
     name, values = space.start_point(recorded, params)
@@ -387,7 +388,7 @@ def test_the_study_starts_from_04s_lowest_validation_loss_that_the_space_express
 def test_the_study_searches_the_training_of_04s_chosen_network(prepared, tmp_path, monkeypatch):
     params = tiny_params(lm_epochs=1, lm_hidden=16)
     vocab = len(prepared.vocab)
-    ladder = experiment.configuration_for("attention_lstm", params, vocab, model_options={"hidden_size": 16},
+    ladder = experiment.configuration_for("attention_lstm", params, vocab, hidden_size=16,
                                           lr=language_model.FINE_TUNE_LR, language_model=True, adversarial=0.25)
     recorded = {"gru": _recorded(experiment.configuration_for("gru", params, vocab), val_loss=0.35),
                 "attention_lstm 16 (language-model start + AT)": _recorded(ladder, "language model", val_loss=0.2)}
@@ -551,7 +552,7 @@ def test_the_best_configuration_is_retrained_from_other_seeds(prepared):
     best = {"model": "lstm", "num_layers": 1, "hidden_size": 8, "embed_dim": 16, "dropout": 0.1, "lr": 5e-3,
             "max_len": 32, "truncation": "tail", "batch_size": 32}
     trial = finished_trial(best, 0.5, number=3)
-    options = dict(device="cpu", progress=False, threads=1, checkpoint=False)
+    options = dict(device="cpu", progress=False, threads=1, runtime=Runtime(checkpoints=False))
     [first] = final_model.retrain_trials(prepared, params, [trial], **options)
     others = final_model.retrain_with_seeds(prepared, params, trial, 3, **options)
     assert [r.name for r in others] == ["trial 3 lstm (seed 8)", "trial 3 lstm (seed 9)"]
@@ -615,7 +616,7 @@ def test_an_ensemble_final_model_averages_its_retrained_members(prepared):
     members = final_model.retrain_trials(prepared, params, trials, device="cpu", progress=False, threads=1)
     assert [m.name for m in members] == ["trial 0 bag_of_embeddings", "trial 1 lstm"]
     [alone] = final_model.retrain_trials(prepared, params, trials[:1], device="cpu", progress=False, threads=1,
-                                         checkpoint=False)
+                                         runtime=Runtime(checkpoints=False))
     for name, tensor in alone.model.state_dict().items():  # the first member is what ENSEMBLE=1 would give
         assert torch.equal(tensor, members[0].model.state_dict()[name]), name
 
@@ -646,7 +647,7 @@ def test_an_ensemble_final_model_averages_its_retrained_members(prepared):
     assert [m.name for m in kept] == list(steps["candidate"][steps["kept"]])
     assert len(kept) == (2 if steps["val_loss"].iloc[1] < steps["val_loss"].iloc[0] else 1)
     saved = final_model.save_final_model("smoke", kept, prepared.vocab)  # its validation scores: what select gave
-    pd.testing.assert_frame_equal(on_val, experiment.score_members(saved, prepared, subset="val")[2])
+    pd.testing.assert_frame_equal(on_val, scoring.score_members(saved, prepared, subset="val")[2])
     with pytest.raises(ValueError, match="retrain_trials"):
         final_model.select_members([], prepared)
 
@@ -671,7 +672,7 @@ def test_a_diverging_member_names_its_trial(prepared, monkeypatch):
     def diverge(*args, **kwargs):
         raise FloatingPointError("Validation loss is nan at epoch 1: training diverged.")
 
-    monkeypatch.setattr(experiment, "train_configuration", diverge)
+    monkeypatch.setattr(experiment, "train", diverge)
     trial = finished_trial({"model": "lstm", "lr": 0.5}, 0.3, number=7)
     with pytest.raises(FloatingPointError, match="trial 7 .*diverged.*smaller ENSEMBLE"):
         final_model.retrain_trials(prepared, tiny_params(), [trial], device="cpu")
@@ -703,21 +704,22 @@ def test_worker_command_without_prepared_data_names_the_fix(capsys):
 
 
 def test_a_trial_and_a_retraining_train_what_notebook_04_trains(prepared, tmp_path):
-    """04's model as a study's starting point gives, as a trial, the validation loss that run_model gives for
-    TRIAL_EPOCHS without early stopping, and retrained, the very weights run_model gives: one training path."""
+    """04's model as a study's starting point gives, as a trial, the validation loss that 04's job gives for
+    TRIAL_EPOCHS without early stopping, and retrained, the very weights 04's job gives: one training path."""
     torch.set_num_threads(1)
     params = tiny_params(trial_epochs=2, epochs=2, hidden_size=16, embed_dim=32)
     start = space.values_for_model("attention_lstm", params)
     found = studies.run_study(prepared, params, 1, storage=sqlite_url(tmp_path), start_from=[start], **FAST)
     [trial] = found.trials
-    as_trial = experiment.run_model("attention_lstm", prepared, params, device="cpu", epochs=2, patience=None,
-                                    train_options={"num_threads": 1, "progress": False}, checkpoint=False)
+    no_checkpoints = Runtime(checkpoints=False)
+    as_trial = experiment.train(experiment.job("attention_lstm", prepared, params, epochs=2, patience=None),
+                                device="cpu", runtime=no_checkpoints)
     assert trial.user_attrs["val_loss"] == as_trial.fit.best_val_loss
     assert trial.user_attrs["val_loss_by_epoch"] == list(as_trial.fit.history["val_loss"])
     assert trial.user_attrs["n_params"] == as_trial.parameters
     [retrained] = final_model.retrain_trials(prepared, params, [trial], device="cpu", progress=False, threads=1)
-    in_04 = experiment.run_model("attention_lstm", prepared, params, device="cpu",
-                                 train_options={"num_threads": 1, "progress": False}, checkpoint=False)
+    in_04 = experiment.train(experiment.job("attention_lstm", prepared, params), device="cpu",
+                             runtime=no_checkpoints)
     for name, tensor in in_04.model.state_dict().items():
         assert torch.equal(tensor, retrained.model.state_dict()[name]), name
     assert retrained.preprocessing == in_04.preprocessing and retrained.test is None

@@ -5,8 +5,8 @@ A training step allocates and frees hundreds of MB of activations. By default gl
 memory in again, a page at a time; on a small CPU that kernel time is a large share of a recurrent
 model's step (``make bench`` measures it: its ``project-glibc`` and ``seed+keep-memory`` rows switch this
 setting alone). :func:`keep_freed_memory` makes big blocks come from the heap and keeps freed memory
-there; :class:`FreedMemoryCap` bounds what is kept. :func:`step_hook` is what
-:func:`sentiment_lib.train.fit` calls: it returns the callable to run after every optimiser step.
+there; :class:`FreedMemoryCap` bounds what is kept. :class:`KeepFreedMemory` is the
+callback that brings them into :func:`sentiment_lib.train.fit`.
 
 Process-wide, glibc/Linux only; a no-op elsewhere.
 """
@@ -20,6 +20,8 @@ import sys
 from typing import Callable
 
 import torch
+
+from ..train import Callback, FitState
 
 # What fit() lets kept freed memory grow by before handing it back (FreedMemoryCap); see TrainConfig.
 FREED_MEMORY_LIMIT_MIB = 2048
@@ -107,7 +109,7 @@ class FreedMemoryCap:
 def share_freed_memory(processes: int) -> None:
     """Declare that ``processes`` processes (this one included) train side by side on this machine: each
     :func:`step_hook` made afterwards in this process keeps at most ``limit_mib / processes`` of freed memory,
-    so that the machine keeps what one training would. :mod:`sentiment_lib.parallel` calls it in every worker
+    so that the machine keeps what one training would. :mod:`sentiment_lib.runtime.parallel` calls it in every worker
     (``full``'s notebook 04 with two workers on the 2-core AMD EPYC: 9.19 GB PSS for the process tree with the
     whole 2048 MiB each, 8.76 GB with half each)."""
     global _SHARING_PROCESSES
@@ -134,3 +136,33 @@ def inference_hook(device: torch.device) -> Callable[[], None] | None:
     batch needs any more: scoring ``full``'s 25,000 test reviews with 04's attention LSTM raised one process
     from 0.8 to 3.0 GB resident with glibc's defaults or with freed memory kept, and to 1.1 GB with this cap."""
     return FreedMemoryCap(INFERENCE_FREED_MEMORY_MIB) if device.type == "cpu" else None
+
+
+class KeepFreedMemory(Callback):
+    """:func:`~sentiment_lib.train.fit`'s allocator tuning on a CPU: keeps freed memory between training steps
+    (bounded by a :class:`FreedMemoryCap` of ``limit_mib``, shared as :func:`share_freed_memory` says), caps
+    what each validation pass keeps (:func:`inference_hook`), and goes back to glibc's defaults when ``fit``
+    returns or raises, so that what runs next (test scoring, another cell) hands freed memory back at once."""
+
+    def __init__(self, device: torch.device, limit_mib: int = FREED_MEMORY_LIMIT_MIB):
+        self.device, self.limit_mib = torch.device(device), limit_mib
+        self.step_cap: Callable[[], None] | None = None
+        self.eval_cap: Callable[[], None] | None = None
+
+    def on_fit_start(self, state: FitState) -> None:
+        self.step_cap = step_hook(self.device, True, self.limit_mib)
+
+    def after_step(self) -> None:
+        if self.step_cap is not None:
+            self.step_cap()
+        self.eval_cap = None  # a fresh cap for the next validation pass
+
+    def after_eval_batch(self) -> None:
+        if self.eval_cap is None:
+            self.eval_cap = inference_hook(self.device)
+        if self.eval_cap is not None:
+            self.eval_cap()
+
+    def on_fit_end(self, state: FitState) -> None:
+        if self.step_cap is not None:
+            keep_freed_memory(False)

@@ -7,8 +7,7 @@ import torch
 from sentiment_lib.batching import EncodedSplit, make_loader
 from sentiment_lib.models import ModelConfig, build_model
 from sentiment_lib import train as training
-from sentiment_lib.memory import FreedMemoryCap
-from sentiment_lib.train import HISTORY_COLUMNS, TrainConfig, evaluate, fit, make_scheduler, predict_proba
+from sentiment_lib.train import HISTORY_COLUMNS, Callback, TrainConfig, evaluate, fit, make_scheduler, predict_proba
 
 VOCAB, SIGNAL = 20, 5
 
@@ -114,10 +113,11 @@ def test_best_checkpoint_is_restored_and_early_stopping_stops():
     model = new_model()
     snapshots = {}
 
-    def remember(epoch, val_metrics):
-        snapshots[epoch] = {k: v.clone() for k, v in model.state_dict().items()}
+    class Remember(Callback):
+        def on_epoch_end(self, state, val_metrics):
+            snapshots[len(state.rows)] = {k: v.clone() for k, v in state.model.state_dict().items()}
 
-    result = fit(model, *loaders(train, val), quiet(epochs=10, patience=2), on_epoch_end=remember)
+    result = fit(model, *loaders(train, val), quiet(epochs=10, patience=2), callbacks=[Remember()])
     assert result.stopped_early and result.epochs_run == result.best_epoch + 2 < 10
     assert result.best_epoch == int(result.history["val_loss"].idxmin()) + 1
     for name, value in model.state_dict().items():
@@ -125,16 +125,32 @@ def test_best_checkpoint_is_restored_and_early_stopping_stops():
     assert evaluate(model, loaders(train, val)[1])["loss"] == pytest.approx(result.best_val_loss, rel=1e-6)
 
 
-def test_an_exception_from_on_epoch_end_propagates():
+def test_an_exception_from_a_callback_propagates_and_every_callback_sees_the_end():
     class Pruned(Exception):
         pass
 
-    def prune(epoch, val_metrics):
-        assert 0.0 <= val_metrics["accuracy"] <= 1.0
-        raise Pruned(epoch)
+    class Prune(Callback):
+        def on_epoch_end(self, state, val_metrics):
+            assert 0.0 <= val_metrics["accuracy"] <= 1.0
+            raise Pruned(len(state.rows))
 
+    class Watch(Callback):
+        calls: list = []
+
+        def on_fit_start(self, state):
+            self.calls.append("start")
+
+        def after_step(self):
+            self.calls.append("step")
+
+        def on_fit_end(self, state):
+            self.calls.append("end")
+
+    watch = Watch()
     with pytest.raises(Pruned):
-        fit(new_model(), *loaders(synthetic_split(64, 0), synthetic_split(32, 1)), quiet(), on_epoch_end=prune)
+        fit(new_model(), *loaders(synthetic_split(64, 0), synthetic_split(32, 1)), quiet(), callbacks=[watch, Prune()])
+    assert watch.calls[0] == "start" and watch.calls[-1] == "end"
+    assert watch.calls.count("step") == 2  # 64 reviews in batches of 32, one epoch
 
 
 def test_multiclass_models_train_with_cross_entropy_and_give_class_probabilities():
@@ -174,44 +190,7 @@ def test_warm_up_then_constant_or_linear_decay():
 @pytest.mark.parametrize("overrides, message", [
     (dict(epochs=0), "epochs"), (dict(lr=0), "lr=1e-3"), (dict(patience=0), "None"),
     (dict(grad_clip=0.0), "None"), (dict(amp_dtype="float16"), "bfloat16"), (dict(decay="cosine"), "linear"),
-    (dict(freed_memory_limit_mib=-1), "keep_freed_memory=False"),
 ])
 def test_invalid_train_configs_raise(overrides, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**overrides)
-
-
-def test_fit_on_cpu_passes_a_memory_cap_to_each_training_step(monkeypatch):
-    calls = []
-    real = training.train_one_epoch
-    monkeypatch.setattr(training, "train_one_epoch",
-                        lambda *a, **k: calls.append(k.get("after_step")) or real(*a, **k))
-    for keep in (True, False):
-        fit(new_model(), *loaders(synthetic_split(64, 0), synthetic_split(32, 1)),
-            quiet(epochs=1, keep_freed_memory=keep))
-    assert isinstance(calls[0], FreedMemoryCap) and calls[1] is None
-
-
-def test_fit_gives_the_allocator_back_when_it_returns_or_raises(monkeypatch):
-    calls = []
-    monkeypatch.setattr(training, "keep_freed_memory", calls.append)
-    data = loaders(synthetic_split(64, 0), synthetic_split(32, 1))
-    fit(new_model(), *data, quiet(epochs=1, keep_freed_memory=True))
-    assert calls == [False]  # what scores the model next frees memory at once
-
-    def prune(epoch, val_metrics):
-        raise RuntimeError("pruned")
-
-    with pytest.raises(RuntimeError, match="pruned"):
-        fit(new_model(), *data, quiet(epochs=2, keep_freed_memory=True), on_epoch_end=prune)
-    assert calls == [False, False]
-    fit(new_model(), *data, quiet(epochs=1, keep_freed_memory=False))
-    assert calls == [False, False]  # never switched on: nothing to give back
-
-
-def test_inference_hands_back_freed_memory_after_every_batch(monkeypatch):
-    calls = []
-    monkeypatch.setattr(training, "inference_hook", lambda device: lambda: calls.append(device.type))
-    loader = make_loader(synthetic_split(40, 1), 8, 64)
-    predict_proba(new_model(), loader)
-    assert calls == ["cpu"] * len(loader) and len(loader) > 1

@@ -16,7 +16,7 @@ returns their results in the order given.
   numbers with 2 workers or 16. (With ``processes=1`` the calling process keeps its threads, so its numbers
   are those of a 2-thread run: a little different, as any change of thread count makes them.)
 - Every worker keeps its share of the freed memory a training may keep for speed
-  (:func:`sentiment_lib.memory.share_freed_memory`), so side by side the process tree stays near one training's
+  (:func:`sentiment_lib.runtime.memory.share_freed_memory`), so side by side the process tree stays near one training's
   peak.
 - Workers are fresh interpreters (``spawn``: no inherited OpenMP or file state); what every task needs
   (``shared``, e.g. the run's prepared data) is pickled once into a temporary file that each worker reads
@@ -35,7 +35,7 @@ from typing import Any, Callable, Sequence
 
 from tqdm.auto import tqdm
 
-from .profiles import check_processes
+from ..profiles import check_processes
 
 _SHARED: Any = None  # what every task of this worker needs: set once by _start_worker
 

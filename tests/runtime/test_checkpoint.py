@@ -17,17 +17,22 @@ TRAIN = textwrap.dedent("""
     torch.set_num_threads(1)
     from tuning_helpers import tiny_params, tiny_prepared
     from sentiment_lib import experiment
+    from sentiment_lib.train import Callback
     pause = float(sys.argv[1])
     prepared = tiny_prepared(n_train=96, n_val=32, n_test=40)
     params = tiny_params(epochs=4, patience=4, hidden_size=16, embed_dim=32, lr=0.01, batch_size=16)
-    configuration = experiment.configuration_for("bilstm_pool", params, len(prepared.vocab))
 
-    def report(epoch, val):
-        print("epoch", epoch, flush=True)
-        time.sleep(pause)  # the window in which the parent kills this process
+    class Report(Callback):
+        def on_fit_start(self, state):  # the epochs a resumed training had run
+            for row in state.rows:
+                print("epoch", int(row["epoch"]), flush=True)
 
-    run = experiment.train_configuration(configuration, prepared, params, device="cpu", on_epoch_end=report,
-                                         train_options={{"progress": False}})
+        def on_epoch_end(self, state, val):
+            print("epoch", len(state.rows), flush=True)
+            time.sleep(pause)  # the window in which the parent kills this process
+
+    one = experiment.job("bilstm_pool", prepared, params)
+    run = experiment.train(experiment.Job(**{{**vars(one), "progress": False}}), device="cpu", callbacks=[Report()])
     print(json.dumps({{"test": run.test, "val_loss": run.fit.history["val_loss"].tolist(),
                       "best_epoch": run.fit.best_epoch, "resumed": run.fit.resumed,
                       "probabilities": run.test_prob.round(7).tolist()}}), flush=True)
@@ -37,7 +42,7 @@ TRAIN = textwrap.dedent("""
 def _train(env, pause=0.0, kill_after_epoch=None):
     """Run the training in a fresh process; SIGKILL it right after ``kill_after_epoch`` finished. Returns the
     printed result (or None when killed) and the epochs it reported."""
-    child = subprocess.Popen([sys.executable, "-c", TRAIN.format(tests=str(Path(__file__).parent)), str(pause)],
+    child = subprocess.Popen([sys.executable, "-c", TRAIN.format(tests=str(Path(__file__).resolve().parents[1])), str(pause)],
                              stdout=subprocess.PIPE, text=True, env=env)
     epochs, result = [], None
     for line in child.stdout:
@@ -82,18 +87,19 @@ def test_the_checkpoint_key_changes_with_every_input_of_the_training():
     from tuning_helpers import tiny_params, tiny_prepared
 
     prepared, params = tiny_prepared(), tiny_params()
-    configuration = experiment.configuration_for("lstm", params, len(prepared.vocab))
-    key = experiment.checkpoint_path(configuration, prepared, params)
-    assert key == experiment.checkpoint_path(configuration, prepared, params, train_options={"progress": False})
+    job = experiment.job("lstm", prepared, params)
+    key = experiment.checkpoint_path(job, None)
+    assert key == experiment.checkpoint_path(experiment.job("lstm", prepared, params, label="other name"), None)
     others = [
-        experiment.checkpoint_path(experiment.configuration_for("lstm", params, len(prepared.vocab), lr=0.02),
-                                   prepared, params),
-        experiment.checkpoint_path(configuration, prepared, params.replace(seed=7)),
-        experiment.checkpoint_path(configuration, rundir.without_stopwords(prepared), params),
-        experiment.checkpoint_path(configuration, tiny_prepared(seed=1), params),
-        experiment.checkpoint_path(configuration, prepared, params, train_options={"warmup_steps": 5}),
-        experiment.checkpoint_path(configuration, prepared, params,
-                                   targets={"train": np.zeros(len(prepared.splits["train"]), dtype=int)}),
+        experiment.checkpoint_path(experiment.job("lstm", prepared, params, lr=0.02), None),
+        experiment.checkpoint_path(experiment.job("lstm", prepared, params, seed=7), None),
+        experiment.checkpoint_path(experiment.job("lstm", rundir.without_stopwords(prepared), params), None),
+        experiment.checkpoint_path(experiment.job("lstm", tiny_prepared(seed=1), params), None),
+        experiment.checkpoint_path(job, "bfloat16"),
+        experiment.checkpoint_path(experiment.job("lstm", prepared, params, padded_batches=True), None),
+        experiment.checkpoint_path(experiment.job(
+            "lstm", prepared, params, targets={k: np.zeros(len(s), dtype=int) for k, s in prepared.splits.items()},
+            num_classes=2), None),
     ]
     assert key not in others and len(set(others)) == len(others)
 

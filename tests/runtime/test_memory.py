@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from sentiment_lib import memory
-from sentiment_lib.memory import FreedMemoryCap, step_hook
+from sentiment_lib.runtime import memory
+from sentiment_lib.runtime.memory import FreedMemoryCap, step_hook
 
 
 class _FakeLibc:
@@ -74,3 +74,60 @@ def test_inference_gets_a_small_cap_on_a_cpu_only():
     hook = memory.inference_hook(torch.device("cpu"))
     assert isinstance(hook, FreedMemoryCap) and hook.limit == memory.INFERENCE_FREED_MEMORY_MIB * 2 ** 20
     assert memory.inference_hook(torch.device("meta")) is None
+
+
+# --------------------------------------------------------------------------------------------
+# The callback that brings the allocator tuning into fit
+# --------------------------------------------------------------------------------------------
+
+
+def _tiny_fit(callbacks, epochs=1, raise_after=None):
+    from sentiment_lib.batching import EncodedSplit, make_loader
+    from sentiment_lib.models import ModelConfig, build_model
+    from sentiment_lib.train import Callback, TrainConfig, fit
+
+    rng = np.random.default_rng(0)
+    split = EncodedSplit([rng.integers(2, 20, size=int(n)).astype(np.int32) for n in rng.integers(3, 12, 48)],
+                         np.arange(48) % 2)
+
+    class Stop(Callback):
+        def on_epoch_end(self, state, val):
+            if raise_after is not None and len(state.rows) == raise_after:
+                raise RuntimeError("pruned")
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig("lstm", 20, embed_dim=8, hidden_size=8))
+    return fit(model, make_loader(split, 16, 16, shuffle=True), make_loader(split, 8, 16),
+               TrainConfig(epochs=epochs, progress=False, device="cpu", patience=None), [*callbacks, Stop()])
+
+
+def test_the_callback_caps_every_step_and_every_validation_batch(monkeypatch):
+    caps = []
+
+    class Counting:
+        def __init__(self, limit_mib):
+            self.limit_mib, self.calls = limit_mib, 0
+            caps.append(self)
+
+        def __call__(self):
+            self.calls += 1
+
+    monkeypatch.setattr(memory, "step_hook", lambda device, keep, limit: Counting(limit))
+    monkeypatch.setattr(memory, "inference_hook", lambda device: Counting(memory.INFERENCE_FREED_MEMORY_MIB))
+    monkeypatch.setattr(memory, "keep_freed_memory", lambda enable=True: True)
+    _tiny_fit([memory.KeepFreedMemory(torch.device("cpu"), limit_mib=300)], epochs=2)
+    step, *validations = caps
+    assert step.limit_mib == 300 and step.calls == 2 * 3  # 48 reviews in batches of 16, two epochs
+    assert [v.calls for v in validations] == [6, 6]  # a fresh cap per validation pass, called per batch
+
+
+def test_the_callback_gives_the_allocator_back_when_fit_returns_or_raises(monkeypatch):
+    calls = []
+    monkeypatch.setattr(memory, "keep_freed_memory", calls.append)
+    _tiny_fit([memory.KeepFreedMemory(torch.device("cpu"))])
+    assert calls == [True, False]  # on for the steps; what scores the model next frees memory at once
+    with pytest.raises(RuntimeError, match="pruned"):
+        _tiny_fit([memory.KeepFreedMemory(torch.device("cpu"))], epochs=2, raise_after=1)
+    assert calls == [True, False, True, False]
+    _tiny_fit([])
+    assert calls == [True, False, True, False]  # without the callback the allocator is never touched

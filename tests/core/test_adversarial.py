@@ -57,7 +57,7 @@ def test_every_model_embeds_once_in_batch_layout_and_a_perturbation_changes_its_
 
 def test_the_perturbation_raises_the_loss_and_the_step_adds_both_gradients():
     from sentiment_lib.batching import Batch
-    from sentiment_lib.train import _adversarial_step, classification_loss
+    from sentiment_lib.train import classification_loss
 
     torch.manual_seed(0)
     model = build_model(ModelConfig(name="attention_lstm", vocab_size=40, embed_dim=8, hidden_size=6, dropout=0.0))
@@ -88,7 +88,7 @@ def test_the_perturbation_raises_the_loss_and_the_step_adds_both_gradients():
     assert loss_with(-r)[0] < clean_loss  # and the opposite way lowers it: the sign is the gradient's
 
     model.zero_grad()
-    logits, loss = _adversarial_step(model, batch, classification_loss, torch.device("cpu"), None, 0.25)
+    logits, loss = adv.adversarial_step(model, batch, classification_loss, 0.25)
     assert float(loss.detach()) == pytest.approx(clean_loss)
     for name, p in model.named_parameters():  # the step's gradient is the clean one plus the adversarial one
         torch.testing.assert_close(p.grad, clean_grads[name] + perturbed_grads[name], rtol=1e-5, atol=1e-6)
@@ -124,11 +124,8 @@ def test_a_model_without_an_embedding_layer_is_refused_naming_the_fix():
         adv.embedding_of(nn.Linear(3, 1))
 
 
-def test_the_checkpoint_key_changes_with_adversarial_training_only_when_it_is_on(isolated_dirs):
+def test_the_checkpoint_key_changes_with_adversarial_training(isolated_dirs):
     prepared, params = tiny_prepared(), tiny_params()
-    plain = experiment.configuration_for("lstm", params, len(prepared.vocab))
-    key = experiment.checkpoint_path(plain, prepared, params)
-    assert experiment.checkpoint_path(experiment.configuration_for("lstm", params, len(prepared.vocab),
-                                                                   adversarial=0.0), prepared, params) == key
-    assert experiment.checkpoint_path(experiment.configuration_for("lstm", params, len(prepared.vocab),
-                                                                   adversarial=0.5), prepared, params) != key
+    key = experiment.checkpoint_path(experiment.job("lstm", prepared, params), None)
+    assert experiment.checkpoint_path(experiment.job("lstm", prepared, params, adversarial=0.0), None) == key
+    assert experiment.checkpoint_path(experiment.job("lstm", prepared, params, adversarial=0.5), None) != key

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from sentiment_lib.fused_rnn import gather_steps, reversal_index
+from sentiment_lib.runtime.fused_rnn import gather_steps, reversal_index
 from sentiment_lib.models import RecurrentClassifier
 
 VOCAB = 40

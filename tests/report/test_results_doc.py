@@ -9,7 +9,7 @@ from sentiment_lib.__main__ import main
 from sentiment_lib.results_doc import ResultsError, html_table_to_markdown, load_manifest, render_results
 from sentiment_lib.uncertainty import accuracy_interval
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 N_TEST = 1000
 
 

@@ -4,9 +4,15 @@ import json
 import numpy as np
 import pytest
 
-from sentiment_lib import analysis, experiment, rundir
+from sentiment_lib import analysis, experiment, rundir, scoring
+from sentiment_lib.runtime import Runtime
 
 from tuning_helpers import save_tiny_prepared, tiny_params, tiny_prepared
+
+
+def trained(name, prepared, params, runtime=None, **settings):
+    """Model ``name`` with the profile's settings and ``settings``, trained and scored on test, on the CPU."""
+    return experiment.train(experiment.job(name, prepared, params, **settings), device="cpu", runtime=runtime)
 
 
 @pytest.fixture()
@@ -16,9 +22,9 @@ def run():
     return prepared, params
 
 
-def test_run_model_trains_and_scores_on_test(run):
+def test_a_job_trains_and_scores_on_test(run):
     prepared, params = run
-    result = experiment.run_model("bilstm_pool", prepared, params, device="cpu")
+    result = trained("bilstm_pool", prepared, params)
     assert result.test_prob.shape == (40,)
     assert set(experiment.TABLE_METRICS) <= set(result.test)
     assert result.test["accuracy"] > 0.8  # the cue words make the made-up task easy
@@ -34,8 +40,8 @@ def test_run_model_trains_and_scores_on_test(run):
 
 def test_same_seed_same_metrics(run):
     prepared, params = run
-    first = experiment.run_model("gru", prepared, params, device="cpu", checkpoint=False)
-    second = experiment.run_model("gru", prepared, params, device="cpu", checkpoint=False)
+    first = trained("gru", prepared, params, runtime=Runtime(checkpoints=False))
+    second = trained("gru", prepared, params, runtime=Runtime(checkpoints=False))
     assert first.test == second.test
     assert np.array_equal(first.test_prob, second.test_prob)
 
@@ -43,11 +49,9 @@ def test_same_seed_same_metrics(run):
 def test_multiclass_targets(run):
     prepared, params = run
     targets = {k: analysis.rating_buckets(s.ratings) for k, s in prepared.splits.items()}
-    inferred = experiment.run_model("lstm", prepared, params, device="cpu", targets=targets,
-                                    epochs=1)
+    inferred = trained("lstm", prepared, params, targets=targets, epochs=1)
     assert inferred.model_config.num_classes == 3  # ratings 3 and 8 only: buckets 1 and 2
-    result = experiment.run_model("lstm", prepared, params, device="cpu", targets=targets,
-                                  num_classes=len(analysis.RATING_BUCKETS))
+    result = trained("lstm", prepared, params, targets=targets, num_classes=len(analysis.RATING_BUCKETS))
     assert result.model_config.num_classes == 4
     assert result.test_prob.shape == (40, 4)
     assert np.allclose(result.test_prob.sum(axis=1), 1, atol=1e-5)
@@ -61,8 +65,8 @@ def test_rating_buckets_and_bad_ratings():
 
 def test_comparison_table_sorted_and_recorded(run):
     prepared, params = run
-    a = experiment.run_model("bag_of_embeddings", prepared, params, device="cpu")
-    b = experiment.run_model("rnn", prepared, params, device="cpu", epochs=1)
+    a = trained("bag_of_embeddings", prepared, params)
+    b = trained("rnn", prepared, params, epochs=1)
     from sentiment_lib import linear
 
     reference = linear.linear_reference(prepared).row
@@ -82,9 +86,9 @@ def test_comparison_table_sorted_and_recorded(run):
 
 def test_saved_bundle_scores_like_the_model(run, tmp_path):
     prepared, params = run
-    result = experiment.run_model("attention_lstm", prepared, params, device="cpu")
+    result = trained("attention_lstm", prepared, params)
     path = experiment.save_run(result, prepared, "smoke", notebook="04")
-    prob, metrics = experiment.score_bundle(path, prepared)
+    prob, metrics = scoring.score_bundle(path, prepared)
     assert np.allclose(prob, result.test_prob, atol=1e-6)
     assert metrics["accuracy"] == pytest.approx(result.test["accuracy"])
 
@@ -93,30 +97,30 @@ def test_score_members_scores_each_model_of_an_ensemble_and_their_mean(run, tmp_
     from sentiment_lib.bundle import save_ensemble
 
     prepared, params = run
-    runs = [experiment.run_model(name, prepared, params, device="cpu", epochs=1)
+    runs = [trained(name, prepared, params, epochs=1)
             for name in ("lstm", "bag_of_embeddings")]
     path = save_ensemble(tmp_path / "final.pt", [(r.name, r.model, r.model_config, r.preprocessing) for r in runs],
                          prepared.vocab)
-    prob, metrics, table = experiment.score_members(path, prepared)
-    assert list(table.index) == ["lstm", "bag_of_embeddings", experiment.ENSEMBLE_ROW]
+    prob, metrics, table = scoring.score_members(path, prepared)
+    assert list(table.index) == ["lstm", "bag_of_embeddings", scoring.ENSEMBLE_ROW]
     assert list(table.columns) == [*experiment.TABLE_METRICS, "log_loss"]
     labels = prepared.splits["test"].labels
     p = np.clip(prob.astype(float), 1e-15, 1 - 1e-15)
-    assert table.loc[experiment.ENSEMBLE_ROW, "log_loss"] == pytest.approx(
+    assert table.loc[scoring.ENSEMBLE_ROW, "log_loss"] == pytest.approx(
         -np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)), rel=1e-5)
     np.testing.assert_allclose(prob, (runs[0].test_prob + runs[1].test_prob) / 2, atol=1e-6)
     for r in runs:
         assert table.loc[r.name, "accuracy"] == pytest.approx(r.test["accuracy"])
-    assert table.loc[experiment.ENSEMBLE_ROW, "accuracy"] == pytest.approx(metrics["accuracy"])
-    scored, by_score_bundle = experiment.score_bundle(path, prepared)
+    assert table.loc[scoring.ENSEMBLE_ROW, "accuracy"] == pytest.approx(metrics["accuracy"])
+    scored, by_score_bundle = scoring.score_bundle(path, prepared)
     np.testing.assert_allclose(scored, prob, rtol=1e-6)
-    val_prob, val_metrics, on_val = experiment.score_members(path, prepared, subset="val")
+    val_prob, val_metrics, on_val = scoring.score_members(path, prepared, subset="val")
     assert val_prob.shape == (len(prepared.splits["val"].labels),) and list(on_val.index) == list(table.index)
-    assert on_val.loc[experiment.ENSEMBLE_ROW, "accuracy"] == pytest.approx(val_metrics["accuracy"])
+    assert on_val.loc[scoring.ENSEMBLE_ROW, "accuracy"] == pytest.approx(val_metrics["accuracy"])
     with pytest.raises(ValueError, match="'test' or 'val'"):
-        experiment.score_members(path, prepared, subset="train")
+        scoring.score_members(path, prepared, subset="train")
     single = experiment.save_run(runs[0], prepared, "smoke", notebook="04")
-    _, _, one = experiment.score_members(single, prepared)
+    _, _, one = scoring.score_members(single, prepared)
     assert list(one.index) == ["lstm"] and one.loc["lstm", "accuracy"] == pytest.approx(runs[0].test["accuracy"])
 
 
@@ -129,17 +133,17 @@ def test_scoring_a_multiclass_bundle_as_binary_names_the_fix(run, tmp_path):
     path = save_bundle(tmp_path / "buckets.pt", build_model(cfg), cfg, prepared.vocab,
                        {"max_len": 16, "truncation": "head", "remove_stopwords": False})
     with pytest.raises(ValueError, match="predicts 4 classes.*multiclass_metrics"):
-        experiment.score_bundle(path, prepared)
+        scoring.score_bundle(path, prepared)
 
 
 def test_score_bundle_refuses_another_runs_vocabulary(run, tmp_path):
     prepared, params = run
-    result = experiment.run_model("lstm", prepared, params, device="cpu", epochs=1)
+    result = trained("lstm", prepared, params, epochs=1)
     path = experiment.save_run(result, prepared, "smoke", notebook="04")
     other = tiny_prepared()
     other.vocab.itos[5], other.vocab.itos[6] = other.vocab.itos[6], other.vocab.itos[5]
     with pytest.raises(ValueError, match="another vocabulary"):
-        experiment.score_bundle(path, other)
+        scoring.score_bundle(path, other)
 
 
 def test_load_run_takes_data_parameters_from_the_run_directory():
@@ -164,7 +168,7 @@ def test_truncation_is_a_training_parameter_that_the_prepared_data_do_not_depend
     save_tiny_prepared("smoke")
     params, prepared = rundir.load_run("smoke", max_len=8, truncation="tail", epochs=1)
     assert (params.max_len, params.truncation) == (8, "tail")
-    short = experiment.run_model("lstm", prepared, params, device="cpu")
+    short = trained("lstm", prepared, params)
     assert short.preprocessing["max_len"] == 8 and short.preprocessing["truncation"] == "tail"
     assert max(len(ids) for ids in prepared.splits["train"].ids) > 8  # the stored reviews stay whole
     default, _ = rundir.load_run("smoke")
@@ -175,12 +179,11 @@ def test_load_run_starts_from_the_run_vectors_unless_told_otherwise():
     save_tiny_prepared("smoke", embed_dim=24)
     params, prepared = rundir.load_run("smoke")
     assert params.embeddings == "word2vec" and params.embed_dim == 24  # 02's, not the profile's 32
-    run = experiment.run_model("lstm", prepared, params, device="cpu", epochs=1)
+    run = trained("lstm", prepared, params, epochs=1)
     assert run.embeddings == "word2vec"
     params, _ = rundir.load_run("smoke", embeddings="random", embed_dim=8)
     assert params.embeddings == "random" and params.embed_dim == 8
-    assert experiment.run_model("lstm", prepared, params, device="cpu",
-                                epochs=1).embeddings == "random"
+    assert trained("lstm", prepared, params, epochs=1).embeddings == "random"
     save_tiny_prepared("smoke", embed_dim=None)  # 02 run with EMBEDDINGS="random"
     params, _ = rundir.load_run("smoke")
     assert params.embeddings == "random"
@@ -224,7 +227,7 @@ def test_train_command_trains_named_models_and_saves_them(tmp_path, capsys):
     assert rows["lstm"]["embeddings"] == "word2vec"  # the run's vectors, as in 04
     assert 1 <= len(rows["lstm"]["val_accuracy_history"]) == rows["lstm"]["epochs_run"] <= 2
     _, prepared = rundir.load_run("smoke")
-    _, scored = experiment.score_bundle(config.models_dir("smoke") / "lstm.pt", prepared)
+    _, scored = scoring.score_bundle(config.models_dir("smoke") / "lstm.pt", prepared)
     assert scored["accuracy"] == pytest.approx(rows["lstm"]["accuracy"])
 
 
@@ -277,3 +280,12 @@ def test_error_counts_find_the_errors_whose_text_disagrees_with_the_label(run):
     quotes = analysis.as_quotes(analysis.misclassified(prepared, prob, n=3))
     assert quotes.count("\n> ") + quotes.startswith("> ") >= 3 and "P(positive)" in quotes
     assert "great great 9/10" in quotes  # shown in full, not cut
+
+
+def test_a_job_refuses_a_setting_that_is_neither_a_model_nor_a_training_field(run):
+    prepared, params = run
+    with pytest.raises(ValueError, match="hidden_size"):
+        experiment.job("lstm", prepared, params, hiden_size=8)
+    one = experiment.job("lstm", prepared, params, hidden_size=8, lr=0.5, seed=7, label="small")
+    assert (one.configuration.model.hidden_size, one.configuration.lr, one.params.seed, one.name) == \
+        (8, 0.5, 7, "small")

@@ -10,6 +10,7 @@ import time
 import nbformat
 import pytest
 
+from sentiment_lib.runtime import lock as run_lock
 from sentiment_lib import config, pipeline, profiles, rundir
 from sentiment_lib.__main__ import main
 
@@ -77,7 +78,7 @@ HOLDER = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {root!r})
     from sentiment_lib import rundir
-    with rundir.lock("smoke"):
+    with run_lock.lock("smoke"):
         print("locked", flush=True)
         time.sleep(120)
 """)
@@ -100,14 +101,14 @@ def test_a_second_run_on_a_run_directory_in_use_fails_at_once_naming_the_other(c
         assert f"in use by process {child.pid}" in err and f"kill {child.pid}" in err
         assert time.perf_counter() - started < 30  # at once, not after running a notebook
         assert not config.report_dir("smoke").exists()  # a refused run writes nothing, not even the site
-        with rundir.lock("quick"):  # another profile: side by side
+        with run_lock.lock("quick"):  # another profile: side by side
             pass
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
     # The killed process left its lock behind: the next run takes it over.
-    assert (config.run_dir("smoke") / rundir.LOCK_FILE).exists()
-    with rundir.lock("smoke") as path:
+    assert (config.run_dir("smoke") / run_lock.LOCK_FILE).exists()
+    with run_lock.lock("smoke") as path:
         assert f'"pid": {os.getpid()}' in path.read_text()
     assert not path.exists()
 

@@ -1,0 +1,93 @@
+"""Notebook 04's second batch of trainings, planned as typed jobs: what depends only on the chosen network.
+
+Once 04 has chosen its best network on validation, everything else it trains depends on nothing but that
+choice: the same network from other seeds (its seed spread), with the other embedding start, reading other
+parts of each review, without stop words, predicting star-rating buckets, and the networks of the ladder at
+the language model's width (word2vec start, language-model start, language-model start with adversarial
+training). :func:`follow_up` plans them all, so that they train in one batch side by side (the longest
+first), and names the label under which each section of the notebook finds its result.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .adversarial import DEFAULT_EPSILON
+from .analysis import RATING_BUCKETS, rating_buckets
+from .embeddings import word2vec_unavailable
+from .experiment import Job, job
+from .language_model import FINE_TUNE_LR
+from .profiles import TRUNCATIONS, Params
+from .rundir import Prepared, without_stopwords
+
+LADDER_STARTS = ("word2vec start", "language-model start", "language-model start + AT")
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """04's follow-up jobs by label, and which label holds what.
+
+    Attributes:
+        jobs: label -> job, in the order they are handed to the workers (the longest first).
+        seeds: labels of the best network from seeds ``SEED + 1 …``; other_start: label of the best network
+            with the other embedding start (``None`` when the run has no word vectors to start from, and
+            ``unavailable`` says why); truncations: truncation -> label, for the two the profile does not use;
+            stop_words: label of the best network without stop words (``None`` when the run removed them);
+            buckets: label of the best network predicting the four star-rating buckets; ladder: start -> label
+            of the ladder's networks (empty when 02 trained no language model).
+        other_start_name: ``"random"`` or ``"word2vec"``; lm_hidden: the language model's width (the ladder's).
+    """
+
+    jobs: dict[str, Job]
+    seeds: list[str]
+    other_start: str | None
+    other_start_name: str
+    unavailable: str | None
+    truncations: dict[str, str]
+    stop_words: str | None
+    buckets: str
+    ladder: dict[str, str]
+    lm_hidden: int
+
+
+def _ladder(prepared: Prepared, params: Params, lm_hidden: int) -> dict[str, Job]:
+    """The ladder's three networks: attention LSTMs at the language model's width and fine-tuning rate."""
+    if prepared.language_model is None:
+        return {}
+    settings = dict(hidden_size=lm_hidden, lr=FINE_TUNE_LR)
+    options = {"word2vec start": {}, "language-model start": dict(language_model=True),
+               "language-model start + AT": dict(language_model=True, adversarial=DEFAULT_EPSILON)}
+    return {f"attention_lstm {lm_hidden} ({start})":
+            job("attention_lstm", prepared, params, label=f"attention_lstm {lm_hidden} ({start})", **settings,
+                **options[start]) for start in LADDER_STARTS}
+
+
+def follow_up(best_name: str, prepared: Prepared, params: Params) -> FollowUp:
+    """Plan 04's follow-up trainings of ``best_name`` (a key of ``models.MODELS``) on the run's data."""
+    lm_hidden = int(prepared.params.get("lm_hidden") or params.lm_hidden)  # the language model's width (02)
+    ladder = _ladder(prepared, params, lm_hidden)
+    ladder_labels = list(ladder)
+    flipped = params.embeddings != "word2vec"
+    unavailable = word2vec_unavailable(prepared, params.embed_dim) if flipped else None
+    other_start_name = "word2vec" if flipped else "random"
+
+    jobs: dict[str, Job] = {}
+    jobs.update({label: ladder[label] for label in ladder_labels[2:]})  # LM + AT: the longest, first
+    seeds = [f"{best_name} (seed {params.seed + i})" for i in range(1, params.seeds)]
+    for i, label in enumerate(seeds, start=1):
+        jobs[label] = job(best_name, prepared, params, label=label, seed=params.seed + i)
+    jobs.update({label: ladder[label] for label in ladder_labels[:2]})
+    other_start = None if unavailable else f"{best_name} ({other_start_name} start)"
+    if other_start:
+        jobs[other_start] = job(best_name, prepared, params, label=other_start, pretrained=flipped)
+    truncations = {side: f"{best_name} ({side})" for side in TRUNCATIONS if side != params.truncation}
+    for side, label in truncations.items():
+        jobs[label] = job(best_name, prepared, params, label=label, truncation=side)
+    stop_words = None if params.remove_stopwords else f"{best_name} (stop words removed)"
+    if stop_words:
+        jobs[stop_words] = job(best_name, without_stopwords(prepared), params.replace(remove_stopwords=True),
+                               label=stop_words)
+    buckets = f"{best_name} (4 rating buckets)"
+    targets = {name: rating_buckets(split.ratings) for name, split in prepared.splits.items()}
+    jobs[buckets] = job(best_name, prepared, params, label=buckets, targets=targets, num_classes=len(RATING_BUCKETS))
+    return FollowUp(jobs, seeds, other_start, other_start_name, unavailable, truncations, stop_words, buckets,
+                    {start: f"attention_lstm {lm_hidden} ({start})" for start in LADDER_STARTS if ladder}, lm_hidden)
