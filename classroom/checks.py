@@ -10,6 +10,7 @@ without showing the inputs. The grader's feedback shows only that sentence (``cl
 from __future__ import annotations
 
 import copy
+import re
 import types
 from typing import Any, Callable, Sequence
 
@@ -89,10 +90,14 @@ def _call(fn: Callable, name: str, *args: Any) -> Any:
         raise Failed(f"{name} raised {type(err).__name__}: {str(err)[:160]}") from None
 
 
-def _close(got: Any, expected: torch.Tensor, message: str, atol: float = 1e-5) -> None:
+def _shaped(got: Any, expected: torch.Tensor, message: str) -> None:
     _require(isinstance(got, torch.Tensor), f"{message}: expected a torch.Tensor, got {type(got).__name__}.")
     _require(tuple(got.shape) == tuple(expected.shape),
              f"{message}: expected shape {tuple(expected.shape)}, got {tuple(got.shape)}.")
+
+
+def _close(got: Any, expected: torch.Tensor, message: str, atol: float = 1e-5) -> None:
+    _shaped(got, expected, message)
     _require(torch.allclose(got.detach().float(), expected.detach().float(), atol=atol, rtol=1e-4),
              f"{message}: the values differ from the expected ones.")
 
@@ -111,20 +116,39 @@ CLEAN_CASES = [
 ]
 
 
+def _clean_review_mistake(case: str, got: str, expected: str) -> str:
+    """What a wrong cleaning of ``case`` (``got``, where the rules give ``expected``) most likely does wrong."""
+    words, right = got.split(), set(expected.split())
+    markup = {w.lower() for pair in re.findall(r"<\s*/?\s*(\w+)|&(\w+);", case) for w in pair if w}
+    if any(c in got for c in ".,;:!?()#-/"):
+        return ("clean_review leaves punctuation inside the text: replace every character that is not a letter, a "
+                "digit, an apostrophe or white space, everywhere, not only at the start.")
+    if "<" in got or "&" in got or any(w in markup and w not in right for w in words):
+        return ("clean_review leaves HTML in the text (tags, or entities such as &amp;): unescape entities with "
+                "html.unescape and replace tags with a space before removing other characters.")
+    if any(c.isupper() for c in got):
+        return "clean_review leaves upper-case letters: lower-case the review."
+    if re.search(r"[^a-z0-9'\s]", got):
+        return ("clean_review keeps characters other than a-z, 0-9 and apostrophes (accented letters, underscores: "
+                "\\w matches more than a-z and 0-9): name the characters to keep, [^a-z0-9'\\s].")
+    if "".join(words) == "".join(expected.split()):
+        return ("clean_review joins words that a removed character separated: replace each removed character by a "
+                "space, not by nothing.")
+    if any(w.startswith("'") or w.endswith("'") for w in words):
+        return "clean_review keeps apostrophes that are quote marks (not inside a word): replace those by a space."
+    if "'" in expected and "'" not in got:
+        return "clean_review removes the apostrophe inside words such as don't: keep it, remove only quote marks."
+    return ("clean_review gives different words from the rules on some reviews "
+            "(check upper case, entities and apostrophes that are quote marks).")
+
+
 def check_clean_review(fn: Callable[[str], str]) -> None:
     _own(fn, "clean_review")
     for case in CLEAN_CASES:
         got = _call(fn, "clean_review", case)
         _require(isinstance(got, str), f"clean_review must return a str, got {type(got).__name__}.")
         expected = " ".join(text.clean_text(case).split())
-        if " ".join(got.split()) != expected:
-            if any(c in got for c in ".,;:!?()#-"):
-                raise Failed("clean_review leaves punctuation inside the text: replace every character that is "
-                             "not a letter, a digit, an apostrophe or white space, everywhere, not only at the start.")
-            if "<" in got or "&" in got:
-                raise Failed("clean_review leaves HTML in the text: unescape entities and replace tags with a space.")
-            raise Failed("clean_review gives different words from the rules on some reviews "
-                         "(check upper case, entities and apostrophes that are quote marks).")
+        _require(" ".join(got.split()) == expected, _clean_review_mistake(case, got, expected))
 
 
 def overlap_frame() -> pd.DataFrame:
@@ -157,7 +181,7 @@ def check_train_test_overlap(fn: Callable[[pd.DataFrame], int]) -> None:
 
 VOCAB_TOKENS = [
     ["good", "film", "good", "plot"], ["bad", "film", "dull"], ["film", "plot", "zany", "acting"],
-    ["leak", "leak", "leak", "leak"], ["good", "acting"], ["acting", "bad"],
+    ["leak", "leak", "leak", "leak"], ["good", "acting"], ["acting", "bad", "spoiler", "spoiler"],
 ]
 VOCAB_SUBSETS = ["train", "train", "train", "test", "train", "val"]
 
@@ -165,6 +189,7 @@ VOCAB_SUBSETS = ["train", "train", "train", "test", "train", "val"]
 def check_build_vocab(fn: Callable[..., list]) -> None:
     _own(fn, "build_vocab")
     train_tokens = [t for t, s in zip(VOCAB_TOKENS, VOCAB_SUBSETS) if s == "train"]
+    unseen = {w for t in VOCAB_TOKENS for w in t} - {w for t in train_tokens for w in t}  # "leak", "spoiler"
     for max_size, min_freq in [(None, 1), (None, 2), (5, 1), (3, 1)]:
         got = _call(fn, "build_vocab", [list(t) for t in VOCAB_TOKENS], list(VOCAB_SUBSETS), max_size, min_freq)
         expected = text.Vocab.build(train_tokens, max_size=max_size, min_freq=min_freq).itos
@@ -172,7 +197,7 @@ def check_build_vocab(fn: Callable[..., list]) -> None:
         got = list(got)
         _require(got[:2] == [text.PAD_TOKEN, text.UNK_TOKEN],
                  f"The vocabulary must start with {text.PAD_TOKEN!r} (id 0) and {text.UNK_TOKEN!r} (id 1).")
-        _require("leak" not in got,
+        _require(not unseen & set(got),
                  "The vocabulary holds a word that occurs only in validation or test reviews: count training reviews only.")
         _require(len(got) <= (max_size or len(got)), "The vocabulary is longer than max_size (PAD and UNK count).")
         _require(got == expected, f"With max_size={max_size}, min_freq={min_freq} the tokens or their order differ: most "
@@ -181,13 +206,15 @@ def check_build_vocab(fn: Callable[..., list]) -> None:
 
 def check_truncate(fn: Callable[..., Any]) -> None:
     _own(fn, "truncate")
-    for n in range(1, 14):
+    for n in range(0, 14):
         ids = np.arange(1, n + 1, dtype=np.int32)
         for max_len in (1, 2, 4, 7, 8):
             for side in ("head", "tail", "head+tail"):
                 got = _call(fn, "truncate", ids.copy(), max_len, side)
                 expected = text.truncate(ids, max_len, side)
                 if not np.array_equal(np.asarray(got), expected):
+                    _require(n > max_len, f"truncate must return a review that fits (no longer than max_len) whole, "
+                                          f"whatever the side: side={side!r} changed a review of {n} tokens.")
                     raise Failed(f"truncate(..., max_len={max_len}, side={side!r}) keeps the wrong tokens for a "
                                  f"review of {n} tokens.")
 
@@ -205,6 +232,10 @@ def check_pad_batch(fn: Callable[[Sequence[Sequence[int]]], tuple]) -> None:
                  "tokens must be a torch.long tensor (embedding layers want integer ids).")
         _require(isinstance(lengths, torch.Tensor) and lengths.dtype == torch.long, "lengths must be a torch.long tensor.")
         _require(torch.equal(lengths, expected.lengths), "lengths must hold each review's number of real tokens.")
+        time_first = tokens.dim() == 2 and not torch.equal(tokens, expected.tokens) and \
+            torch.equal(tokens.t(), expected.tokens)
+        _require(not time_first, "tokens are (longest review, batch), time first: put the batch first "
+                                 "(pad_sequence(..., batch_first=True), or one row per review).")
         _require(tuple(tokens.shape) == tuple(expected.tokens.shape),
                  "tokens must be (batch, longest review) : pad to the longest review of the batch, no more.")
         _require(torch.equal(tokens, expected.tokens),
@@ -216,30 +247,48 @@ def check_pad_batch(fn: Callable[[Sequence[Sequence[int]]], tuple]) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _padded_lstm_batch(seed: int = 0, lengths: Sequence[int] = (5, 2, 7, 1)):
+def _padded_lstm_batch(seed: int = 0, lengths: Sequence[int] = (5, 2, 7, 1), extra: int = 0):
+    """An LSTM and a padded batch for it; ``extra`` padded steps after the longest review (a fixed width)."""
     g = torch.Generator().manual_seed(seed)
     lstm = nn.LSTM(3, 4, batch_first=True)
     with torch.no_grad():
         for p in lstm.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * 0.5)
     lengths = torch.tensor(lengths)
-    x = torch.randn(len(lengths), int(lengths.max()), 3, generator=g)
+    x = torch.randn(len(lengths), int(lengths.max()) + extra, 3, generator=g)
     x[torch.arange(x.size(1))[None, :] >= lengths[:, None]] = 0.0  # padding, as an embedding of PAD gives
     return lstm, x, lengths
 
 
+def _same_rows_reordered(got: torch.Tensor, expected: torch.Tensor) -> bool:
+    """Whether ``got`` holds the rows of ``expected`` (same shape) in another order."""
+    if torch.allclose(got, expected):
+        return False
+    matches = [[j for j in range(len(expected)) if torch.allclose(row, expected[j])] for row in got]
+    return all(matches) and len({m[0] for m in matches}) == len(expected)
+
+
 def check_last_real_state(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
     _own(fn, "last_real_state")
-    for seed, lengths in [(0, (5, 2, 7, 1)), (1, (3, 3)), (2, (1, 6, 6, 2, 4))]:
-        lstm, x, lens = _padded_lstm_batch(seed, lengths)
+    # the first batch is padded past its longest review (a fixed width): reading step lengths[b] runs into padding
+    for seed, lengths, extra in [(4, (2, 5, 1, 3), 2), (0, (5, 2, 7, 1), 0), (1, (3, 3), 0), (2, (1, 6, 6, 2, 4), 0)]:
+        lstm, x, lens = _padded_lstm_batch(seed, lengths, extra)
         with torch.no_grad():
             outputs, _ = lstm(x)  # (B, T, H): padding runs through the recurrence here
             packed = nn.utils.rnn.pack_padded_sequence(x, lens, batch_first=True, enforce_sorted=False)
             _, (h_n, _) = lstm(packed)  # what packing reads: the state at each review's last real token
         got = _call(fn, "last_real_state", outputs.clone(), lens.clone())
-        if isinstance(got, torch.Tensor) and got.shape == outputs[:, -1].shape and \
-                torch.allclose(got, outputs[:, -1]) and int(lens.min()) < outputs.size(1):
-            raise Failed("last_real_state reads the last padded step: read step lengths[b] - 1 of each review.")
+        _shaped(got, h_n[-1], "last_real_state")
+        got, rows = got.detach().float(), torch.arange(len(lens))
+        for wrong, message in [
+            (outputs[:, -1], "last_real_state reads the last padded step: read step lengths[b] - 1 of each review."),
+            (outputs[rows, lens.clamp(max=outputs.size(1) - 1)],
+             "last_real_state reads step lengths[b], one past the last real token: read step lengths[b] - 1."),
+        ]:
+            _require(not (torch.allclose(got, wrong) and not torch.allclose(wrong, h_n[-1])), message)
+        _require(not _same_rows_reordered(got, h_n[-1]),
+                 "last_real_state returns the right states in another order: keep the batch's order (undo any "
+                 "sorting by length).")
         _close(got, h_n[-1], "last_real_state")
 
 
@@ -287,7 +336,8 @@ def check_evaluate(fn: Callable[..., dict]) -> None:
     _require(isinstance(got, dict) and {"loss", "accuracy"} <= set(got),
              "evaluate must return a dict with 'loss' and 'accuracy'.")
     _require(abs(float(got["accuracy"]) - expected["accuracy"]) < 1e-6,
-             "evaluate's accuracy differs (predict positive when the probability is at least 0.5).")
+             "evaluate's accuracy differs: the share of all the loader's reviews predicted right (positive when the "
+             "probability is at least 0.5), not an average of per-batch accuracies.")
     _require(abs(float(got["loss"]) - expected["loss"]) < 1e-4,
              "evaluate's loss differs: the mean binary cross-entropy per review, over the whole loader "
              "(weight each batch by its size).")
@@ -337,17 +387,22 @@ def check_precision_recall_f1(fn: Callable[[np.ndarray], tuple]) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _states(seed: int, lengths: Sequence[int], hidden: int = 3):
+def _states(seed: int, lengths: Sequence[int], hidden: int = 3, negative: bool = False):
+    """Random states (B, T, H) padded two steps past the longest review, the lengths and the padding mask;
+    ``negative``: every state below 0 (as tanh outputs can be), so a padding of 0 would win a max."""
     g = torch.Generator().manual_seed(seed)
     lengths = torch.tensor(lengths)
     outputs = torch.randn(len(lengths), int(lengths.max()) + 2, hidden, generator=g)
+    if negative:
+        outputs = -outputs.abs() - 0.1
     return outputs, lengths, torch.arange(outputs.size(1))[None, :] >= lengths[:, None]
 
 
 def check_masked_mean_max(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
     _own(fn, "masked_mean_max")
-    for seed, lengths in [(0, (4, 1, 3)), (1, (2, 2)), (2, (5, 3, 1, 2))]:
-        outputs, lens, pad = _states(seed, lengths)
+    for seed, lengths, negative in [(0, (4, 1, 3), False), (1, (2, 2), False), (2, (5, 3, 1, 2), False),
+                                    (3, (3, 1, 2), True)]:
+        outputs, lens, pad = _states(seed, lengths, negative=negative)
         expected = models.masked_mean_max_pool(outputs, lens)
         answers = []
         for fill in (0.0, 1e6, -1e6):
@@ -358,21 +413,31 @@ def check_masked_mean_max(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tenso
                 not all(torch.allclose(a.float(), answers[0].float(), atol=1e-4) for a in answers[1:]):
             raise Failed("masked_mean_max changes when the padded steps change: the mean and the max must "
                          "use real steps only (divide by the length, keep padding out of the max).")
-        _close(answers[0], expected, "masked_mean_max (the mean over real steps, then the max, concatenated)",
-               atol=1e-4)
+        got, hidden = answers[0], outputs.size(-1)
+        _shaped(got, expected, "masked_mean_max ([mean over real steps, max over real steps], concatenated)")
+        _require(torch.allclose(got[:, :hidden].float(), expected[:, :hidden], atol=1e-4),
+                 "masked_mean_max's first half, the mean, differs: sum each review's real steps and divide by its "
+                 "length (not by the padded width).")
+        _require(torch.allclose(got[:, hidden:].float(), expected[:, hidden:], atol=1e-4),
+                 "masked_mean_max's second half, the max, differs: take it over real steps only, padding filled with "
+                 "-inf (not 0: every real state can be negative).")
 
 
 def check_attention_weights(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
     _own(fn, "attention_weights")
-    for seed, lengths in [(0, (4, 1, 3)), (3, (2, 6, 6))]:
+    # the last case's scores are near 100: exp overflows float32 (above 88) unless each row's max is subtracted
+    for seed, lengths, offset in [(0, (4, 1, 3), 0.0), (3, (2, 6, 6), 0.0), (5, (3, 1, 5), 100.0)]:
         g = torch.Generator().manual_seed(seed)
         lens = torch.tensor(lengths)
-        scores = torch.randn(len(lens), int(lens.max()) + 1, generator=g) * 3
+        scores = torch.randn(len(lens), int(lens.max()) + 1, generator=g) * 3 + offset
         pad = torch.arange(scores.size(1))[None, :] >= lens[:, None]
         scores[pad] = 50.0  # large scores on padding must still get no weight
         got = _call(fn, "attention_weights", scores.clone(), lens.clone())
         _require(isinstance(got, torch.Tensor) and got.shape == scores.shape,
                  f"attention_weights must return a tensor of the scores' shape {tuple(scores.shape)}.")
+        _require(bool(torch.isfinite(got).all()),
+                 "attention_weights gives NaN or inf for large scores: exp overflows. Subtract each review's largest "
+                 "real score before exp, or use torch.softmax with -inf on padding.")
         _require(bool((got[pad] == 0).all()), "attention_weights gives weight to padding: it must be exactly 0 there.")
         _require(torch.allclose(got.sum(dim=1), torch.ones(len(lens)), atol=1e-5),
                  "Each review's weights must sum to 1.")
@@ -388,8 +453,15 @@ SPACES = [
      "dropout": {"low": 0.0, "high": 0.5, "log": False}, "lr": {"low": 1e-4, "high": 1e-2, "log": True},
      "hidden_size": {"choices": [16, 32, 64]}},
     {"batch_size": {"choices": [32, 64]}, "embed_dim": {"low": 8, "high": 128, "log": True},
-     "weight_decay": {"low": 1e-6, "high": 1e-3, "log": True}},
+     "weight_decay": {"low": 1e-6, "high": 1e-3, "log": True},
+     "label_smoothing": {"low": 0, "high": 0.2, "log": False}},  # an int low end, a float high end: a float range
 ]
+SPACE_RULES = ("categorical for choices, an int range when both ends are ints, else a float range, on a log scale "
+               "when log is true")
+
+
+def _distribution(d: optuna.distributions.BaseDistribution) -> str:
+    return f"{type(d).__name__}{'(log)' if getattr(d, 'log', False) else ''}"
 
 
 def _asked(sampler_seed: int):
@@ -410,9 +482,8 @@ def check_suggest(fn: Callable[[optuna.Trial, dict], dict]) -> None:
         for name in spec:
             a, b = theirs.distributions[name], ours.distributions[name]
             if a != b:
-                raise Failed(f"{name!r} is suggested as {type(a).__name__}"
-                             f"{'(log)' if getattr(a, 'log', False) else ''}; the space asks for {type(b).__name__}"
-                             f"{'(log)' if getattr(b, 'log', False) else ''} over the same range.")
+                raise Failed(f"{name!r} is suggested as {_distribution(a)}; the space asks for {_distribution(b)} over "
+                             f"the same range ({SPACE_RULES}).")
         _require(got == theirs.params, "suggest must return the suggested values, keyed by dimension name.")
         fixed = dict(expected)
         _require(_call(fn, "suggest", optuna.trial.FixedTrial(fixed), copy.deepcopy(spec)) == fixed,
@@ -428,8 +499,9 @@ class _PruneFromStep(optuna.pruners.BasePruner):
 
 
 def _fake_training(log: list):
+    """A training of four epochs whose validation loss is best at the third (the last is not the best)."""
     def train(config: dict, report: Callable[[int, float], None]) -> float:
-        losses = [1.0 / (1 + config["num_layers"] * (epoch + 1)) + config["lr"] for epoch in range(4)]
+        losses = [curve / config["num_layers"] + config["lr"] for curve in (1.0, 0.6, 0.5, 0.7)]
         for epoch, loss in enumerate(losses):
             log.append(epoch)
             report(epoch, loss)
@@ -461,7 +533,10 @@ def check_objective(fn: Callable[..., float]) -> None:
         raise Failed(f"objective raised {type(err).__name__}: {err}") from None
     else:
         raise Failed("objective must raise optuna.TrialPruned when trial.should_prune() says so after a report.")
-    _require(set(trial.distributions) == set(spec), "objective must suggest the configuration from the space.")
+    reference = _asked(0)
+    tuning_space.search_space(reference, None, spec)  # type: ignore[arg-type]
+    _require(trial.distributions == reference.distributions,
+             f"objective must suggest the configuration from the space as suggest does ({SPACE_RULES}).")
     _require(sorted(study.trials[0].intermediate_values) == [0, 1],
              "objective must report each epoch's validation loss with trial.report(value, epoch) and stop at the "
              "first epoch the pruner prunes.")
