@@ -37,7 +37,7 @@ def _require(condition: bool, message: str) -> None:
 # The library's own implementation of each exercise: an answer that calls it has not done the exercise.
 LIBRARY_ANSWERS = {
     "clean_review": ("text", "clean_text"), "truncate": ("text", "truncate"),
-    "masked_mean_max": ("models", "masked_mean_max_pool"), "attention_weights": ("models", "masked_softmax"),
+    "masked_mean_max": ("layers", "masked_mean_max_pool"), "attention_weights": ("layers", "masked_softmax"),
     "evaluate": ("train", "evaluate"), "train_step": ("train", "train_one_epoch"),
     "suggest": ("tuning.space", "search_space"),
 }
@@ -45,7 +45,8 @@ LIBRARY_ANSWERS = {
 
 def _delegates(fn: types.FunctionType, module: str, attribute: str) -> bool:
     """Whether ``fn`` calls ``sentiment_lib.<module>.<attribute>``: the function imported by name, or reached
-    through the module or the package (``models.masked_softmax``, ``sentiment_lib.models.masked_softmax``)."""
+    through the package or any of its modules that hold it (``layers.masked_softmax``, ``models.masked_softmax``,
+    ``sentiment_lib.models.masked_softmax``)."""
     import importlib
     import inspect
 
@@ -61,7 +62,7 @@ def _delegates(fn: types.FunctionType, module: str, attribute: str) -> bool:
     names = set(fn.__code__.co_names) | {n for c in fn.__code__.co_consts if isinstance(c, types.CodeType)
                                          for n in c.co_names}
     modules = [v for v in values.values() if isinstance(v, types.ModuleType)
-               and (v is target_module or v.__name__ == "sentiment_lib")]
+               and (v.__name__ == "sentiment_lib" or getattr(v, attribute, None) is target)]
     return attribute in names and bool(modules)
 
 

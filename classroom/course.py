@@ -20,7 +20,7 @@ from typing import Any
 
 import nbformat
 
-from sentiment_lib import pipeline
+from sentiment_lib import chain
 
 # How nbgrader turns a solution into the student's prompt (kept in this form so tests can look for it).
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
@@ -33,7 +33,7 @@ class ClassroomError(RuntimeError):
 
 def assignments() -> dict[str, Path]:
     """``{assignment name: reference notebook}`` for the five notebooks of the chain."""
-    return {path.stem: path for path in pipeline.chain()}
+    return {path.stem: path for path in chain.chain()}
 
 
 @dataclass(frozen=True)

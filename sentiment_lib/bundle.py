@@ -33,7 +33,7 @@ from .batching import EncodedSplit, make_loader
 from .config import choose_precision
 from .files import atomic_path
 from .models import ModelConfig, build_model
-from .profiles import TRUNCATIONS
+from .partner import LinearPartner, load_partner, partner_payload
 from .text import Vocab, tokenize, truncate
 from .runtime import Runtime
 from .train import predict_proba
@@ -41,8 +41,6 @@ from .train import predict_proba
 FORMAT_VERSION = 1          # a bundle without a linear partner
 PARTNER_FORMAT_VERSION = 2  # one with a linear partner (the "partner" key)
 READABLE_VERSIONS = (FORMAT_VERSION, PARTNER_FORMAT_VERSION)
-_PARTNER_KEYS = ("kind", "name", "ngrams", "weights", "intercept", "max_len", "truncation", "ngram_range",
-                 "weight_on_network")
 _MEMBER_KEYS = ("model_config", "state_dict", "preprocessing")  # one model's part of a file
 _SHARED_KEYS = ("vocab", "metrics")                               # once per file
 _PAYLOAD_KEYS = (*_MEMBER_KEYS, *_SHARED_KEYS)                     # a single-model bundle
@@ -82,45 +80,9 @@ def _model_payload(model: nn.Module, model_config: ModelConfig, vocab: Vocab,
     }
 
 
-def _partner_payload(partner: Any, weight: float | None, num_classes: int = 2) -> dict[str, Any] | None:
-    """A linear partner's part of a bundle (``linear.LinearReference.export`` + the weight on the network),
-    checked; ``None`` without a partner."""
-    only = ("only linear.linear_reference(prepared, 'nbsvm', max_len=<int>, ...) has an export: an NBSVM over "
-            "the networks' tokens")
-    if partner is None:
-        if weight is not None:
-            raise ValueError(f"partner_weight was given but the partner is None ({only}).")
-        return None
-    if not isinstance(partner, dict):
-        raise ValueError(f"partner must be a LinearReference's .export (a dict), not a {type(partner).__name__}; "
-                         f"{only}.")
-    if num_classes != 2:
-        raise ValueError(f"A linear partner averages positive/negative probabilities; this model predicts "
-                         f"{num_classes} classes: save it without a partner.")
-    if weight is None or not 0.0 <= float(weight) <= 1.0:
-        raise ValueError(f"partner_weight must be the weight on the network, in [0, 1], got {weight!r}.")
-    if partner.get("kind") != "nbsvm":
-        raise ValueError(f"Only an NBSVM over the networks' tokens can partner a bundle ({only}).")
-    ngram_range = [int(n) for n in partner.get("ngram_range", ())]
-    if len(ngram_range) != 2 or not 1 <= ngram_range[0] <= ngram_range[1]:
-        raise ValueError(f"The partner's ngram_range {partner.get('ngram_range')!r} is not a (min, max) pair "
-                         "of n-gram lengths: pass a LinearReference.export unchanged.")
-    weights = torch.as_tensor(np.asarray(partner["weights"], dtype=np.float32))
-    ngrams = [str(g) for g in partner["ngrams"]]
-    if weights.ndim != 1 or len(ngrams) != weights.numel() or len(set(ngrams)) != len(ngrams):
-        raise ValueError(f"The partner's {len(ngrams)} n-grams and {tuple(weights.shape)} weights do not match "
-                         "(one weight per distinct n-gram): pass a LinearReference.export unchanged.")
-    if partner.get("truncation") not in TRUNCATIONS or int(partner.get("max_len", 0)) < 1:
-        raise ValueError(f"The partner's max_len/truncation ({partner.get('max_len')!r}, "
-                         f"{partner.get('truncation')!r}) are not a valid reading of a review.")
-    return {"kind": "nbsvm", "name": str(partner.get("name", "nbsvm")), "ngrams": ngrams, "weights": weights,
-            "intercept": float(partner["intercept"]), "max_len": int(partner["max_len"]),
-            "truncation": str(partner["truncation"]), "ngram_range": ngram_range, "weight_on_network": float(weight)}
-
-
 def _with_partner(payload: dict[str, Any], partner: dict[str, Any] | None, weight: float | None,
                   num_classes: int) -> dict[str, Any]:
-    part = _partner_payload(partner, weight, num_classes)
+    part = partner_payload(partner, weight, num_classes)
     if part is not None:
         payload = {**payload, "format_version": PARTNER_FORMAT_VERSION, "partner": part}
     return payload
@@ -193,39 +155,6 @@ def save_ensemble(path: os.PathLike | str, members: Sequence[tuple[str, nn.Modul
     payload = {"format_version": FORMAT_VERSION, "members": parts, "vocab": list(vocab.itos),
                "metrics": _plain(dict(metrics or {}), "metrics")}
     return _write(path, _with_partner(payload, partner, partner_weight, int(parts[0]["model_config"].get("num_classes", 2))))
-
-
-@dataclass
-class LinearPartner:
-    """A bundle's NBSVM partner: ``ngrams`` (F,) with ``weights`` (F,) and ``intercept`` (logit = intercept +
-    the weights of the distinct n-grams a review contains), reading ``max_len`` tokens cut by ``truncation``;
-    ``weight_on_network`` is the network's share of the average."""
-
-    name: str
-    ngrams: list[str]
-    weights: np.ndarray
-    intercept: float
-    max_len: int
-    truncation: str
-    weight_on_network: float
-    ngram_range: tuple[int, int] = (1, 2)
-    _vectorizer: Any = field(default=None, repr=False, compare=False)
-
-    def probabilities(self, split: EncodedSplit, itos: Sequence[str]) -> np.ndarray:
-        """P(positive) (N,) of the partner alone for an encoded split (untruncated ids)."""
-        if self._vectorizer is None:
-            from sklearn.feature_extraction.text import CountVectorizer
-
-            self._vectorizer = CountVectorizer(vocabulary=self.ngrams, ngram_range=tuple(self.ngram_range), binary=True,
-                                               tokenizer=str.split, token_pattern=None, lowercase=False)
-        texts = [" ".join(itos[i] for i in truncate(ids, self.max_len, self.truncation)) for ids in split.ids]
-        logits = self._vectorizer.transform(texts) @ self.weights + self.intercept
-        return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
-
-    def average(self, network_prob: np.ndarray, split: EncodedSplit, itos: Sequence[str]) -> np.ndarray:
-        """``weight_on_network · network_prob + (1 − weight_on_network) · probabilities(split)``, (N,)."""
-        w = self.weight_on_network
-        return w * np.asarray(network_prob) + (1 - w) * self.probabilities(split, itos)
 
 
 @dataclass
@@ -416,7 +345,7 @@ def load_bundle(path: os.PathLike | str) -> Bundle | Ensemble:
     if ("partner" in payload) != (version == PARTNER_FORMAT_VERSION):
         raise ValueError(f"{not_bundle} (format {version} " + ("needs its linear partner, which is missing)"
                          if version == PARTNER_FORMAT_VERSION else "has no linear partner, yet one is stored)"))
-    partner = _load_partner(payload, path, not_bundle)
+    partner = load_partner(payload, path, not_bundle)
     if "members" in payload:
         return replace(_load_ensemble(payload, path, not_bundle), partner=partner)
     missing = [key for key in _PAYLOAD_KEYS if key not in payload]
@@ -426,23 +355,6 @@ def load_bundle(path: os.PathLike | str) -> Bundle | Ensemble:
     return Bundle(model=model, model_config=config, vocab=Vocab(payload["vocab"]),
                   preprocessing=payload["preprocessing"], metrics=payload["metrics"], path=path,
                   saved_name=payload.get("name"), partner=partner)
-
-
-def _load_partner(payload: dict[str, Any], path: Path, not_bundle: str) -> LinearPartner | None:
-    part = payload.get("partner")
-    if part is None:
-        return None
-    missing = [key for key in _PARTNER_KEYS if key not in part] if isinstance(part, dict) else list(_PARTNER_KEYS)
-    if missing:
-        raise ValueError(f"{not_bundle} (its linear partner lacks {missing})")
-    try:
-        checked = _partner_payload({k: part[k] for k in _PARTNER_KEYS if k != "weight_on_network"},
-                                   part["weight_on_network"])
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"{path}: its linear partner is damaged ({err}); rerun notebook 05 to re-save it.") from err
-    return LinearPartner(name=checked["name"], ngrams=checked["ngrams"], weights=checked["weights"].numpy(),
-                         intercept=checked["intercept"], max_len=checked["max_len"], truncation=checked["truncation"],
-                         weight_on_network=checked["weight_on_network"], ngram_range=tuple(checked["ngram_range"]))
 
 
 def _load_ensemble(payload: dict[str, Any], path: Path, not_bundle: str) -> Ensemble:

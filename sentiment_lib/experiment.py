@@ -257,8 +257,7 @@ def train(job: Job, *, device: str = "auto", runtime: Runtime | None = None,
     chosen = config.choose_device(device)
     # bfloat16 autocast where the hardware has it (PRECISION="auto"): part of the checkpoint key
     amp_dtype = config.choose_precision(params.precision, chosen)
-    train_config = TrainConfig(epochs=configuration.epochs, lr=configuration.lr, batch_size=configuration.batch_size,
-                               patience=configuration.patience, adversarial=configuration.adversarial,
+    train_config = TrainConfig(epochs=configuration.epochs, lr=configuration.lr, patience=configuration.patience, adversarial=configuration.adversarial,
                                seed=params.seed, device=chosen.type, amp_dtype=amp_dtype, grad_clip=GRAD_CLIP,
                                num_threads=job.threads,
                                progress=config.progress_enabled() if job.progress is None else job.progress)

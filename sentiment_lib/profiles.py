@@ -1,8 +1,9 @@
-"""Run profiles and the typed, immutable parameters resolved from them.
+"""Run profiles and the typed, immutable parameters resolved from them: the study's one configuration.
 
-``PROFILES`` is the one table of parameters per profile (``smoke``, ``quick``, ``full``), used by the
-notebooks, the runner and the tests. ``resolve(profile, **overrides)`` merges a profile's row with
-papermill overrides, validates every value once and returns a frozen :class:`Params`.
+The profiles are data: ``profiles.toml`` beside this module, one table per profile (``smoke``, ``quick``,
+``full``) in five sections — data, model, optimisation, study, machine — with one value per papermill parameter
+(its lower-case name). ``resolve(profile, **overrides)`` merges a profile's row with papermill overrides,
+validates every value once and returns a frozen :class:`Params`. A copied table is a new profile.
 
 Who owns which parameter:
 
@@ -17,63 +18,45 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-# ``None`` for a split size means "all of it". Sizes are numbers of reviews after stratified
-# subsampling. ``test_size`` None keeps the official 25,000-review test split whole.
-# ``embeddings="word2vec"``: 02 pre-trains word vectors on the training subset plus ``pretrain_reviews`` of
-# the 50,000 unlabelled reviews (``pretrain_epochs`` passes) and 03–05 start their embedding layers from
-# them; ``"random"`` trains every embedding from scratch. ``lm_epochs`` passes of an LSTM language model
-# (hidden ``lm_hidden``) over the same corpus start the classifiers of 04's "learning from the unlabelled
-# reviews" (0: none; sentiment_lib.language_model). ``precision="auto"`` trains and predicts under
-# bfloat16 autocast where the CPU or GPU has native bf16 (config.choose_precision); ``smoke`` stays float32 so
-# that its regression snapshots are the same on machines with and without bf16. ``full`` is sized for a whole
-# chain within two hours on a 2-core CPU with native bf16 (README, "Chain times"): every review and 400 tokens,
-# but hidden 128 (04's language-model rows use the language model's 256), up to 5 epochs, 10 trials,
-# and the best configuration retrained from a second seed for the final average; on a GPU raise them with
-# papermill parameters. ``patience`` is 2 in ``quick`` and ``full`` so that no compared network is kept at its
-# first epoch only because one worse epoch stopped it. ``n_trials`` with ``trial_epochs=2`` and a pruner that
-# keeps the best half lets about half of 05's trials reach the last rung (``quick``: 12 trials). ``quick`` trains in
-# batches of 128 at twice the rate of batches of 64 (the same validation loss for 04's attention LSTM, 0.2949 vs
-# 0.2925, in 60% of the time on the 2-core CPU: each recurrent step is a small product whose cost barely
-# grows with the batch); its language model has the classifiers' width, 64 (on the 2-core AMD EPYC: 163 s against
-# 216 s for 128 units, and 04's LM + AT row 60 s against 132 s, for a validation loss of 0.2644 against 0.2544:
-# the price of a chain within 15 minutes), and it retrains the study's best configuration from one seed only (a
-# second cost 125 s there). ``best_seeds``: 05 retrains the study's best configuration with this many seeds
-# (``seed``, ``seed + 1``, …) as candidates for the final average — a seed ensemble of the strongest model.
-# ``processes``: trainings that do not depend on each other (04's architectures, a seed spread, the ablations)
-# run side by side in this many worker processes of one thread each (sentiment_lib.parallel; 0: one per core,
-# 1: one after another in the notebook's process, as on a GPU; workers receive the prepared data without the
-# reviews' texts). ``full`` pre-trains its language model for 2 epochs: with 1 (perplexity 165) its final model
-# stopped at 0.9268, and a better language model is what the published record (Dai & Le 2015; Miyato et al. 2017)
-# says moves LM + AT most (README, "Results").
-PROFILES: dict[str, dict[str, Any]] = {
-    "smoke": dict(
-        split="standard", train_size=1200, val_size=300, test_size=600, val_fraction=0.1,
-        max_len=96, truncation="head+tail", vocab_size=5000, min_freq=2, remove_stopwords=False,
-        embeddings="word2vec", pretrain_reviews=2000, pretrain_epochs=2, lm_epochs=1, lm_hidden=32,
-        embed_dim=32, hidden_size=32, num_layers=1, dropout=0.3, batch_size=64, lr=3e-3,
-        epochs=2, patience=2, n_trials=2, trial_epochs=1, ensemble=2, best_seeds=2, seed=42, seeds=2,
-        precision="float32", processes=0,
-    ),
-    "quick": dict(
-        split="standard", train_size=10000, val_size=2000, test_size=None, val_fraction=0.1,
-        max_len=256, truncation="head+tail", vocab_size=20000, min_freq=2, remove_stopwords=False,
-        embeddings="word2vec", pretrain_reviews=25000, pretrain_epochs=4, lm_epochs=1, lm_hidden=64,
-        embed_dim=64, hidden_size=64, num_layers=1, dropout=0.3, batch_size=128, lr=2e-3,
-        epochs=6, patience=2, n_trials=12, trial_epochs=2, ensemble=3, best_seeds=1, seed=42, seeds=3,
-        precision="auto", processes=0,
-    ),
-    "full": dict(
-        split="standard", train_size=None, val_size=None, test_size=None, val_fraction=0.1,
-        max_len=400, truncation="head+tail", vocab_size=40000, min_freq=2, remove_stopwords=False,
-        embeddings="word2vec", pretrain_reviews=50000, pretrain_epochs=5, lm_epochs=2, lm_hidden=256,
-        embed_dim=128, hidden_size=128, num_layers=1, dropout=0.4, batch_size=64, lr=1e-3,
-        epochs=5, patience=2, n_trials=10, trial_epochs=2, ensemble=1, best_seeds=2, seed=42, seeds=3,
-        precision="auto", processes=0,
-    ),
-}
+PROFILES_FILE = Path(__file__).with_name("profiles.toml")
+SECTIONS = ("data", "model", "optimisation", "study", "machine")
+ALL = "all"  # a split size of "all" in the file: every review (None here)
+
+
+def _read_profiles(path: Path = PROFILES_FILE) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The profiles of ``profiles.toml`` as flat rows (name -> value, ``"all"`` read as ``None``) and the section
+    each parameter belongs to. Every profile must give every parameter, each in one section."""
+    with open(path, "rb") as f:
+        tables = tomllib.load(f)
+    rows: dict[str, dict[str, Any]] = {}
+    section_of: dict[str, str] = {}
+    for profile, sections in tables.items():
+        unknown = sorted(set(sections) - set(SECTIONS))
+        if unknown:
+            raise ValueError(f"{path}: profile {profile!r} has unknown section(s) {unknown}; use {SECTIONS}.")
+        row = {}
+        for section in SECTIONS:
+            for name, value in sections.get(section, {}).items():
+                if section_of.setdefault(name, section) != section:
+                    raise ValueError(f"{path}: {name} is in [{profile}.{section}] but in "
+                                     f"[{section_of[name]}] elsewhere; keep each parameter in one section.")
+                row[name] = None if value == ALL else value
+        rows[profile] = row
+    names = [set(row) for row in rows.values()]
+    if names and any(n != names[0] for n in names):
+        differ = sorted(set.union(*names) - set.intersection(*names))
+        raise ValueError(f"{path}: every profile must set the same parameters; {differ} are missing from some.")
+    return rows, section_of
+
+
+# One row per profile (``smoke``, ``quick``, ``full``): the file ``profiles.toml`` beside this module, where each
+# value is explained. ``SECTION_OF`` says which part of the study each parameter belongs to.
+PROFILES, SECTION_OF = _read_profiles()
 DEFAULT_PROFILE = "quick"
 
 SPLITS = ("standard", "random")
@@ -118,7 +101,6 @@ class Params:
     lm_hidden: int
     embed_dim: int
     hidden_size: int
-    num_layers: int
     dropout: float
     batch_size: int
     lr: float
@@ -236,7 +218,7 @@ def resolve(profile: str = DEFAULT_PROFILE, **overrides: Any) -> Params:
         if value is not None:
             values[name] = value
 
-    for name in ("max_len", "vocab_size", "min_freq", "embed_dim", "hidden_size", "num_layers",
+    for name in ("max_len", "vocab_size", "min_freq", "embed_dim", "hidden_size",
                  "batch_size", "epochs", "patience", "n_trials", "trial_epochs", "ensemble", "best_seeds", "seeds"):
         _check_positive_int(name, values[name])
     for name in ("train_size", "val_size", "test_size"):

@@ -105,11 +105,11 @@ def run_line(report_dir: Path) -> str:
     manifest (machine, precision, commit, when the last finished) and which pages are stale; "" if none."""
     import nbformat
 
-    from . import pipeline
+    from . import chain
     from .site import is_stale, run_info
 
     infos, stale = [], []
-    for source in pipeline.chain():
+    for source in chain.chain():
         executed = report_dir / source.name
         if not executed.exists():
             continue
@@ -128,9 +128,9 @@ def run_line(report_dir: Path) -> str:
         return " / ".join(seen) or "not recorded"
 
     seconds = [i.get("seconds") for i in infos]
-    chain = f"; the chain's notebooks ran {sum(float(s) for s in seconds):,.0f} s" if None not in seconds else ""
+    total = f"; the chain's notebooks ran {sum(float(s) for s in seconds):,.0f} s" if None not in seconds else ""
     line = (f"Ran on: {values('machine')}; precision {values('precision')}; commit {values('commit')}; "
-            f"finished {infos[-1].get('finished') or 'not recorded'}{chain}.")
+            f"finished {infos[-1].get('finished') or 'not recorded'}{total}.")
     if stale:
         line += (f" **Stale:** {', '.join(stale)} changed since {'it' if len(stale) == 1 else 'they'} ran — these "
                  f"numbers come from an older version of the notebooks (rerun with make run PROFILE="

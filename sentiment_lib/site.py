@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import nbformat
 
-from . import pipeline
+from . import chain
 
 STYLE = """
 <style>
@@ -76,7 +76,7 @@ def run_info(notebook: nbformat.NotebookNode) -> dict[str, Any]:
 
 def is_stale(executed: Path, source: Path) -> bool:
     """Whether the executed notebook's cells differ from its source notebook's (or the source is gone)."""
-    return not source.exists() or pipeline.cells_of(executed, redact=True) != pipeline.cells_of(source, redact=True)
+    return not source.exists() or chain.cells_of(executed, redact=True) != chain.cells_of(source, redact=True)
 
 
 EXERCISE_TAG = "exercise"  # the classroom edition's cells (prompt, answer, test): not part of the report
@@ -323,7 +323,7 @@ def build_site(profile: str, report_dir: Path | None = None, notebooks: Sequence
     from . import config
 
     report_dir = Path(report_dir) if report_dir else config.report_dir(profile)
-    sources = list(notebooks) if notebooks is not None else pipeline.chain()
+    sources = list(notebooks) if notebooks is not None else chain.chain()
     pages = [(s, report_dir / s.name) for s in sources if (report_dir / s.name).exists()]
     if not pages:
         raise FileNotFoundError(f"No executed notebook in {report_dir}: run the chain first "

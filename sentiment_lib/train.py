@@ -45,8 +45,6 @@ class TrainConfig:
         epochs: maximum number of passes over the training loader.
         lr: peak learning rate of AdamW.
         weight_decay: AdamW's decoupled weight decay (0 makes it plain Adam).
-        batch_size: reviews per batch; :func:`fit` takes ready loaders, so this is what callers pass to
-            ``make_loader`` (kept here so one object records the whole training recipe).
         grad_clip: clip the global gradient L2 norm to this value; ``None`` disables clipping.
         warmup_steps: optimizer steps of linear warm-up from ``lr / warmup_steps`` to ``lr``.
         decay: after warm-up, ``"constant"`` keeps ``lr``; ``"linear"`` decays it linearly towards 0,
@@ -68,7 +66,6 @@ class TrainConfig:
     epochs: int = 5
     lr: float = 1e-3
     weight_decay: float = 0.0
-    batch_size: int = 64
     grad_clip: float | None = 1.0
     warmup_steps: int = 0
     decay: str = "constant"
@@ -87,8 +84,6 @@ class TrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr}: use e.g. lr=1e-3.")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}.")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}.")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be positive or None (no clipping), got {self.grad_clip}.")
         if self.warmup_steps < 0:

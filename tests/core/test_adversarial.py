@@ -11,7 +11,7 @@ from sentiment_lib.batching import make_loader
 from sentiment_lib.models import MODELS, ModelConfig, build_model
 from sentiment_lib.train import TrainConfig, fit
 
-from tuning_helpers import tiny_params, tiny_prepared
+from tiny_data import tiny_params, tiny_prepared
 
 
 def test_the_perturbation_has_the_asked_size_along_the_gradient_and_spares_padding():

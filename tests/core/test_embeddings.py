@@ -11,7 +11,7 @@ from sentiment_lib.models import ModelConfig, build_model
 from sentiment_lib.rundir import EMBEDDINGS_FILE, load_prepared, prepared_dir, save_prepared
 from sentiment_lib.text import PAD, Vocab
 
-from tuning_helpers import tiny_params, tiny_prepared
+from tiny_data import tiny_params, tiny_prepared
 
 
 def _frame() -> pd.DataFrame:

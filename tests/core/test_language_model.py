@@ -9,7 +9,7 @@ from sentiment_lib import language_model as lm
 from sentiment_lib.models import AttentionLSTM, BiLSTM
 from sentiment_lib.rundir import load_prepared, save_prepared
 
-from tuning_helpers import tiny_prepared
+from tiny_data import tiny_prepared
 
 
 @pytest.fixture(scope="module")

@@ -209,7 +209,7 @@ def test_an_edited_ensemble_with_clashing_members_is_refused_on_load(tmp_path):
 def nbsvm():
     from sentiment_lib import linear
 
-    from tuning_helpers import tiny_prepared
+    from tiny_data import tiny_prepared
 
     prepared = tiny_prepared(n_train=200, n_val=60, n_test=60)
     return prepared, linear.linear_reference(prepared, "nbsvm", 12, "head+tail", seed=0)
@@ -217,7 +217,7 @@ def nbsvm():
 
 def test_an_nbsvm_export_scores_like_the_fitted_reference(nbsvm):
     from sentiment_lib import linear
-    from sentiment_lib.bundle import LinearPartner
+    from sentiment_lib.partner import LinearPartner
 
     prepared, reference = nbsvm
     export = reference.export

@@ -13,7 +13,7 @@ from sentiment_lib.bundle import Bundle, load_bundle, save_bundle, save_ensemble
 from sentiment_lib.models import ModelConfig, build_model
 from sentiment_lib.train import TrainConfig, fit
 
-from tuning_helpers import tiny_prepared
+from tiny_data import tiny_prepared
 
 PREPROCESSING = {"max_len": 64, "truncation": "head+tail", "remove_stopwords": False}
 

@@ -3,9 +3,9 @@ and once with parameters under which the baseline cannot learn."""
 import nbformat
 import pytest
 
-from sentiment_lib import pipeline, rundir
+from sentiment_lib import chain, pipeline, rundir
 
-from tuning_helpers import save_tiny_prepared
+from tiny_data import save_tiny_prepared
 
 LEARNS = "The baseline learns"
 
@@ -22,7 +22,7 @@ def _claim_rows(path):
 @pytest.mark.slow
 def test_a_rerun_that_contradicts_a_claim_flags_it_on_the_page(tmp_path):
     save_tiny_prepared("smoke", n_train=96, n_val=48, n_test=64)
-    source = pipeline.notebooks_dir() / "03_baseline.ipynb"
+    source = chain.notebooks_dir() / "03_baseline.ipynb"
     learnt = tmp_path / "learnt.ipynb"
     pipeline.execute(source, learnt, {"PROFILE": "smoke", "EPOCHS": 6, "LR": 0.01, "SEEDS": 2, "MAX_LEN": 32,
                                       "PROCESSES": 1}, progress=False, record=False)

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from sentiment_lib.runtime import lock as run_lock
-from sentiment_lib import config, pipeline, profiles, rundir
+from sentiment_lib import chain, config, pipeline, profiles, rundir
 from sentiment_lib.__main__ import main
 
 
@@ -42,7 +42,7 @@ def test_a_bad_parameter_value_fails_before_any_kernel_starts(capsys, name, valu
 
 
 def test_each_notebook_gets_only_the_parameters_it_declares():
-    notebooks = pipeline.chain(["02", "03"])
+    notebooks = chain.chain(["02", "03"])
     shares = pipeline.check_parameters(notebooks, {"PROFILE": "smoke", "MAX_LEN": 64, "VOCAB_SIZE": 900})
     by_name = {path.stem: share for path, share in shares.items()}
     assert by_name["02_preprocessing"] == {"PROFILE": "smoke", "VOCAB_SIZE": 900}  # 02 stores reviews whole
@@ -58,7 +58,7 @@ def test_a_misspelt_papermill_parameter_is_refused_inside_the_notebook():
 
 
 def test_every_notebook_checks_what_papermill_injected():
-    for source in pipeline.chain():
+    for source in chain.chain():
         nb = nbformat.read(source, as_version=4)
         code = [c.source for c in nb.cells if c.cell_type == "code"]
         assert "profiles.check_injected(In)" in code[1], source.stem  # the first cell after the parameters
@@ -122,15 +122,15 @@ def test_reports_carry_no_solutions_or_hidden_tests(tmp_path):
             ### END SOLUTION
         """)
     test = "assert f(1) == 2\n### BEGIN HIDDEN TESTS\nfrom classroom import checks\ncheck(f)\n### END HIDDEN TESTS\n"
-    redacted = pipeline.redact_source(source)
+    redacted = chain.redact_source(source)
     assert "return x + 1" not in redacted and "SOLUTION" not in redacted
     assert "    raise NotImplementedError()" in redacted and redacted.startswith('def f(x):\n    """Doc."""')
-    assert pipeline.redact_source(test) == "assert f(1) == 2"
+    assert chain.redact_source(test) == "assert f(1) == 2"
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source), nbformat.v4.new_code_cell(test)])
     path = tmp_path / "n.ipynb"
     nbformat.write(nb, path)
-    assert pipeline.redact_solutions(path) and not pipeline.redact_solutions(path)  # nothing left the second time
-    assert pipeline.cells_of(path) == pipeline.cells_of(path, redact=True)
+    assert chain.redact_solutions(path) and not chain.redact_solutions(path)  # nothing left the second time
+    assert chain.cells_of(path) == chain.cells_of(path, redact=True)
 
 
 def test_the_committed_reports_hold_no_solution_code():
@@ -146,7 +146,7 @@ def test_the_committed_reports_hold_no_solution_code():
 def _chain_of(folder, cells):
     """Notebooks ``01_eda`` … in ``folder``, one per code ``cells`` entry, each with a parameters cell."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name, code in zip(pipeline.NOTEBOOKS, cells):
+    for name, code in zip(chain.NOTEBOOKS, cells):
         nb = nbformat.v4.new_notebook()
         params = nbformat.v4.new_code_cell('PROFILE = "smoke"')
         params.metadata["tags"] = ["parameters"]
@@ -158,7 +158,7 @@ def _chain_of(folder, cells):
 @pytest.mark.slow  # two kernels
 def test_a_failing_notebook_leaves_the_report_as_it_was(tmp_path, monkeypatch):
     sources = tmp_path / "notebooks"
-    monkeypatch.setattr(pipeline, "notebooks_dir", lambda: sources)
+    monkeypatch.setattr(chain, "notebooks_dir", lambda: sources)
     report = tmp_path / "report"
     _chain_of(sources, ["print('one')", "print('two')"])
     pipeline.run_chain("smoke", out_dir=report, progress=False)

@@ -15,7 +15,7 @@ TRAIN = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     import torch
     torch.set_num_threads(1)
-    from tuning_helpers import tiny_params, tiny_prepared
+    from tiny_data import tiny_params, tiny_prepared
     from sentiment_lib import experiment
     from sentiment_lib.train import Callback
     pause = float(sys.argv[1])
@@ -84,7 +84,7 @@ def test_the_checkpoint_key_changes_with_every_input_of_the_training():
     import numpy as np
 
     from sentiment_lib import experiment, rundir
-    from tuning_helpers import tiny_params, tiny_prepared
+    from tiny_data import tiny_params, tiny_prepared
 
     prepared, params = tiny_prepared(), tiny_params()
     job = experiment.job("lstm", prepared, params)

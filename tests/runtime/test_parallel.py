@@ -10,7 +10,7 @@ from sentiment_lib import experiment
 from sentiment_lib.runtime import Runtime, parallel
 from sentiment_lib.runtime.memory import keep_freed_memory, step_hook
 
-from tuning_helpers import tiny_params, tiny_prepared
+from tiny_data import tiny_params, tiny_prepared
 
 
 def whoami(shared, task):

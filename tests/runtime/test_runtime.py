@@ -10,7 +10,7 @@ import torch
 from sentiment_lib import experiment
 from sentiment_lib.runtime import Runtime
 
-from tuning_helpers import tiny_params, tiny_prepared
+from tiny_data import tiny_params, tiny_prepared
 
 CORE = ("text", "batching", "models", "train", "metrics", "adversarial", "language_model")
 

@@ -1,8 +1,7 @@
 """Several worker processes share one study through a real PostgreSQL server.
 
-The fixture starts PostgreSQL on 127.0.0.1 (a free port, a fresh data directory in /tmp, its own socket
-directory), installing the Debian package with apt-get first when ``initdb``/``pg_ctl`` are missing, and
-stops it and removes its files afterwards, also when a test fails. Each worker is the command a user runs on
+The ``postgres`` fixture (``tests/services/conftest.py``) starts PostgreSQL on 127.0.0.1 and stops it
+afterwards; ``.ci/run`` installs the server when the machine lacks it. Each worker is the command a user runs on
 each machine: ``python -m sentiment_lib tune --storage postgresql://… --study NAME``.
 """
 from __future__ import annotations
@@ -20,43 +19,12 @@ import pytest
 from sentiment_lib.tuning import study as studies
 from sentiment_lib.tuning.storage import check_storage_url
 
-from tuning_helpers import PostgresServer, find_postgres_bin, save_tiny_prepared
+from tiny_data import save_tiny_prepared
 
 pytestmark = pytest.mark.slow  # starts a server: `make unit` leaves it out, `make test` runs it
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 2
-
-
-def _unavailable(reason: str):
-    """Skip on a developer's machine that cannot have PostgreSQL; in CI ($CI set) that is a failure,
-    so the shared-study check can never pass by being skipped."""
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must run the PostgreSQL workers test: {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    pytest.importorskip("psycopg2", reason="psycopg2-binary (in the test extra) drives PostgreSQL from Optuna")
-    bindir = find_postgres_bin()
-    if bindir is None:
-        _unavailable("no PostgreSQL server (initdb, pg_ctl) for the shared-study test: install Debian's postgresql "
-                     "package (.ci/run does).")
-    if os.geteuid() == 0:
-        import pwd
-
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            _unavailable("PostgreSQL refuses to run as root and there is no 'postgres' user to run it as "
-                        "(create one, or run the tests as an ordinary user).")
-    server = PostgresServer(bindir)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
 
 
 def start_workers(url: str, study: str, *args: str) -> list[subprocess.Popen]:

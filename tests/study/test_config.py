@@ -133,3 +133,31 @@ def test_precision_parameter_is_validated_and_smoke_stays_float32():
     assert resolve_params("quick", PRECISION="float32").precision == "float32"
     with pytest.raises(ValueError, match="PRECISION must be one of"):
         resolve_params("quick", PRECISION="half")
+
+
+def test_the_profiles_are_a_file_a_user_can_copy_a_table_of(tmp_path):
+    from sentiment_lib import profiles
+
+    text = profiles.PROFILES_FILE.read_text()
+    mine = text.split("[quick.data]")[1].split("# full:")[0].replace("[quick.", "[mine.")
+    copied = tmp_path / "profiles.toml"
+    copied.write_text(text + "\n[mine.data]" + mine.replace("train_size = 10000", "train_size = 500"))
+    rows, section_of = profiles._read_profiles(copied)
+    assert rows["mine"] == {**rows["quick"], "train_size": 500}
+    assert rows["full"]["train_size"] is None  # "all" in the file
+    assert section_of["lr"] == "optimisation" and section_of["lm_hidden"] == "data"
+    assert set(section_of.values()) == set(profiles.SECTIONS)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace("[smoke.machine]", "[smoke.hardware]"), "unknown section"),
+    (lambda t: t.replace("seed = 42\nseeds = 2", "seeds = 2"), "same parameters"),
+    (lambda t: t.replace("[smoke.study]\n", "[smoke.study]\nlr = 0.1\n"), "one section"),
+])
+def test_a_broken_profiles_file_names_what_is_wrong(tmp_path, edit, message):
+    from sentiment_lib import profiles
+
+    broken = tmp_path / "profiles.toml"
+    broken.write_text(edit(profiles.PROFILES_FILE.read_text()))
+    with pytest.raises(ValueError, match=message):
+        profiles._read_profiles(broken)

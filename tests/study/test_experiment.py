@@ -7,7 +7,7 @@ import pytest
 from sentiment_lib import analysis, experiment, rundir, scoring
 from sentiment_lib.runtime import Runtime
 
-from tuning_helpers import save_tiny_prepared, tiny_params, tiny_prepared
+from tiny_data import save_tiny_prepared, tiny_params, tiny_prepared
 
 
 def trained(name, prepared, params, runtime=None, **settings):

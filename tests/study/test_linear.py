@@ -6,7 +6,7 @@ from scipy import sparse
 from sentiment_lib import linear
 from sentiment_lib.text import truncate
 
-from tuning_helpers import tiny_prepared
+from tiny_data import tiny_prepared
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ TRAIN = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     import torch
     torch.set_num_threads(1)
-    from tuning_helpers import tiny_params, tiny_prepared
+    from tiny_data import tiny_params, tiny_prepared
     from sentiment_lib import experiment
     from sentiment_lib.runtime import Runtime
     prepared = tiny_prepared(n_train=96, n_val=32, n_test=40)

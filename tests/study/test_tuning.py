@@ -27,7 +27,7 @@ from sentiment_lib.tuning import study as studies
 from sentiment_lib.__main__ import main
 from sentiment_lib.bundle import load_bundle
 
-from tuning_helpers import save_tiny_prepared, tiny_params, tiny_prepared, wait_for
+from tiny_data import save_tiny_prepared, tiny_params, tiny_prepared, wait_for
 
 TESTS = Path(__file__).resolve().parents[1]
 FAST = dict(device="cpu", threads=1)  # one torch thread: two threads on a busy 2-core machine crawl
@@ -450,7 +450,7 @@ def test_a_study_made_with_other_settings_is_refused(prepared, tmp_path):
 CHILD = """
 import pathlib, sys, time
 sys.path.insert(0, {tests!r})
-from tuning_helpers import tiny_prepared, tiny_params
+from tiny_data import tiny_prepared, tiny_params
 from sentiment_lib.tuning import study as studies
 
 from sentiment_lib import experiment

@@ -13,7 +13,7 @@ import pytest
 from classroom import grade as grading
 from classroom.course import CODE_STUB, assignments, exercises, nbgrader_meta
 from classroom.student import make_student
-from tests.test_classroom import WRONG
+from tests.classroom.test_classroom import WRONG
 
 pytestmark = pytest.mark.slow
 CELL_TIMEOUT = 45
