@@ -39,6 +39,7 @@ STYLE = """
   .site-footer { font: 14px system-ui, sans-serif; padding: 16px 24px; border-top: 1px solid #d0d7de; }
   .jp-RenderedHTMLCommon table, .jp-OutputArea-output table { display: block; overflow-x: auto; max-width: 100%; }
   .jp-RenderedImage img { max-width: 100%; height: auto; }
+  .jp-InputArea pre, .jp-OutputArea-output pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 </style>
 """
 # Marks the page in the DOM once every image has decoded, so a headless browser can check the figures.
@@ -57,6 +58,9 @@ _MERMAID = re.compile(r'<script type="module">(?:(?!</script>).)*?mermaid(?:(?!<
 _HEADING = re.compile(r'<h([12])[^>]*\bid="([^"]+)"[^>]*>(.*?)</h\1>', re.S)
 _TAG = re.compile(r"<[^>]+>")
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+# Cells whose code is plumbing (imports and set-up, papermill's parameters, job scheduling, saving): the page shows
+# their output only; the notebook keeps the code.
+HIDDEN_INPUT_TAGS = {"hide-input", "parameters", "injected-parameters"}
 
 
 def _text(fragment: str) -> str:
@@ -154,10 +158,13 @@ def render_page(executed: Path, source: Path, previous: tuple[str, str] | None,
                 following: tuple[str, str] | None) -> str:
     """The HTML page of one executed notebook (see the module docstring)."""
     from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
 
     notebook = nbformat.read(executed, as_version=4)
     title = notebook_title(notebook, executed.stem)
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(_strip_widgets(notebook))
+    exporter = HTMLExporter(template_name="lab")
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags=HIDDEN_INPUT_TAGS), enabled=True)
+    body, _ = exporter.from_notebook_node(_strip_widgets(notebook))
     body = _MERMAID.sub("", _MATHJAX_CONFIG.sub("", _REMOTE_SCRIPT.sub("", body)))
     body = body.replace("<title>Notebook</title>", f"<title>{html.escape(title)}</title>", 1)
     headings = [(int(level), anchor, _text(text)) for level, anchor, text in _HEADING.findall(body)]
