@@ -7,6 +7,8 @@ spans the data (a bar chart would have to start at 0 and hide a spread of a few 
 """
 from __future__ import annotations
 
+import textwrap
+
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -84,35 +86,46 @@ def plot_confusion_matrix(cm: np.ndarray, labels: Sequence[str], ax: Axes | None
 
 def plot_roc_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], ax: Axes | None = None,
                     title: str | None = "ROC curves") -> Figure:
-    """Overlay ROC curves, one per model, with each AUC in the legend.
+    """ROC curves, one per model, the legend ordered by AUC (best first), with an inset on the corner where
+    good models differ (false positive rate ≤ 0.3, true positive rate ≥ 0.7).
 
     Args:
-        curves: ``{name: (y_true (N,) 0/1, prob (N,) probability of class 1)}``.
+        curves: ``{name: (y_true (N,) 0/1, prob (N,) probability of class 1)}``; a few models carry a message,
+            a dozen overlapping curves do not.
     """
-    fig, ax = _axes(ax, (5, 5))
-    for name, (y_true, prob) in curves.items():
-        fpr, tpr, auc = roc_points(y_true, prob)
-        ax.plot(fpr, tpr, label=f"{name} (AUC = {auc:.3f})")
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance (AUC = 0.5)")
+    fig, ax = _axes(ax, (6.5, 6))
+    drawn = sorted(((name, *roc_points(y, p)) for name, (y, p) in curves.items()), key=lambda r: -r[3])
+    inset = ax.inset_axes([0.42, 0.12, 0.5, 0.45])
+    for name, fpr, tpr, auc in drawn:
+        line, = ax.plot(fpr, tpr, label=f"{textwrap.shorten(name, 40)} (AUC {auc:.3f})")
+        inset.plot(fpr, tpr, color=line.get_color())
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance (AUC 0.5)")
+    inset.set_xlim(0, 0.3)
+    inset.set_ylim(0.7, 1)
+    inset.set_title("the corner where they differ", fontsize=8)
+    inset.tick_params(labelsize=7)
+    ax.indicate_inset_zoom(inset, edgecolor="grey")
     ax.set_xlabel("False positive rate")
     ax.set_ylabel("True positive rate")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_aspect("equal")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1, fontsize=8, frameon=False)
     if title:
         ax.set_title(title)
+    fig.tight_layout()
     return fig
 
 
 def plot_attention_heatmap(tokens: Sequence[str], weights: Sequence[float], ax: Axes | None = None,
-                           per_row: int = 12, title: str | None = None) -> Figure:
-    """Per-token attention as a heatmap of words, wrapped into rows of ``per_row`` tokens.
+                           per_row: int = 10, title: str | None = None) -> Figure:
+    """Per-token attention as a heatmap of words, wrapped into rows of ``per_row`` tokens, with the caveat
+    that belongs under every such figure: attention shows where the model looked, not why it decided.
 
     Args:
         tokens: L tokens the model read.
         weights: (L,) attention weights (summing to 1); darker = more attention.
-        per_row: tokens per row (12 keeps ~60 tokens readable in 5 rows).
+        per_row: tokens per row (10 keeps the words legible at a page's width).
     """
     weights = np.asarray(weights, dtype=float)
     if len(tokens) != len(weights):
@@ -123,14 +136,16 @@ def plot_attention_heatmap(tokens: Sequence[str], weights: Sequence[float], ax: 
     grid = np.full((rows, per_row), np.nan)
     words = np.full((rows, per_row), "", dtype=object)
     grid.flat[:len(weights)] = weights
-    words.flat[:len(tokens)] = list(tokens)
-    fig, ax = _axes(ax, (0.75 * per_row + 1.5, 0.45 * rows + 1.0))
+    words.flat[:len(tokens)] = [token if len(token) <= 12 else token[:11] + "…" for token in tokens]
+    fig, ax = _axes(ax, (1.05 * per_row + 1.5, 0.55 * rows + 1.4))
     sns.heatmap(grid, annot=words, fmt="", mask=np.isnan(grid), cmap="Reds", vmin=0, cbar=True,
                 cbar_kws={"label": "attention weight"}, xticklabels=False, yticklabels=False,
-                linewidths=0.5, linecolor="white", annot_kws={"fontsize": 8}, ax=ax)  # text colour follows the cell
+                linewidths=0.5, linecolor="white", annot_kws={"fontsize": 11}, ax=ax)  # text colour follows the cell
     if title:
         ax.set_title(title)
-    fig.tight_layout()
+    fig.text(0.01, 0.01, "Attention weights show where the model looked, not why it decided.", fontsize=9,
+             style="italic", color="#555")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
 
 
@@ -170,24 +185,26 @@ def plot_accuracy_intervals(table: pd.DataFrame, ax: Axes | None = None, title: 
         raise ValueError(f"table needs columns {sorted(needed)} (uncertainty.with_intervals adds them); "
                          f"it has {list(table.columns)}.")
     rows = table.sort_values("accuracy")
-    fig, ax = _axes(ax, (7.5, 0.42 * len(rows) + 1.3))
+    labels = [textwrap.fill(str(name), 34) for name in rows.index]  # long model names wrap, never squeeze the axes
+    height = 0.3 * sum(label.count("\n") + 1 for label in labels) + 0.25 * len(labels) + 1.5
+    fig, ax = _axes(ax, (9, height))
     y = np.arange(len(rows))
     colours = ["#b56576" if name in references else "#1d3557" for name in rows.index]
     ax.hlines(y, rows["accuracy_low"], rows["accuracy_high"], colors=colours, linewidth=2.5, alpha=0.6)
     ax.scatter(rows["accuracy"], y, color=colours, zorder=3, s=36)
     for yi, (low, acc, high) in zip(y, rows[["accuracy_low", "accuracy", "accuracy_high"]].to_numpy()):
-        ax.annotate(f"{acc:.4f}", (high, yi), xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)
-    ax.set_yticks(y, [str(name) for name in rows.index])
+        ax.annotate(f"{acc:.4f}", (high, yi), xytext=(6, 0), textcoords="offset points", va="center", fontsize=9)
+    ax.set_yticks(y, labels, fontsize=9)
     span = float(rows["accuracy_high"].max() - rows["accuracy_low"].min())
-    ax.set_xlim(float(rows["accuracy_low"].min()) - 0.05 * span, float(rows["accuracy_high"].max()) + 0.18 * span)
+    ax.set_xlim(float(rows["accuracy_low"].min()) - 0.05 * span, float(rows["accuracy_high"].max()) + 0.22 * span)
     ax.set_xlabel("Test accuracy (dot) and its 95% interval (line)")
     ax.grid(axis="x", alpha=0.3)
-    if references:
+    if references:  # below the axes: a legend inside would hide dots and values
         ax.scatter([], [], color="#b56576", label="linear reference")
         ax.scatter([], [], color="#1d3557", label="network")
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.6 / height), ncol=2, fontsize=9, frameon=False)
     if title:
-        ax.set_title(title)
+        ax.set_title(textwrap.fill(title, 70))
     fig.tight_layout()
     return fig
 

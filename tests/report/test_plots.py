@@ -46,12 +46,23 @@ def test_confusion_matrix_shows_counts_and_row_percentages():
     assert {"40\n80.0%", "10\n20.0%", "5\n10.0%", "45\n90.0%"} <= set(texts(fig))
 
 
-def test_roc_curves_put_each_auc_in_the_legend():
+def test_roc_curves_put_each_auc_in_the_legend_best_first():
     fig, ax = plt.subplots()
     returned = plots.plot_roc_curves({"lstm": ([1, 0, 1, 1, 0], [0.9, 0.6, 0.4, 0.8, 0.1]),
                                       "perfect": ([0, 1], [0.2, 0.9])}, ax=ax)
     assert returned is fig
-    assert {"lstm (AUC = 0.833)", "perfect (AUC = 1.000)"} <= set(texts(fig))
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["perfect (AUC 1.000)", "lstm (AUC 0.833)", "chance (AUC 0.5)"]
+
+
+def test_the_attention_heatmap_carries_its_caveat_and_long_labels_wrap():
+    fig = plots.plot_attention_heatmap(["a", "superlongwordthatwouldoverflow"], [0.25, 0.75])
+    assert any("not why it decided" in t.get_text() for t in fig.texts)
+    assert "superlongwo…" in texts(fig)
+    table = pd.DataFrame({"accuracy": [0.9], "accuracy_low": [0.89], "accuracy_high": [0.91]},
+                         index=["attention_lstm 64 (language-model start + AT) + nbsvm (0.55 / 0.45)"])
+    label = plots.plot_accuracy_intervals(table).axes[0].get_yticklabels()[0].get_text()
+    assert "\n" in label and max(len(line) for line in label.splitlines()) <= 34
 
 
 def test_accuracy_intervals_span_the_data_not_zero_and_mark_the_references():
