@@ -12,7 +12,8 @@ What makes a training fast or resumable joins from the side (:mod:`sentiment_lib
 asks its :class:`~sentiment_lib.runtime.Runtime` for the fused recurrence, the allocator callback and a
 per-epoch checkpoint keyed by :func:`checkpoint_path`; :func:`train_many` for worker processes.
 
-``comparison_table`` lines runs up; ``record_models`` and ``save_run`` write them to the run directory.
+``comparison_table`` lines runs up; ``save_run`` saves one as a bundle (:mod:`sentiment_lib.manifest` records
+them in ``metrics.json``).
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ from .language_model import start_from_language_model
 from .metrics import binary_metrics, multiclass_metrics
 from .models import ModelConfig, build_model, check_model_names, count_parameters
 from .profiles import Params
-from .rundir import Prepared, load_run, record, record_bundle
+from .rundir import Prepared, load_run, record_bundle
 from .runtime import Runtime
 from .runtime.lock import lock
 from .runtime.parallel import run_in_workers
@@ -383,10 +384,3 @@ def save_run(run: ModelRun, prepared: Prepared, profile: str, notebook: str, nam
                        run.preprocessing, metrics)
     record_bundle(profile, name, path, notebook)
     return path
-
-
-def record_models(profile: str, rows: Sequence[dict[str, Any]]) -> dict:
-    """Add each row (a ``ModelRun.row()`` or reference row) to the manifest's ``models``."""
-    entries = {row["model"]: {k: (None if isinstance(v, float) and np.isnan(v) else v)
-                              for k, v in row.items() if k != "model"} for row in rows}
-    return record(profile, "models", entries)

@@ -28,6 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 from . import config
 from .bundle import Bundle, save_bundle, save_ensemble
 from .experiment import TABLE_METRICS, Job, ModelRun, train_many
+from .manifest import FINAL_NETWORKS
 from .models import count_parameters
 from .profiles import Params
 from .rundir import Prepared, record_bundle
@@ -183,13 +184,14 @@ def save_final_model(profile: str, members: Sequence[ModelRun], vocab: Vocab,
 
 def final_model_row(members: Sequence[ModelRun], test: Mapping[str, float],
                     candidates: Sequence[ModelRun] | None = None) -> dict[str, Any]:
-    """The ``final`` entry of ``metrics.json``: the test metrics (:data:`~sentiment_lib.experiment.TABLE_METRICS`
+    """The ``final_networks`` entry of ``metrics.json`` (the final model's networks without their linear partner;
+    ``final`` is the bundle ``predict`` uses, networks and partner): the test metrics (:data:`~sentiment_lib.experiment.TABLE_METRICS`
     keys of ``test``), the architecture(s), trials, parameters summed over the members, each member's epochs
     run and best epoch (lists, in member order), its training seconds (summed over the members, as for any
     other model), and the trials retrained as ``candidates`` (default: the members) with their summed training
     seconds (``candidates_train_seconds``: the cost of making the final model)."""
     candidates = list(members if candidates is None else candidates)
-    return {"model": "final", **{k: float(test[k]) for k in TABLE_METRICS},
+    return {"model": "final networks (05)", "id": FINAL_NETWORKS, **{k: float(test[k]) for k in TABLE_METRICS},
             "architecture": " + ".join(m.model_config.name for m in members),
             "trials": [m.trial.number for m in members],
             "candidates": [m.trial.number for m in candidates],

@@ -5,10 +5,9 @@ unlabelled ones (never validation or test text), whose embedding and LSTM then s
 The model reads a stream of token ids (the reviews one after another, ``PAD`` between them) and predicts each
 next token: embedding (V, E) → LSTM (E → H) → an adaptive softmax (Grave et al. 2017) over the vocabulary,
 whose ids are sorted by frequency: a head for the most frequent words and two smaller tail clusters, so most
-tokens cost a product with a few thousand rows instead of V. Measured on the 2-core AVX-512/AMX CPU at the
-``quick`` sizes (V 20,000, E 64, H 128, batch 32 × 64 steps, bfloat16): about 39,000 tokens/s, against 6,000
-for a full softmax tied to the embedding (the cluster projections cannot share the embedding, so the weights
-are not tied). The embedding is sparse (``SparseAdam``): a step touches only the rows it read.
+tokens cost a product with a few thousand rows instead of V — several times faster than a full softmax tied to
+the embedding (docs/measurements.md); the cluster projections cannot share the embedding, so the weights are
+not tied. The embedding is sparse (``SparseAdam``): a step touches only the rows it read.
 
 - :func:`token_stream` / :func:`pretrain` train it with truncated back-propagation through time, keeping a
   held-out slice of the unlabelled text for the perplexity curve;
@@ -42,8 +41,7 @@ CLIP = 0.25
 HELD_OUT = 0.02    # share of the stream (its end: unlabelled text) kept for the perplexity curve
 POINTS = 8         # perplexity measurements per epoch
 # AdamW's peak rate when a classifier fine-tunes from the language model (04's ladder): chosen on `quick`
-# validation loss, in batches of 64 without adversarial training (0.5e-3, 1e-3, 2e-3, 4e-3: 0.3573, 0.3401,
-# 0.3142, 0.3160) and of 128 with it (2e-3: 0.2520, 4e-3: 0.2623).
+# validation loss (docs/provenance.md, "Constants chosen on validation").
 FINE_TUNE_LR = 2e-3
 VERSION = 2        # bump when the architecture or the training changes (invalidates cached models)
 

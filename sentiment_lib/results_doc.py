@@ -95,7 +95,8 @@ def models_table(manifest: dict[str, Any]) -> str:
         low, high = accuracy_interval(int(round(accuracy * n_test)), n_test)
         seconds = row.get("train_seconds")
         took = "—" if seconds is None else f"{float(seconds):,.0f} s"
-        lines.append(f"| `{name.replace('|', '/')}` | {accuracy:.4f} [{low:.3f}, {high:.3f}] | "
+        label = str(row.get("label", name))
+        lines.append(f"| `{label.replace('|', '/')}` | {accuracy:.4f} [{low:.3f}, {high:.3f}] | "
                      f"{_number(row.get('val_accuracy'), 4)} | {_number(row.get('val_loss'), 4)} | {took} |")
     return "\n".join(lines)
 

@@ -26,6 +26,7 @@ from typing import Any, Sequence
 import nbformat
 
 from . import chain
+from .manifest import FINAL_NETWORKS, label_of
 
 STYLE = """
 <style>
@@ -190,7 +191,7 @@ def _interval(metrics: dict[str, Any], n: int | None) -> str:
 
 
 def _spread(manifest: dict[str, Any], name: str | None) -> str:
-    """``"0.8515 ± 0.0048 (3 seeds)"`` for a model whose seed spread the run measured, else ``""``."""
+    """``"<mean> ± <sd> (<n> seeds)"`` for a model whose seed spread the run measured, else ``""``."""
     spread = (manifest.get("seed_spread") or {}).get(name or "")
     if not spread or spread.get("std") is None or spread.get("runs", 0) < 2:
         return ""
@@ -215,16 +216,19 @@ def headline(stem: str, manifest: dict[str, Any]) -> str:
     if stem.startswith("04") and chosen.get("best_network") in models:
         best = chosen["best_network"]
         spread = _spread(manifest, best)
-        line = (f"best network on validation: {html.escape(best)}, test accuracy {_interval(models[best], n_test)}"
+        line = (f"best network on validation: {html.escape(label_of(manifest, best))}, test accuracy "
+                f"{_interval(models[best], n_test)}"
                 + (f"; {spread}" if spread else ""))
         if chosen.get("blend") in models:
-            line += (f"; the ladder's network ({html.escape(chosen['ladder_network'])}) averaged with "
-                     f"{html.escape(chosen['best_linear'])}: {_interval(models[chosen['blend']], n_test)}")
+            line += (f"; the ladder's network ({html.escape(label_of(manifest, chosen['ladder_network']))}) averaged "
+                     f"with {html.escape(label_of(manifest, chosen['best_linear']))}: "
+                     f"{_interval(models[chosen['blend']], n_test)}")
         return line
     final = choices.get("05", {}).get("final")
     if stem.startswith("05") and final in models:
+        networks = models.get(FINAL_NETWORKS) or (models.get("final", {}) if final != "final" else {})  # older runs
         return (f"final model (retrained networks + NBSVM): test accuracy {_interval(models[final], n_test)}; "
-                f"the networks alone {_interval(models.get('final', {}), n_test)}")
+                f"the networks alone {_interval(networks, n_test)}")
     return ""
 
 
@@ -244,7 +248,8 @@ def headline_table(manifest: dict[str, Any]) -> str:
         if name not in models or models[name].get("accuracy") is None:
             continue
         seeds = _spread(manifest, name) or "one seed"
-        cells.append(f"<tr><td>{notebook}</td><td>{html.escape(what)}<br><small>{html.escape(name)}</small></td>"
+        cells.append(f"<tr><td>{notebook}</td><td>{html.escape(what)}<br><small>{html.escape(label_of(manifest, name))}"
+                     "</small></td>"
                      f"<td>{_interval(models[name], n_test)}</td><td>{seeds}</td></tr>")
     if not cells:
         return ""
@@ -292,7 +297,8 @@ def profiles_table() -> str:
 
 def reused_line(manifest: dict[str, Any]) -> str:
     """Which trainings came from the run directory's checkpoints instead of being trained again, as HTML."""
-    reused = {name: row["resumed"] for name, row in manifest.get("models", {}).items() if row.get("resumed")}
+    reused = {row.get("label", name): row["resumed"] for name, row in manifest.get("models", {}).items()
+              if row.get("resumed")}
     if not reused:
         return "Every model on these pages was trained in this run (none was reused from a checkpoint)."
     return ("Reused from the run directory's checkpoints, with the same result as training them again (trained "

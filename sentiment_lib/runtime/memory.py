@@ -87,7 +87,7 @@ class FreedMemoryCap:
     free pages back to the kernel; the next steps fault them in again, as with the defaults. The first
     call also releases what earlier trainings in the process kept, so the bound holds per training
     however many run in one process (Optuna trials). ``releases`` counts the ``malloc_trim`` calls.
-    A no-op off glibc/Linux. (The README's "Training speed" section gives measured peaks.)
+    A no-op off glibc/Linux. (docs/measurements.md gives measured peaks.)
     """
 
     def __init__(self, limit_mib: int = FREED_MEMORY_LIMIT_MIB):
@@ -110,8 +110,7 @@ def share_freed_memory(processes: int) -> None:
     """Declare that ``processes`` processes (this one included) train side by side on this machine: each
     :func:`step_hook` made afterwards in this process keeps at most ``limit_mib / processes`` of freed memory,
     so that the machine keeps what one training would. :mod:`sentiment_lib.runtime.parallel` calls it in every worker
-    (``full``'s notebook 04 with two workers on the 2-core AMD EPYC: 9.19 GB PSS for the process tree with the
-    whole 2048 MiB each, 8.76 GB with half each)."""
+    (docs/measurements.md: what it saves on ``full``'s notebook 04)."""
     global _SHARING_PROCESSES
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise ValueError(f"processes must be a positive integer, got {processes!r}")
@@ -133,8 +132,7 @@ def inference_hook(device: torch.device) -> Callable[[], None] | None:
     """What to call after each inference batch on ``device``: a :class:`FreedMemoryCap` of
     :data:`INFERENCE_FREED_MEMORY_MIB` on a CPU (``None`` elsewhere). Scoring a bucketed split sends batches of
     growing length, each a little larger than the blocks the last one freed, so the heap grows by what no
-    batch needs any more: scoring ``full``'s 25,000 test reviews with 04's attention LSTM raised one process
-    from 0.8 to 3.0 GB resident with glibc's defaults or with freed memory kept, and to 1.1 GB with this cap."""
+    batch needs any more, several GB on ``full``'s test reviews without this cap (docs/measurements.md)."""
     return FreedMemoryCap(INFERENCE_FREED_MEMORY_MIB) if device.type == "cpu" else None
 
 

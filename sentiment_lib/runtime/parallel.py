@@ -1,9 +1,8 @@
 """Independent trainings side by side: worker processes with one thread each.
 
 A recurrent network's training on a CPU is a long chain of small matrix products (one per time step), which a
-second thread barely speeds up: measured on the 2-core AMD EPYC (AVX-512, native bf16) at the ``quick``
-sizes, 04's attention LSTM trained 2 epochs in 15.1 s with 2 threads and 15.9 s with 1, and two such 1-thread
-trainings run side by side took 16.1 s and 21.9 s (a GRU) — each as fast as alone. So where a notebook trains
+second thread barely speeds up, while two one-thread trainings side by side each run about as fast as alone
+(docs/measurements.md, "Trainings side by side"). So where a notebook trains
 several models that do not depend on each other (04's architectures, the seeds of a spread, the ablations, the
 ladder's rows), :func:`run_in_workers` runs them in ``processes`` worker processes, one thread each, and
 returns their results in the order given.

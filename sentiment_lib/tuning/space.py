@@ -244,12 +244,12 @@ def study_plan(params: Params, recorded: Mapping[str, Mapping[str, Any]] | None 
                ) -> tuple[str | None, dict[str, Any] | None, dict[str, dict[str, Any]]]:
     """``(start name, start values, space)`` of the profile's study: 04's network with the lowest validation loss
     that the search space can express (:func:`start_point`, from ``recorded`` — default the run manifest's
-    ``models``) and the space around it (:func:`neighbourhood_spec`); without such a network, ``(None, None,``
+    ``models`` by label) and the space around it (:func:`neighbourhood_spec`); without such a network, ``(None, None,``
     :func:`search_space_spec` ``)``. Notebook 05 and the ``tune`` command both use it, so they share one study."""
     if recorded is None:
-        from ..rundir import read_manifest
+        from ..manifest import recorded_models
 
-        recorded = read_manifest(params.profile).get("models", {})
+        recorded = recorded_models(params.profile)
     full = search_space_spec(params)
     start = start_point(recorded, params, full)
     if start is None:

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from sentiment_lib import analysis, experiment, rundir, scoring
+from sentiment_lib import analysis, experiment, manifest, rundir, scoring
 from sentiment_lib.runtime import Runtime
 
 from tiny_data import save_tiny_prepared, tiny_params, tiny_prepared
@@ -77,7 +77,7 @@ def test_comparison_table_sorted_and_recorded(run):
     flipped = experiment.comparison_table([a, b], [{**reference, "model": "other", "accuracy": 1.0, "val_accuracy": 0.0},
                                                    {**reference, "accuracy": 0.0, "val_accuracy": 1.0}])
     assert list(flipped.index[-2:]) == ["tfidf_logreg", "other"]  # test accuracy never decides the order
-    experiment.record_models("smoke", table.reset_index().to_dict("records"))
+    manifest.record_models("smoke", table.reset_index().to_dict("records"))
     recorded = rundir.read_manifest("smoke")["models"]
     assert set(recorded) == {"bag_of_embeddings", "rnn", "tfidf_logreg"}
     assert recorded["rnn"]["accuracy"] == pytest.approx(b.test["accuracy"])

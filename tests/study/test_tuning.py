@@ -20,7 +20,7 @@ import torch
 from optuna.trial import TrialState
 from sklearn.metrics import log_loss
 
-from sentiment_lib import config, experiment, final_model, language_model, profiles, scoring
+from sentiment_lib import config, experiment, final_model, language_model, manifest, profiles, scoring
 from sentiment_lib.runtime import Runtime
 from sentiment_lib.tuning import space, storage
 from sentiment_lib.tuning import study as studies
@@ -408,7 +408,7 @@ def test_the_study_searches_the_training_of_04s_chosen_network(prepared, tmp_pat
     # nothing recorded: the whole space, no start; the run directory's manifest is read by default
     monkeypatch.setenv("SENTIMENT_ARTIFACTS", str(tmp_path))
     assert space.study_plan(params) == (None, None, space.search_space_spec(params))
-    experiment.record_models(params.profile, [{"model": n, **row} for n, row in recorded.items()])
+    manifest.record_models(params.profile, [{"model": n, **row} for n, row in recorded.items()])
     assert space.study_plan(params)[0] == name
 
 
