@@ -59,7 +59,7 @@ predict: $(STAMP) ## label a review with the run's final model: make predict TEX
 tune: $(STAMP) ## run trials of PROFILE's Optuna study; OPTUNA_STORAGE=postgresql://… shares it between machines
 	$(PY) -m sentiment_lib tune --profile $(PROFILE) $(if $(TRIALS),--trials $(TRIALS))
 
-student: $(STAMP) ## classroom: write the student copies of the five notebooks and a README into student/ (OUT=…)
+student: $(STAMP) ## classroom: the student copies of the five notebooks, the library's student edition (a wheel) and a README into student/ (OUT=…)
 	$(PY) -m classroom student $(if $(OUT),--out "$(OUT)")
 
 grade: $(STAMP) ## classroom: grade SUBMISSIONS=notebook-or-folder into grading/ (ASSIGNMENT=03_baseline, OUT=…)

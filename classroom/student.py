@@ -1,4 +1,5 @@
-"""Student copies: ``make_student(out_dir)`` writes the five notebooks as assignments plus a README.
+"""Student copies: ``make_student(out_dir)`` writes the five notebooks as assignments, the student edition of
+the library (a wheel, :mod:`classroom.edition`) and a README.
 
 nbgrader's ``generate_assignment`` replaces each solution by a prompt (``# YOUR CODE HERE`` /
 ``raise NotImplementedError()``), removes the hidden tests, clears outputs and locks the graded cells;
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import nbformat
@@ -66,8 +68,16 @@ Five notebooks, to be done in order: each one reads what the previous one prepar
 
 {table}
 
-**Setting up.** Install the project once (`pip install -e .` in the project folder, or the command your
-instructor gives), then open the notebooks with `jupyter lab`. The first code cell of each notebook holds its
+**Setting up.** In this folder, with Python {python} (the edition is built for it):
+
+```bash
+python{python} -m venv .venv
+.venv/bin/pip install {wheel}     # the library and its dependencies (Windows: .venv\\Scripts\\pip)
+.venv/bin/jupyter lab
+```
+
+This is the student edition of the project's library: the functions the exercises ask you to write work (the
+notebooks use them after each exercise) but their code is not shown. The first code cell of each notebook holds its
 parameters: `PROFILE = "smoke"` runs the whole chain in a few minutes on a laptop (that is also what the
 grader uses); `"quick"` takes about a quarter of an hour and gives the numbers of the course report.
 
@@ -85,17 +95,19 @@ run at most a few minutes while grading.
 """
 
 
-def _readme(names: list[str], copies: dict[str, Path]) -> str:
+def _readme(names: list[str], copies: dict[str, Path], wheel: Path) -> str:
     rows = ["| notebook | exercises | points |", "|---|---|---|"]
     for name in names:
         found = exercises(nbformat.read(copies[name], as_version=4))
         rows.append(f"| `{name}.ipynb` | {len(found)} | {sum(e.points for e in found):g} |")
-    return STUDENT_README.format(table="\n".join(rows))
+    python = "{}.{}".format(*sys.version_info[:2])
+    return STUDENT_README.format(table="\n".join(rows), python=python, wheel=wheel.name)
 
 
 def make_student(out_dir: Path | None = None, names: list[str] | None = None) -> list[Path]:
     """Write the student copies of ``names`` (default: all five) and README.md into ``out_dir``
-    (default ``student/``); return the paths written. Nothing is written when a copy would leak."""
+    (default ``student/``), with the student edition of the library; return the paths written. Nothing is
+    written when a copy would leak."""
     out_dir = Path(out_dir) if out_dir else default_out_dir()
     every = assignments()
     names = list(names or every)
@@ -109,12 +121,14 @@ def make_student(out_dir: Path | None = None, names: list[str] | None = None) ->
             if problems:
                 raise ClassroomError(f"The student copy of {name} is not fit to hand out: {'; '.join(problems)}")
         out_dir.mkdir(parents=True, exist_ok=True)
-        written = []
+        from .edition import build_edition
+
+        written = [build_edition(out_dir)]
         for name, path in copies.items():
             with atomic_path(out_dir / path.name) as tmp:
                 shutil.copyfile(path, tmp)
             written.append(out_dir / path.name)
         with atomic_path(out_dir / "README.md") as tmp:
-            tmp.write_text(_readme(names, {n: out_dir / p.name for n, p in copies.items()}))
+            tmp.write_text(_readme(names, {n: out_dir / p.name for n, p in copies.items()}, written[0]))
         written.append(out_dir / "README.md")
     return written

@@ -1,6 +1,10 @@
 """The exercises, without nbgrader: every reference answer passes its visible and hidden tests, every
 unanswered prompt and every typical wrong answer fails exactly its own exercise, and the notebooks carry
-well-formed nbgrader metadata (≥ 2 exercises per notebook, ≥ 12 in all, points on every test)."""
+well-formed nbgrader metadata (≥ 2 exercises per notebook, ≥ 16 in all, points on every test). Checks with
+parts give partial credit: a wrong answer there earns less than the cell's points, and says why per part."""
+import ast
+import contextlib
+import io
 import re
 from collections import Counter
 
@@ -28,6 +32,32 @@ def exercise_cells(nb):
 
 
 ALL = [(name, *cells) for name, nb in NOTEBOOKS.items() for cells in exercise_cells(nb)]
+POINTS = {e.name: e.points for nb in NOTEBOOKS.values() for e in exercises(nb)}
+
+
+def run_cell(source, ns, name):
+    """Run a cell as a kernel does and return the value of its last expression (what nbgrader reads as partial
+    credit), ``None`` when it ends with a statement."""
+    tree = ast.parse(source)
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    exec(compile(tree, name, "exec"), ns)
+    return eval(compile(ast.Expression(last.value), name, "eval"), ns) if last else None
+
+
+def graded(check, fn, points):
+    """``(points earned, feedback)`` of a hidden check, as nbgrader scores the cell: an error is 0, a number
+    (partial credit) is that many points, anything else full points."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            value = check(fn)
+        except checks.Failed as failed:
+            return 0.0, f"{out.getvalue()}{failed}"
+    return (float(value) if isinstance(value, (int, float)) else points), out.getvalue()
+
+
+def check_of(test):
+    return getattr(checks, re.search(r"checks\.(check_\w+)\(", HIDDEN.search(test).group(1)).group(1))
 
 
 def namespace():
@@ -47,7 +77,7 @@ def student_form(answer: str) -> str:
 def test_every_notebook_has_enough_graded_exercises():
     counts = {name: len(exercises(nb)) for name, nb in NOTEBOOKS.items()}
     assert all(n >= 2 for n in counts.values()), counts
-    assert sum(counts.values()) >= 12
+    assert sum(counts.values()) >= 16
     ids = [nbgrader_meta(c)["grade_id"] for nb in NOTEBOOKS.values() for c in nb.cells if nbgrader_meta(c)]
     assert len(ids) == len(set(ids)), "grade_ids must be unique across the course"
     for nb in NOTEBOOKS.values():
@@ -71,7 +101,8 @@ def test_reference_answers_pass_and_prompts_fail_every_test(name):
     ns, blank = namespace(), namespace()
     for gid, answer, test in exercise_cells(NOTEBOOKS[name]):
         exec(compile(answer, gid, "exec"), ns)
-        exec(compile(test, f"{gid}-test", "exec"), ns)  # visible and hidden tests: must not raise
+        score = run_cell(test, ns, f"{gid}-test")  # visible and hidden tests: must not raise
+        assert score is None or score == POINTS[gid], (gid, score)  # partial credit: every part earned
         exec(compile(student_form(answer), gid, "exec"), blank)
         with pytest.raises(Exception) as err:  # the prompt as handed out raises NotImplementedError
             exec(compile(test, f"{gid}-test", "exec"), blank)
@@ -315,6 +346,32 @@ def evaluate(model, loader):  # the logits compared with 0.5, as if they were pr
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     return precision, recall, 2 * precision * recall / (precision + recall)''', "return 0 there"),
+    # 3.5 McNemar's paired test (partial credit: counts, p-value)
+    ("base-mcnemar", '''from scipy import stats
+def mcnemar_test(correct_a, correct_b):  # counts the reviews both get right, not the discordant ones
+    a_only, b_only = int((correct_a & correct_b).sum()), int((~correct_a & ~correct_b).sum())
+    return a_only, b_only, 1.0 if a_only + b_only == 0 else stats.binomtest(a_only, a_only + b_only).pvalue''',
+     "count only the discordant reviews"),
+    ("base-mcnemar", '''from scipy import stats
+def mcnemar_test(correct_a, correct_b):  # a one-sided test: is A better?
+    a_only, b_only = int((correct_a & ~correct_b).sum()), int((~correct_a & correct_b).sum())
+    if a_only + b_only == 0:
+        return a_only, b_only, 1.0
+    return a_only, b_only, stats.binomtest(a_only, a_only + b_only, alternative="greater").pvalue''', "two-sided"),
+    ("base-mcnemar", '''from scipy import stats
+def mcnemar_test(correct_a, correct_b):  # the chi-square approximation, wrong for few discordant reviews
+    a_only, b_only = int((correct_a & ~correct_b).sum()), int((~correct_a & correct_b).sum())
+    if a_only + b_only == 0:
+        return a_only, b_only, 1.0
+    return a_only, b_only, stats.chi2.sf((a_only - b_only) ** 2 / (a_only + b_only), 1)''', "not a chi-square"),
+    ("base-mcnemar", '''from scipy import stats
+def mcnemar_test(correct_a, correct_b):  # the binomial test over every review, not the discordant ones
+    a_only, b_only = int((correct_a & ~correct_b).sum()), int((~correct_a & correct_b).sum())
+    return a_only, b_only, stats.binomtest(a_only, len(correct_a)).pvalue''', "a_only + b_only trials"),
+    ("base-mcnemar", '''from scipy import stats
+def mcnemar_test(correct_a, correct_b):  # no case for two models that agree on every review
+    a_only, b_only = int((correct_a & ~correct_b).sum()), int((~correct_a & correct_b).sum())
+    return a_only, b_only, stats.binomtest(a_only, a_only + b_only).pvalue''', "1.0 when no review is discordant"),
     # 4.1 masked mean and max pooling
     ("impr-pool", '''def masked_mean_max(outputs, lengths):  # ignores the mask
     return torch.cat([outputs.mean(dim=1), outputs.max(dim=1).values], dim=-1)''', "padded steps"),
@@ -335,7 +392,42 @@ def evaluate(model, loader):  # the logits compared with 0.5, as if they were pr
     ("impr-pool", '''import sentiment_lib.models
 def masked_mean_max(outputs, lengths):
     return sentiment_lib.models.masked_mean_max_pool(outputs, lengths)''', "the library's own answer"),
-    # 4.2 attention weights
+    # 4.2 the adversarial perturbation (partial credit: direction, size, detached)
+    ("impr-perturb", '''def perturb(embedded, grad, mask, epsilon):  # one norm for the whole batch, not one per review
+    weights = mask.unsqueeze(-1).float()
+    g, e = grad.detach() * weights, embedded.detach() * weights
+    rms = (e.pow(2).sum(dim=(1, 2)) / weights.sum(dim=(1, 2))).sqrt()
+    return epsilon * rms[:, None, None] * g / g.norm()''', "not over the batch"),
+    ("impr-perturb", '''def perturb(embedded, grad, mask, epsilon):  # the scale keeps the embeddings' graph
+    weights = mask.unsqueeze(-1).float()
+    g, e = grad * weights, embedded * weights
+    rms = (e.pow(2).sum(dim=(1, 2)) / weights.sum(dim=(1, 2))).sqrt()
+    return (epsilon * rms / g.pow(2).sum(dim=(1, 2)).sqrt())[:, None, None] * g''', ".detach()"),
+    ("impr-perturb", '''def perturb(embedded, grad, mask, epsilon):  # the sign of the gradient (FGSM), not the gradient
+    weights = mask.unsqueeze(-1).float()
+    g, e = grad.detach().sign() * weights, embedded.detach() * weights
+    rms = (e.pow(2).sum(dim=(1, 2)) / weights.sum(dim=(1, 2))).sqrt()
+    return (epsilon * rms / g.pow(2).sum(dim=(1, 2)).sqrt())[:, None, None] * g''', "not its sign"),
+    ("impr-perturb", '''def perturb(embedded, grad, mask, epsilon):  # ε times the unit gradient: no RMS word-vector scale
+    g = grad.detach() * mask.unsqueeze(-1).float()
+    return epsilon * g / g.pow(2).sum(dim=(1, 2)).sqrt()[:, None, None]''', "RMS word-vector norm"),
+    # 4.3 NBSVM's log-count ratio
+    ("impr-nbratio", '''def log_count_ratio(features, labels, alpha=1.0):  # no smoothing: a one-class feature is infinite
+    p, q = features[labels == 1].sum(axis=0), features[labels == 0].sum(axis=0)
+    return np.log(p / p.sum()) - np.log(q / q.sum())''', "smoothing"),
+    ("impr-nbratio", '''def log_count_ratio(features, labels, alpha=1.0):  # the counts not normalised per class
+    p, q = alpha + features[labels == 1].sum(axis=0), alpha + features[labels == 0].sum(axis=0)
+    return np.log(p / q)''', "divide each class's smoothed counts by their sum"),
+    ("impr-nbratio", '''def log_count_ratio(features, labels, alpha=1.0):  # negative reviews on top
+    p, q = alpha + features[labels == 1].sum(axis=0), alpha + features[labels == 0].sum(axis=0)
+    return np.log(q / q.sum()) - np.log(p / p.sum())''', "inverted"),
+    ("impr-nbratio", '''def log_count_ratio(features, labels, alpha=1.0):  # divides by the number of reviews per class
+    p, q = alpha + features[labels == 1].sum(axis=0), alpha + features[labels == 0].sum(axis=0)
+    return np.log(p / (labels == 1).sum()) - np.log(q / (labels == 0).sum())''', "not by the number of reviews"),
+    ("impr-nbratio", '''def log_count_ratio(features, labels, alpha=1.0):  # alpha fixed at 1, whatever is asked
+    p, q = 1 + features[labels == 1].sum(axis=0), 1 + features[labels == 0].sum(axis=0)
+    return np.log(p / p.sum()) - np.log(q / q.sum())''', "With alpha=0.5"),
+    # 4.4 attention weights
     ("impr-attention", '''def attention_weights(scores, lengths):  # softmax over every step, padding included
     return torch.softmax(scores, dim=1)''', "weight to padding"),
     ("impr-attention", '''def attention_weights(scores, lengths):  # padding zeroed after the softmax, not renormalised
@@ -444,15 +536,48 @@ def test_a_typical_wrong_answer_fails_only_its_own_check_with_feedback_that_says
     for cell_gid, reference, test in exercise_cells(NOTEBOOKS[name]):
         exec(compile(answer if cell_gid == gid else reference, cell_gid, "exec"), ns)
         try:
-            exec(compile(test, f"{cell_gid}-test", "exec"), ns)
+            score = run_cell(test, ns, f"{cell_gid}-test")
         except Exception:  # noqa: BLE001 - a visible assert, a hidden check or a crash: the cell fails
+            score = 0.0
+        if score is not None and score < POINTS[cell_gid]:
             failed.append(cell_gid)
         if cell_gid == gid:
-            check = getattr(checks, re.search(r"checks\.(check_\w+)\(", HIDDEN.search(test).group(1)).group(1))
-            with pytest.raises(checks.Failed, match=re.escape(feedback)) as err:
-                check(ns[re.findall(r"^def (\w+)\(", reference, re.M)[-1]])
-            assert "not written yet" not in str(err.value)
+            fn = ns[re.findall(r"^def (\w+)\(", reference, re.M)[-1]]
+            points, message = graded(check_of(test), fn, POINTS[gid])
+            assert points < POINTS[gid], f"the hidden check gives {points} of {POINTS[gid]} points"
+            assert feedback in message, message
+            assert "not written yet" not in message
     assert failed == [gid]
+
+
+def test_parts_of_a_partial_credit_check_add_up_to_the_cells_points():
+    """A partial-credit check (it returns its points) shows one line per part; the reference earns them all."""
+    ns = namespace()
+    for name, gid, answer, test in ALL:
+        exec(compile(answer, gid, "exec"), ns)
+        fn = ns[re.findall(r"^def (\w+)\(", answer, re.M)[-1]]
+        points, message = graded(check_of(test), fn, POINTS[gid])
+        assert points == POINTS[gid], f"{gid}: its check's parts give {points} points, the test cell {POINTS[gid]}: " \
+                                      "make the parts' points in classroom/checks add up to the cell's points"
+        if message:
+            assert message.count("✓") == len(message.splitlines()), message
+
+
+@pytest.mark.parametrize("reach", [
+    "import importlib\ndef clean_review(review):\n    return getattr(importlib.import_module('sentiment_lib.text'), 'clean_' + 'text')(review)",
+    "from sentiment_lib import text as t\ndef clean_review(review, _f=t.clean_text):\n    return _f(review)",
+    "import sentiment_lib.text as t\nsaved = {'f': t.clean_text}\ndef clean_review(review):\n    try:\n        return saved['f'](review)\n    except Exception:\n        return review.lower()",
+])
+def test_an_answer_that_reaches_the_library_answer_indirectly_scores_zero(reach):
+    """getattr, importlib, a default argument, a dict, a caught refusal: while the answer runs, the library's
+    own answer refuses to run, and the library works again afterwards."""
+    from sentiment_lib import text
+
+    ns = namespace()
+    exec(reach, ns)
+    points, message = graded(checks.check_clean_review, ns["clean_review"], 2)
+    assert points == 0 and "refuses to run while your answer is graded" in message, message
+    assert text.clean_text("A <b>B</b>!").split() == ["a", "b"]
 
 
 def test_the_library_function_itself_is_not_an_answer():
