@@ -78,7 +78,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from itertools import islice
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -403,6 +403,89 @@ def _sample(split: EncodedSplit, size: int | None, seed: int) -> EncodedSplit:
     return split.select(np.sort(np.random.default_rng(seed).permutation(len(split))[:size]))
 
 
+def _interleave(trainers: Sequence["_Trainer"], chunk: int, log: Callable[[str], None]) -> None:
+    """Train every way ``chunk`` batches at a time, in turns, until each has seen its reviews."""
+    turn = 0
+    while any(t.remaining for t in trainers):
+        for trainer in trainers:
+            trainer.step(chunk)
+        turn += 1
+        if turn % 5 == 0:
+            log("  " + ", ".join(f"{t.way.name}: {t.batches.count} batches" for t in trainers))
+
+
+def _row(trainer: "_Trainer", train: EncodedSplit, eval_split: EncodedSplit | None, options: BenchOptions,
+         flops: float, roof: float, bf16_roof: float, log: Callable[[str], None]) -> tuple[dict, np.ndarray | None]:
+    """One way's line of the table (throughput, epoch time, share of the roofs, accuracy check) and its
+    probabilities on the accuracy check's reviews (``None`` without one)."""
+    way, seen = trainer.way, trainer.batches
+    real_rate, padded_rate = seen.real / trainer.seconds, seen.padded / trainer.seconds
+    if options.batches is None:
+        seconds_per_epoch = trainer.seconds
+    else:
+        _, epoch_padded, _ = epoch_tokens(train, way, options)
+        seconds_per_epoch = epoch_padded / padded_rate
+    accuracy, prob = math.nan, None
+    if eval_split is not None:
+        log(f"evaluating {way.name} on {len(eval_split)} {options.eval_name} reviews …")
+        eval_loader = _loader(eval_split, way, options, shuffle=False,
+                              batch_size=way.batch_size if way.pad_to_max_len else 4 * way.batch_size)
+        scored = evaluate(trainer.model, eval_loader, amp_dtype=way.amp_dtype)
+        accuracy, prob = scored["accuracy"], scored["prob"]
+    return ({"way": way.name, "batch": way.batch_size, "amp": way.amp_dtype or "-", "real tok/s": real_rate,
+             "padded tok/s": padded_rate, "pad %": 100 * (1 - seen.real / seen.padded),
+             "s/epoch": seconds_per_epoch, "load %": 100 * seen.seconds / trainer.seconds,
+             "peak MiB": math.nan, "train MiB": math.nan, "GFLOP/s": real_rate * flops / 1e9,
+             "% fp32 roof": 100 * real_rate * flops / 1e9 / roof,
+             "% bf16 roof": 100 * real_rate * flops / 1e9 / bf16_roof, "val acc": accuracy}, prob)
+
+
+def _header(train: EncodedSplit, subset: EncodedSplit, ways: Sequence[Way], options: BenchOptions, flops: float,
+            roofs: tuple[float, float, float]) -> list[str]:
+    """What was measured on what: torch and the CPU, the roofs, the model, the data."""
+    roof_before, roof_after, bf16_roof = roofs
+    lengths = np.minimum(train.lengths, options.max_len)
+    return [
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+        f"CPU capability {torch.backends.cpu.get_cpu_capability()}; project precision: "
+        f"{'bfloat16 autocast' if ways[1].amp_dtype else 'float32'} (auto)",
+        f"fp32 roof ({options.roof_size}² matmul): {roof_before:.0f} GFLOP/s before, {roof_after:.0f} after; "
+        f"bf16 roof ({options.roof_size}² matmul): {bf16_roof:.0f} GFLOP/s",
+        f"model: BiLSTM + masked mean/max pool, embed {options.embed}, hidden {options.hidden}, "
+        f"{flops / 1e6:.2f} MFLOP per real token (training); AdamW lr {options.lr}, dropout {options.dropout}",
+        f"data: {len(train)} training reviews, {lengths.mean():.0f} real tokens per review on average at "
+        f"max_len {options.max_len} ({options.truncation} truncation); timed: "
+        + ("one epoch" if options.batches is None else
+           f"{len(subset)} reviews ({options.batches} batches of {SEED_BATCH_SIZE}), one pass per way"),
+    ]
+
+
+def _notes(table: pd.DataFrame, subset: EncodedSplit, eval_split: EncodedSplit | None, probs: dict,
+           options: BenchOptions, foreign: float | None, roof: float, bf16_roof: float) -> list[str]:
+    """What to read the table with: the accuracy check, the machine's other load, bf16 against fp32."""
+    notes = []
+    if eval_split is not None:
+        acc = table["val acc"]
+        notes.append(f"val acc: after one pass over the same {len(subset)} training reviews, on "
+                     f"{len(eval_split)} {options.eval_name} reviews; project − seed-style = "
+                     f"{100 * (acc.iloc[1] - acc.iloc[0]):+.1f} points")
+    if foreign is not None:
+        notes.append(f"other processes used {foreign:.1f} of {os.cpu_count()} CPUs during the timed loop"
+                     + (" — not a clean measurement: rerun on an idle machine (or with --threads 1)"
+                        if foreign > 0.25 else ""))
+    if PROJECT in probs and PROJECT_FP32 in probs:
+        correct = {name: predictions_correct(eval_split.labels, probs[name]) for name in (PROJECT, PROJECT_FP32)}
+        test = mcnemar(correct[PROJECT], correct[PROJECT_FP32])
+        agree = "agree within it" if test.low <= 0 <= test.high else "differ"
+        notes.append(f"bf16 vs fp32 (the same loop, same start): {100 * test.difference:+.2f} points on "
+                     f"{test.n} reviews, paired 95% interval [{100 * test.low:+.2f}, {100 * test.high:+.2f}] "
+                     f"(McNemar p = {test.p_value:.2f}): they {agree}")
+    if bf16_roof < roof / 4:
+        notes.append("bf16: no native bfloat16 matrix kernels on this CPU (no AVX512-BF16/AMX); bfloat16 "
+                     "autocast would be far slower than float32 here")
+    return notes
+
+
 def run_benchmark(train: EncodedSplit, val: EncodedSplit, vocab_size: int, options: BenchOptions | None = None,
                   log: Callable[[str], None] | None = None) -> BenchResult:
     """Train every way of :func:`make_ways` on the same reviews, interleaved, and measure it.
@@ -429,41 +512,18 @@ def run_benchmark(train: EncodedSplit, val: EncodedSplit, vocab_size: int, optio
     trainers = [_Trainer(way, subset, val, vocab_size, options, init_state) for way in ways]
     log(f"training {len(subset)} reviews per way, {options.chunk} batches per turn …")
     meter = _CpuMeter()
-    turn = 0
-    while any(t.remaining for t in trainers):
-        for trainer in trainers:
-            trainer.step(options.chunk)
-        turn += 1
-        if turn % 5 == 0:
-            log("  " + ", ".join(f"{t.way.name}: {t.batches.count} batches" for t in trainers))
+    _interleave(trainers, options.chunk, log)
     foreign = meter.foreign_cores()
     roof_after = matmul_gflops(options.roof_size)
     roof = max(roof_before, roof_after)
     bf16_roof = matmul_gflops(options.roof_size, torch.bfloat16, repeats=3, budget_s=5.0)
-    probs = {}
 
-    rows = []
+    rows, probs = [], {}
     for trainer in trainers:
-        way, seen = trainer.way, trainer.batches
-        real_rate, padded_rate = seen.real / trainer.seconds, seen.padded / trainer.seconds
-        if options.batches is None:
-            seconds_per_epoch = trainer.seconds
-        else:
-            _, epoch_padded, _ = epoch_tokens(train, way, options)
-            seconds_per_epoch = epoch_padded / padded_rate
-        accuracy = math.nan
-        if eval_split is not None:
-            log(f"evaluating {way.name} on {len(eval_split)} {options.eval_name} reviews …")
-            eval_loader = _loader(eval_split, way, options, shuffle=False,
-                                  batch_size=way.batch_size if way.pad_to_max_len else 4 * way.batch_size)
-            scored = evaluate(trainer.model, eval_loader, amp_dtype=way.amp_dtype)
-            accuracy, probs[way.name] = scored["accuracy"], scored["prob"]
-        rows.append({"way": way.name, "batch": way.batch_size, "amp": way.amp_dtype or "-", "real tok/s": real_rate,
-                     "padded tok/s": padded_rate, "pad %": 100 * (1 - seen.real / seen.padded),
-                     "s/epoch": seconds_per_epoch, "load %": 100 * seen.seconds / trainer.seconds,
-                     "peak MiB": math.nan, "train MiB": math.nan, "GFLOP/s": real_rate * flops / 1e9,
-                     "% fp32 roof": 100 * real_rate * flops / 1e9 / roof,
-                     "% bf16 roof": 100 * real_rate * flops / 1e9 / bf16_roof, "val acc": accuracy})
+        row, prob = _row(trainer, train, eval_split, options, flops, roof, bf16_roof, log)
+        rows.append(row)
+        if prob is not None:
+            probs[trainer.way.name] = prob
     if options.memory:
         for row, way in zip(rows, ways):
             log(f"peak memory of {way.name} (fresh process) …")
@@ -471,42 +531,9 @@ def run_benchmark(train: EncodedSplit, val: EncodedSplit, vocab_size: int, optio
             row.update(_memory_in_child(way, train.select(largest), vocab_size, options))
     table = pd.DataFrame(rows, columns=COLUMNS)
     speedup = float(table["s/epoch"].iloc[0] / table["s/epoch"].iloc[1])
-
-    lengths = np.minimum(train.lengths, options.max_len)
-    header = [
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-        f"CPU capability {torch.backends.cpu.get_cpu_capability()}; project precision: "
-        f"{'bfloat16 autocast' if ways[1].amp_dtype else 'float32'} (auto)",
-        f"fp32 roof ({options.roof_size}² matmul): {roof_before:.0f} GFLOP/s before, {roof_after:.0f} after; "
-        f"bf16 roof ({options.roof_size}² matmul): {bf16_roof:.0f} GFLOP/s",
-        f"model: BiLSTM + masked mean/max pool, embed {options.embed}, hidden {options.hidden}, "
-        f"{flops / 1e6:.2f} MFLOP per real token (training); AdamW lr {options.lr}, dropout {options.dropout}",
-        f"data: {len(train)} training reviews, {lengths.mean():.0f} real tokens per review on average at "
-        f"max_len {options.max_len} ({options.truncation} truncation); timed: "
-        + ("one epoch" if options.batches is None else
-           f"{len(subset)} reviews ({options.batches} batches of {SEED_BATCH_SIZE}), one pass per way"),
-    ]
-    notes = []
-    if eval_split is not None:
-        acc = table["val acc"]
-        notes.append(f"val acc: after one pass over the same {len(subset)} training reviews, on "
-                     f"{len(eval_split)} {options.eval_name} reviews; project − seed-style = "
-                     f"{100 * (acc.iloc[1] - acc.iloc[0]):+.1f} points")
-    if foreign is not None:
-        notes.append(f"other processes used {foreign:.1f} of {os.cpu_count()} CPUs during the timed loop"
-                     + (" — not a clean measurement: rerun on an idle machine (or with --threads 1)"
-                        if foreign > 0.25 else ""))
-    if PROJECT in probs and PROJECT_FP32 in probs:
-        correct = {name: predictions_correct(eval_split.labels, probs[name]) for name in (PROJECT, PROJECT_FP32)}
-        test = mcnemar(correct[PROJECT], correct[PROJECT_FP32])
-        agree = "agree within it" if test.low <= 0 <= test.high else "differ"
-        notes.append(f"bf16 vs fp32 (the same loop, same start): {100 * test.difference:+.2f} points on "
-                     f"{test.n} reviews, paired 95% interval [{100 * test.low:+.2f}, {100 * test.high:+.2f}] "
-                     f"(McNemar p = {test.p_value:.2f}): they {agree}")
-    if bf16_roof < roof / 4:
-        notes.append("bf16: no native bfloat16 matrix kernels on this CPU (no AVX512-BF16/AMX); bfloat16 "
-                     "autocast would be far slower than float32 here")
-    return BenchResult(table, roof, speedup, header, notes)
+    header = _header(train, subset, ways, options, flops, (roof_before, roof_after, bf16_roof))
+    return BenchResult(table, roof, speedup, header,
+                       _notes(table, subset, eval_split, probs, options, foreign, roof, bf16_roof))
 
 
 def format_table(table: pd.DataFrame) -> str:
