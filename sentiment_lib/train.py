@@ -17,9 +17,9 @@ the same model, more slowly.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
-import time
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,8 @@ DECAYS = ("constant", "linear")
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_accuracy", "train_precision", "train_recall", "train_f1",
                    "val_loss", "val_accuracy", "val_precision", "val_recall", "val_f1", "seconds", "lr"]
 METRIC_NAMES = ("accuracy", "precision", "recall", "f1")
+
+
 @dataclass
 class TrainConfig:
     """Optimisation settings for :func:`fit`.
@@ -240,7 +242,12 @@ def _call_each(callbacks: Sequence[Callback], hook: str) -> Callable[[], None] |
     chosen = [getattr(c, hook) for c in callbacks if getattr(type(c), hook) is not getattr(Callback, hook)]
     if not chosen:
         return None
-    return lambda: [run() for run in chosen] and None
+
+    def run_all() -> None:
+        for run in chosen:
+            run()
+
+    return run_all
 
 
 def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer,
