@@ -41,8 +41,7 @@ STYLE = """
   .jp-RenderedHTMLCommon table, .jp-OutputArea-output table { display: block; overflow-x: auto; max-width: 100%; }
   .jp-RenderedImage img { max-width: 100%; height: auto; }
   .jp-InputArea pre, .jp-OutputArea-output pre { white-space: pre-wrap; overflow-wrap: anywhere; }
-  .jp-OutputArea-output table th, .jp-OutputArea-output table td { white-space: normal; max-width: 26em;
-                                                                   overflow-wrap: anywhere; }
+  .jp-OutputArea-output table tbody th { white-space: normal; max-width: 26em; }
 </style>
 """
 # Marks the page in the DOM once every image has decoded, so a headless browser can check the figures.
