@@ -77,7 +77,7 @@ def test_a_failing_notebook_is_named_by_the_line_that_raised(tmp_path):
 HOLDER = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {root!r})
-    from sentiment_lib import rundir
+    from sentiment_lib.runtime import lock as run_lock
     with run_lock.lock("smoke"):
         print("locked", flush=True)
         time.sleep(120)
