@@ -62,6 +62,17 @@ def model_entries(rows: Sequence[Mapping[str, Any]], n_test: int | None) -> dict
     return entries
 
 
+def interval(entry: Mapping[str, Any], n_test: int | None) -> tuple[float, float] | None:
+    """The 95% interval of ``entry``'s test accuracy: the one recorded in it, or — for a run recorded before
+    entries carried their interval — computed from ``n_test``; ``None`` without an accuracy or a size."""
+    if entry.get("accuracy_low") is not None and entry.get("accuracy_high") is not None:
+        return float(entry["accuracy_low"]), float(entry["accuracy_high"])
+    accuracy = entry.get("accuracy")
+    if accuracy is None or not n_test:
+        return None
+    return accuracy_interval(int(round(accuracy * n_test)), n_test)
+
+
 def test_size(manifest: Mapping[str, Any]) -> int | None:
     """The number of test reviews the run scored on (``data.subset_sizes.test``), if recorded."""
     return ((manifest.get("data") or {}).get("subset_sizes") or {}).get("test")

@@ -83,7 +83,7 @@ def _number(value: Any, digits: int) -> str:
 
 def models_table(manifest: dict[str, Any]) -> str:
     """Every model of the manifest that has a test accuracy, as a Markdown table (manifest order)."""
-    from .uncertainty import accuracy_interval
+    from .manifest import interval
 
     n_test = manifest["data"]["subset_sizes"]["test"]
     lines = ["| model | test accuracy [95% interval] | validation accuracy | validation loss | training time |",
@@ -92,7 +92,7 @@ def models_table(manifest: dict[str, Any]) -> str:
         if not isinstance(row, dict) or row.get("accuracy") is None:
             continue
         accuracy = float(row["accuracy"])
-        low, high = accuracy_interval(int(round(accuracy * n_test)), n_test)
+        low, high = interval(row, n_test)  # n_test is required by load: never None here
         seconds = row.get("train_seconds")
         took = "—" if seconds is None else f"{float(seconds):,.0f} s"
         label = str(row.get("label", name))

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 import nbformat
 
 from . import chain
-from .manifest import FINAL_NETWORKS, label_of
+from .manifest import FINAL_NETWORKS, interval, label_of
 
 STYLE = """
 <style>
@@ -180,15 +180,11 @@ def render_page(executed: Path, source: Path, previous: tuple[str, str] | None,
 
 
 def _interval(metrics: dict[str, Any], n: int | None) -> str:
-    from .uncertainty import accuracy_interval
-
     accuracy = metrics.get("accuracy")
     if accuracy is None:
         return "—"
-    if not n:
-        return f"{accuracy:.4f}"
-    low, high = accuracy_interval(int(round(accuracy * n)), n)
-    return f"{accuracy:.4f} [{low:.3f}, {high:.3f}]"
+    bounds = interval(metrics, n)
+    return f"{accuracy:.4f}" if bounds is None else f"{accuracy:.4f} [{bounds[0]:.3f}, {bounds[1]:.3f}]"
 
 
 def _spread(manifest: dict[str, Any], name: str | None) -> str:

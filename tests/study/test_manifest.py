@@ -59,3 +59,10 @@ def test_the_check_names_what_breaks_the_interface():
     assert "'Best Model' is not an identifier" in problems and "lacks ['label', 'accuracy_low'" in problems
     assert "outside its interval" in problems and "'gone' is not a key of models" in problems
     assert "no 'final' entry" in problems
+
+
+def test_readers_take_the_recorded_interval_and_compute_one_only_for_older_runs():
+    recorded = {"accuracy": 0.9, "accuracy_low": 0.1, "accuracy_high": 0.95}
+    assert manifest.interval(recorded, 1000) == (0.1, 0.95)  # what the run wrote, not recomputed
+    assert manifest.interval({"accuracy": 0.9}, 1000) == accuracy_interval(900, 1000)
+    assert manifest.interval({"accuracy": 0.9}, None) is None and manifest.interval({}, 1000) is None
