@@ -4,12 +4,14 @@
 ``error_analysis`` and ``error_counts`` look at a model's test errors — the last counts what can be counted
 (reviews whose own text states a score on the other side of their label), so that a report says only what it
 counted; ``as_quotes`` shows reviews in full. ``predictions_frame`` lines up every model's test probabilities
-for the predictions file. (The linear reference models are :mod:`sentiment_lib.linear`.)
+for the predictions file. ``attention_examples`` and ``read_attention`` pick reviews and read where an
+attention model looked. (The linear reference models are :mod:`sentiment_lib.linear`.)
 """
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -128,3 +130,55 @@ def as_quotes(mistakes: pd.DataFrame) -> str:
         quoted = "\n>\n".join("> " + " ".join(part.split()) for part in body.split("\n") if part.strip())
         blocks.append(f"**{row.label}, {stars}, P(positive) = {row.p_positive:.3f}{said}**\n\n{quoted}")
     return "\n\n".join(blocks)
+
+
+def attention_examples(prepared: Prepared, reviews: Sequence[str], meant: Sequence[int], n_test: int = 2,
+                       min_tokens: int = 25) -> list[tuple[str, str]]:
+    """Reviews to read an attention model on: ``(text, what it is)`` for each of ``reviews`` (written by hand,
+    ``meant``: 1 positive, 0 negative), then the ``n_test`` shortest test reviews of at least ``min_tokens``
+    tokens (short enough to show whole)."""
+    if len(reviews) != len(meant):
+        raise ValueError(f"{len(reviews)} reviews but {len(meant)} labels: give one label (1 or 0) per review.")
+    lengths = prepared.splits["test"].lengths  # (N,) tokens per review
+    labels = prepared.splits["test"].labels
+    short = [int(i) for i in np.argsort(lengths, kind="stable") if lengths[i] >= min_tokens][:n_test]
+    texts = prepared.texts("test")
+    side = {1: "positive", 0: "negative"}
+    return ([(text, f"custom review {k}, meant {side[int(y)]}") for k, (text, y) in enumerate(zip(reviews, meant), 1)]
+            + [(texts[i], f"test review {k}, labelled {side[int(labels[i])]}") for k, i in enumerate(short, 1)])
+
+
+@dataclass(frozen=True)
+class AttentionReading:
+    """Where an attention model looked in one review: ``tokens`` (L,) as read, ``weights`` (L,) summing to 1,
+    the model's ``p_positive`` and ``what`` the review is."""
+
+    what: str
+    tokens: list[str]
+    weights: np.ndarray
+    p_positive: float
+
+    def summary(self, top: int = 3) -> dict[str, Any]:
+        """One table row: P(positive), the ``top`` tokens by weight (with their weights), and how many tokens
+        get more than an even share (1 / L) of the weight."""
+        order = np.argsort(-self.weights, kind="stable")[:top]
+        return {"P(positive)": round(self.p_positive, 2),
+                "most weight on": ", ".join(f"“{self.tokens[k]}” ({self.weights[k]:.2f})" for k in order),
+                "tokens above an even share": f"{int((self.weights >= 1 / len(self.weights)).sum())} of "
+                                              f"{len(self.weights)}"}
+
+
+def read_attention(model: Any, examples: Sequence[tuple[str, str]]) -> list[AttentionReading]:
+    """Read ``examples`` (``(text, what)``, e.g. from :func:`attention_examples`) with an attention model's
+    bundle (:meth:`~sentiment_lib.bundle.Bundle.attention`)."""
+    readings = []
+    for text, what in examples:
+        tokens, weights = model.attention(text)
+        readings.append(AttentionReading(what, list(tokens), np.asarray(weights, dtype=float),
+                                         float(model.predict([text])[0])))
+    return readings
+
+
+def attention_table(readings: Sequence[AttentionReading], top: int = 3) -> pd.DataFrame:
+    """One row per reading (index: what the review is): see :meth:`AttentionReading.summary`."""
+    return pd.DataFrame([r.summary(top) for r in readings], index=[r.what for r in readings])

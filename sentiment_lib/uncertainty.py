@@ -173,3 +173,12 @@ def compared(paired: pd.DataFrame, a: str, b: str) -> str:
         return "not in this run"
     verdict = paired.loc[key, "verdict"]
     return "better" if verdict == f"{a} better" else "worse" if verdict == f"{b} better" else verdict
+
+
+def shown(paired: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """A :func:`paired_table` for the page: numbers rounded to ``digits`` decimals, and the p-value to two
+    significant figures (``"3.1e-07"``), so that a small p-value does not read as 0."""
+    out = paired.round(digits)
+    if "p_value" in out.columns:
+        out["p_value"] = [f"{p:.2g}" for p in paired["p_value"]]
+    return out

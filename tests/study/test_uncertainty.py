@@ -94,3 +94,14 @@ def test_seed_spread():
     assert (spread["min"], spread["max"], spread["runs"]) == (0.80, 0.84, 3)
     with pytest.raises(ValueError, match="at least one seed"):
         uncertainty.seed_spread([])
+
+
+def test_a_shown_paired_table_keeps_a_small_p_value_readable():
+    labels = np.ones(60, dtype=int)
+    probs = {"a": np.full(60, 0.9), "b": np.full(60, 0.1)}  # a right on all 60, b on none: p ≈ 1.7e-18
+    table = uncertainty.paired_table(labels, probs, [("a", "b")])
+    shown = uncertainty.shown(table)
+    assert table.round(4).loc["a vs b", "p_value"] == 0.0  # what rounding alone would show
+    assert float(shown.loc["a vs b", "p_value"]) == pytest.approx(table.loc["a vs b", "p_value"], rel=0.05)
+    assert shown.loc["a vs b", "p_value"] != "0"
+    assert shown.loc["a vs b", "difference"] == 1.0 and shown.loc["a vs b", "verdict"] == "a better"
