@@ -16,8 +16,15 @@ in the paper; it costs a second forward and backward pass per step, about twice 
 
 The models call their ``embedding`` module exactly once per forward, on the (B, T) ids
 (:mod:`sentiment_lib.models`), so a forward hook on it sees the whole batch in its own layout: that is all this
-module relies on. VAT (the virtual, label-free variant on the unlabelled reviews) is not implemented: it needs
-a power-iteration pass more per step, on a corpus three times the labelled one.
+module relies on.
+
+**Virtual adversarial training** (VAT, same paper) needs no label, so it can learn from the unlabelled reviews.
+Its loss is how far the model's prediction moves when the word vectors are pushed in the direction that moves
+it most: ``KL(p(· | e) ‖ p(· | e + r_v))`` with ``p(· | e)`` held fixed. That direction is found by one power
+iteration: push the embeddings a tiny random step ``d`` (:data:`VAT_XI` in the same relative units), take the
+gradient of the KL divergence with respect to ``d``, and scale it like ``r`` above
+(:func:`virtual_adversarial_loss`). It costs a forward pass without gradients and two forward and backward
+passes per unlabelled batch.
 """
 from __future__ import annotations
 
@@ -30,6 +37,8 @@ from torch import nn
 # Perturbation norm per review, in word-vector lengths. Chosen on the validation loss of 04's language-model-start
 # row on the quick run, test not read (docs/provenance.md, "Constants chosen on validation").
 DEFAULT_EPSILON = 0.25
+# Size of VAT's random first step, in the same units: small enough that the KL divergence is locally quadratic.
+VAT_XI = 0.01
 
 
 def perturbation(embedded: torch.Tensor, grad: torch.Tensor, mask: torch.Tensor, epsilon: float) -> torch.Tensor:
@@ -119,3 +128,47 @@ def adversarial_step(model: nn.Module, batch, loss_fn: Callable[[torch.Tensor, t
         adversarial_logits = model(batch.tokens, batch.lengths)
     loss_fn(adversarial_logits.float(), batch.labels).backward()
     return logits, loss
+
+
+def _kl_from_logits(clean: torch.Tensor, moved: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of KL(p_clean ‖ p_moved) for logits (B,) (binary: sigmoid) or (B, C) (softmax);
+    ``clean`` is held fixed (no gradient flows into it)."""
+    clean = clean.detach().float()
+    moved = moved.float()
+    if clean.dim() == 1:
+        p = torch.sigmoid(clean)
+        log_p, log_not_p = nn.functional.logsigmoid(clean), nn.functional.logsigmoid(-clean)
+        log_q, log_not_q = nn.functional.logsigmoid(moved), nn.functional.logsigmoid(-moved)
+        return (p * (log_p - log_q) + (1 - p) * (log_not_p - log_not_q)).mean()
+    log_p, log_q = torch.log_softmax(clean, dim=-1), torch.log_softmax(moved, dim=-1)
+    return (log_p.exp() * (log_p - log_q)).sum(dim=-1).mean()
+
+
+def virtual_adversarial_loss(model: nn.Module, tokens: torch.Tensor, lengths: torch.Tensor, epsilon: float,
+                             xi: float = VAT_XI, autocast: Callable[[], ContextManager] = nullcontext
+                             ) -> torch.Tensor:
+    """VAT's loss on a batch of reviews without labels: tokens (B, T), lengths (B,); a scalar tensor whose
+    gradient reaches the model's parameters (call ``.backward()``).
+
+    The model's prediction on the clean embeddings is the fixed target; one power iteration from a random
+    direction of size ``xi`` finds the perturbation that moves it most; the loss is the KL divergence between
+    the clean prediction and the prediction on embeddings pushed by ``epsilon`` along it (sizes relative to the
+    review's RMS word-vector norm, as in :func:`perturbation`; zero on padding).
+    """
+    if epsilon <= 0 or xi <= 0:
+        raise ValueError(f"VAT needs epsilon > 0 and xi > 0, got epsilon={epsilon}, xi={xi}: e.g. "
+                         f"epsilon={DEFAULT_EPSILON}, xi={VAT_XI}.")
+    embedding = embedding_of(model)
+    with torch.no_grad(), captured(embedding) as found, autocast():
+        clean = model(tokens, lengths)
+    embedded = found["embedded"].detach()
+    positions = torch.arange(embedded.size(1), device=embedded.device)
+    mask = positions[None, :] < lengths.to(embedded.device)[:, None]  # (B, T) real tokens
+    start = perturbation(embedded, torch.randn_like(embedded, dtype=torch.float32), mask, xi).requires_grad_()
+    with perturbed(embedding, start), autocast():
+        nearby = model(tokens, lengths)
+    (direction,) = torch.autograd.grad(_kl_from_logits(clean, nearby), start)
+    r = perturbation(embedded, direction, mask, epsilon)
+    with perturbed(embedding, r), autocast():
+        moved = model(tokens, lengths)
+    return _kl_from_logits(clean, moved)

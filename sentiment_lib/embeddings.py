@@ -8,7 +8,8 @@ which words appear together, so it can use the unlabelled text too — and the t
   reviews (a seeded sample; unlabelled texts that also occur in the validation or test subsets are dropped);
 - :func:`train_word2vec` trains gensim's ``Word2Vec`` (CBOW, negative sampling, C implementation) on their
   tokens and returns a matrix aligned with the run's vocabulary;
-- :func:`init_embedding` copies that matrix into a model's ``embedding`` layer (fine-tuned afterwards).
+- :func:`init_embedding` copies that matrix into a model's ``embedding`` layer (fine-tuned afterwards);
+- :func:`unlabelled_split` encodes the corpus's unlabelled reviews for virtual adversarial training.
 
 Why gensim rather than a word2vec written here in PyTorch: its C kernels train on ~0.5 M tokens/s on one CPU
 core, with subsampling of frequent words and negative sampling done right; a hand-written loop would be
@@ -28,7 +29,8 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from .text import PAD, Vocab
+from .batching import EncodedSplit
+from .text import PAD, Vocab, tokenize_many
 
 WINDOW = 5
 MIN_COUNT = 2
@@ -67,6 +69,21 @@ def pretrain_corpus(frame: pd.DataFrame, unlabelled: pd.Series | Sequence[str], 
     if n_unlabelled < len(pool):
         pool = pool.sample(n=n_unlabelled, random_state=seed)
     return frame.loc[frame["subset"] == "train", "text"].tolist() + pool.tolist()
+
+
+def unlabelled_split(frame: pd.DataFrame, unlabelled: pd.Series | Sequence[str], vocab: Vocab, n_unlabelled: int,
+                     seed: int, remove_stopwords: bool = False, cache_dir: Path | None = None) -> EncodedSplit | None:
+    """The unlabelled reviews of the pre-training corpus (:func:`pretrain_corpus`: the same seeded sample of
+    ``n_unlabelled``, none equal to a validation or test review), encoded with ``vocab``: what virtual
+    adversarial training reads while a classifier is fine-tuned. Labels -1 (there are none); ``None`` when the
+    corpus has no unlabelled review. Tokenised as the corpus is, so the pre-training's token cache serves it."""
+    texts = pretrain_corpus(frame, unlabelled, n_unlabelled, seed)
+    n_train = int((frame["subset"] == "train").sum())
+    if len(texts) == n_train:
+        return None
+    tokens = tokenize_many(texts, remove_stopwords, cache_dir=cache_dir)[n_train:]
+    ids = [vocab.encode(t) for t in tokens if t]
+    return EncodedSplit(ids, np.full(len(ids), -1, dtype=np.int64))
 
 
 def train_word2vec(token_lists: Sequence[Sequence[str]], vocab: Vocab, dim: int, epochs: int, seed: int,

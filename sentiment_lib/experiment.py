@@ -63,6 +63,8 @@ class Configuration:
         language_model: start the embedding and the LSTM from the run's pre-trained language model (02;
             :func:`~sentiment_lib.language_model.start_from_language_model`) instead of word2vec alone.
         adversarial: epsilon of adversarial training on the embeddings (:mod:`sentiment_lib.adversarial`; 0: off).
+        vat: epsilon of virtual adversarial training on the run's unlabelled reviews (``Prepared.unlabelled``;
+            0: off).
         padded_batches: pad every batch to ``max_len`` in the reviews' own order (the way of 03's pitfall)
             instead of batching reviews of similar length together.
     """
@@ -78,6 +80,7 @@ class Configuration:
     language_model: bool = False
     adversarial: float = 0.0
     padded_batches: bool = False
+    vat: float = 0.0
 
     def preprocessing(self, remove_stopwords: bool) -> dict[str, Any]:
         """How a bundle must prepare a review for this model (:mod:`sentiment_lib.bundle`)."""
@@ -121,7 +124,7 @@ def configuration_for(name: str, params: Params, vocab_size: int, num_classes: i
 
     ``settings`` replace fields of :class:`~sentiment_lib.models.ModelConfig` (``hidden_size``, ``dropout``,
     ``read_padded_last_step``, …) or of :class:`Configuration` (``lr``, ``epochs``, ``patience``, ``max_len``,
-    ``truncation``, ``pretrained``, ``language_model``, ``adversarial``, ``padded_batches``); ``pretrained``
+    ``truncation``, ``pretrained``, ``language_model``, ``adversarial``, ``vat``, ``padded_batches``); ``pretrained``
     defaults to ``params.embeddings == "word2vec"``. Any other name is a ``ValueError`` listing both.
     """
     unknown = sorted(set(settings) - _MODEL_FIELDS - _TRAINING_FIELDS)
@@ -195,13 +198,14 @@ class ModelRun:
         """How the model was built, fed and trained (what notebook 05 needs to start a study from it):
         ``architecture`` (a key of ``models.MODELS``), ``num_layers``, ``num_classes``,
         ``read_padded_last_step`` (03's pitfall), ``hidden_size``, ``dropout``, ``embed_dim``, ``embeddings``
-        (the start), ``lr``, ``batch_size``, ``max_len`` (tokens), ``truncation``, ``adversarial`` (epsilon)."""
+        (the start), ``lr``, ``batch_size``, ``max_len`` (tokens), ``truncation``, ``adversarial`` and ``vat`` (epsilons)."""
         cfg = self.configuration
         return {"architecture": cfg.model.name, "num_layers": cfg.model.layers, "num_classes": cfg.model.num_classes,
                 "read_padded_last_step": cfg.model.read_padded_last_step,
                 "hidden_size": cfg.model.hidden_size, "dropout": cfg.model.dropout, "embed_dim": cfg.model.embed_dim,
                 "embeddings": self.embeddings, "lr": cfg.lr, "batch_size": cfg.batch_size,
-                "max_len": cfg.max_len, "truncation": cfg.truncation, "adversarial": cfg.adversarial}
+                "max_len": cfg.max_len, "truncation": cfg.truncation, "adversarial": cfg.adversarial,
+                "vat": cfg.vat}
 
 
 def loaders_for(splits: Mapping[str, EncodedSplit], configuration: Configuration, seed: int,
@@ -212,6 +216,21 @@ def loaders_for(splits: Mapping[str, EncodedSplit], configuration: Configuration
     return {name: make_loader(split, size if name == "train" else EVAL_BATCH_FACTOR * size, configuration.max_len,
                               configuration.truncation, shuffle=name == "train", seed=seed, binary=binary, **padded)
             for name, split in splits.items()}
+
+
+# Fields added to Configuration after checkpoints existed: keyed only when set, so older checkpoints still match.
+_KEYED_WHEN_SET = {"vat": 0.0}
+
+
+def unlabelled_loader(prepared: Prepared, configuration: Configuration, seed: int) -> Any:
+    """A shuffled, seeded loader of the run's unlabelled reviews (``Prepared.unlabelled``) read as the
+    configuration reads its training reviews (``max_len``, ``truncation``, batch size): what virtual adversarial
+    training draws one batch from per step. ``ValueError`` naming the fix when 02 saved none."""
+    if prepared.unlabelled is None or not len(prepared.unlabelled):
+        raise ValueError("Virtual adversarial training needs the run's unlabelled reviews, which this run's prepared "
+                         "data do not hold: rerun notebook 02 with PRETRAIN_REVIEWS > 0, or train with vat=0.")
+    return make_loader(prepared.unlabelled, configuration.batch_size, configuration.max_len, configuration.truncation,
+                       shuffle=True, seed=seed, binary=False)
 
 
 def checkpoint_path(job: Job, amp_dtype: str | None) -> Path:
@@ -225,8 +244,12 @@ def checkpoint_path(job: Job, amp_dtype: str | None) -> Path:
         digest.update(split_name.encode() + split.lengths.tobytes() + np.asarray(split.labels).tobytes())
     for split_name, labels in sorted((job.targets or {}).items()):
         digest.update(b"targets" + split_name.encode() + np.asarray(labels).tobytes())
+    if job.configuration.vat > 0 and prepared.unlabelled is not None:
+        digest.update(b"unlabelled" + prepared.unlabelled.lengths.tobytes())
     language_model = prepared.params.get("lm_fingerprint") if job.configuration.language_model else None
-    key = json.dumps({"configuration": asdict(job.configuration), "seed": params.seed, "amp_dtype": amp_dtype,
+    configuration = {k: v for k, v in asdict(job.configuration).items()
+                     if not (k in _KEYED_WHEN_SET and v == _KEYED_WHEN_SET[k])}
+    key = json.dumps({"configuration": configuration, "seed": params.seed, "amp_dtype": amp_dtype,
                       "vocab": prepared.vocab.fingerprint(), "vectors": prepared.params.get("vectors_fingerprint"),
                       "language_model": language_model, "remove_stopwords": prepared.params.get("remove_stopwords"),
                       "data": digest.hexdigest()}, sort_keys=True, default=str)
@@ -258,11 +281,12 @@ def train(job: Job, *, device: str = "auto", runtime: Runtime | None = None,
     chosen = config.choose_device(device)
     # bfloat16 autocast where the hardware has it (PRECISION="auto"): part of the checkpoint key
     amp_dtype = config.choose_precision(params.precision, chosen)
-    train_config = TrainConfig(epochs=configuration.epochs, lr=configuration.lr, patience=configuration.patience, adversarial=configuration.adversarial,
-                               seed=params.seed, device=chosen.type, amp_dtype=amp_dtype, grad_clip=GRAD_CLIP,
+    train_config = TrainConfig(epochs=configuration.epochs, lr=configuration.lr, patience=configuration.patience,
+                               adversarial=configuration.adversarial, vat=configuration.vat, seed=params.seed, device=chosen.type, amp_dtype=amp_dtype, grad_clip=GRAD_CLIP,
                                num_threads=job.threads,
                                progress=config.progress_enabled() if job.progress is None else job.progress)
     loaders = loaders_for(splits, configuration, params.seed, binary)
+    unlabelled = unlabelled_loader(prepared, configuration, params.seed) if configuration.vat > 0 else None
     config.seed_everything(params.seed)
     model = build_model(configuration.model)
     start = start_embeddings(model, prepared, params, configuration.pretrained)
@@ -272,7 +296,7 @@ def train(job: Job, *, device: str = "auto", runtime: Runtime | None = None,
     runtime.prepare(model)
     saved = checkpoint_path(job, amp_dtype) if runtime.checkpoints else None
     result = fit(model, loaders["train"], loaders["val"], train_config,
-                 callbacks=[*runtime.callbacks(chosen, saved), *callbacks])
+                 callbacks=[*runtime.callbacks(chosen, saved), *callbacks], unlabelled=unlabelled)
     preprocessing = {**configuration.preprocessing(params.remove_stopwords), "precision": params.precision}
     run = ModelRun(job.name, model, configuration, preprocessing, result, count_parameters(model), start,
                    trial=job.trial)

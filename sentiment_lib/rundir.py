@@ -14,6 +14,7 @@
 - ``params.json``   the parameters used, the vocabulary's fingerprint, the split report;
 - ``vocab.json``    the vocabulary (JSON, not pickle);
 - ``encoded.npz``   per subset: token ids (flat uint16, or int32 for vocabularies over 65,536, + offsets), labels, star ratings;
+                    and ``unlabelled``, the pre-training corpus's unlabelled reviews (labels -1);
 - ``reviews.parquet`` the subsets' reviews (subset, split, id, rating, label, text), in the same
                     row order as the encoded arrays, for reference models and error analysis;
 - ``embeddings.npy`` (when ``EMBEDDINGS="word2vec"``) float32 (len(vocab), EMBED_DIM) word vectors
@@ -53,8 +54,9 @@ LANGUAGE_MODEL_FILE = "language_model.pt"
 class Prepared:
     """A run's prepared data: ``splits[subset]`` for train/val/test, the vocabulary, the reviews
     table (same row order as the splits), the parameters that produced them, pre-trained word
-    vectors (len(vocab), E) aligned with the vocabulary, or ``None``, and the language model's weights
-    (:mod:`sentiment_lib.language_model`), or ``None``."""
+    vectors (len(vocab), E) aligned with the vocabulary, or ``None``, the language model's weights
+    (:mod:`sentiment_lib.language_model`), or ``None``, and the unlabelled reviews of the pre-training corpus,
+    encoded (labels -1; :func:`~sentiment_lib.embeddings.unlabelled_split`), or ``None``."""
 
     params: dict[str, Any]
     vocab: Vocab
@@ -62,6 +64,7 @@ class Prepared:
     reviews: pd.DataFrame
     embeddings: np.ndarray | None = None
     language_model: dict | None = None  # the pre-trained LSTM language model's weights (language_model.py)
+    unlabelled: EncodedSplit | None = None  # what virtual adversarial training reads (adversarial.py)
 
     def texts(self, subset: str) -> pd.Series:
         return self.reviews.loc[self.reviews["subset"] == subset, "text"].reset_index(drop=True)
@@ -116,7 +119,7 @@ def without_stopwords(prepared: Prepared) -> Prepared:
         ids = [kept if len(kept := row[~drop[row]]) else row[:1] for row in split.ids]
         splits[name] = EncodedSplit(ids, split.labels, split.ratings)
     return Prepared({**prepared.params, "remove_stopwords": True}, prepared.vocab, splits, prepared.reviews,
-                    prepared.embeddings)
+                    prepared.embeddings)  # no language model, no unlabelled reviews: those read stop words
 
 
 def vectors_fingerprint(vectors: np.ndarray | None) -> str | None:
@@ -148,7 +151,8 @@ def save_prepared(directory: Path, prepared: Prepared) -> None:
     (directory / "params.json").unlink(missing_ok=True)  # incomplete until rewritten
     arrays = {}
     id_type = np.uint16 if len(prepared.vocab) <= np.iinfo(np.uint16).max + 1 else np.int32  # half the size
-    for name, split in prepared.splits.items():
+    stored = dict(prepared.splits, **({"unlabelled": prepared.unlabelled} if prepared.unlabelled is not None else {}))
+    for name, split in stored.items():
         lengths = split.lengths
         arrays[f"{name}_ids"] = (np.concatenate(split.ids) if len(split) else np.zeros(0)).astype(id_type)
         arrays[f"{name}_offsets"] = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
@@ -220,6 +224,11 @@ def load_prepared(profile_or_dir: str | Path, expect_profile: str | None = None)
             flat = flat.astype(np.int32)
             ids = [flat[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
             splits[name] = EncodedSplit(ids, arrays[f"{name}_labels"], arrays[f"{name}_ratings"])
+        unlabelled = None
+        if "unlabelled_ids" in arrays.files:  # absent in run directories written before virtual adversarial training
+            flat, offsets = arrays["unlabelled_ids"].astype(np.int32), arrays["unlabelled_offsets"]
+            unlabelled = EncodedSplit([flat[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)],
+                                      arrays["unlabelled_labels"])
     reviews = pd.read_parquet(directory / "reviews.parquet")
     if len(reviews) != sum(len(s) for s in splits.values()):
         raise ValueError(f"reviews.parquet and encoded.npz in {directory} disagree; rerun 02.")
@@ -240,7 +249,7 @@ def load_prepared(profile_or_dir: str | Path, expect_profile: str | None = None)
         if stored is not None and stored != language_model_fingerprint(language_model):
             raise ValueError(f"{LANGUAGE_MODEL_FILE} in {directory} is not the one its params.json was written with "
                              "(another run's language model?); rerun 02.")
-    return Prepared(params, vocab, splits, reviews, embeddings, language_model)
+    return Prepared(params, vocab, splits, reviews, embeddings, language_model, unlabelled)
 
 
 def load_run(profile: str, **overrides: Any) -> tuple[Params, Prepared]:

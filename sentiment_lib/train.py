@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -58,6 +58,9 @@ class TrainConfig:
         amp_dtype: ``None`` (float32) or ``"bfloat16"`` (``torch.autocast`` on the device type).
         adversarial: ``epsilon`` of adversarial training on the word embeddings (:mod:`sentiment_lib.adversarial`:
             the perturbation's norm per review in word-vector lengths); 0 trains on the clean loss alone.
+        vat: ``epsilon`` of virtual adversarial training on the reviews of ``fit``'s ``unlabelled`` loader
+            (:func:`~sentiment_lib.adversarial.virtual_adversarial_loss`, same units; one unlabelled batch per
+            training step); 0 turns it off.
         num_threads: ``torch.set_num_threads`` for the process; ``None`` leaves torch's default (one per
             core: the fastest on an otherwise idle machine; when other processes keep the cores busy, or
             several trainings run side by side, give each 1 thread: waiting for a descheduled thread at
@@ -76,6 +79,7 @@ class TrainConfig:
     device: str = "auto"
     amp_dtype: str | None = None
     adversarial: float = 0.0
+    vat: float = 0.0
     num_threads: int | None = None
     progress: bool = True
 
@@ -96,6 +100,9 @@ class TrainConfig:
             raise ValueError(f"patience must be at least 1 or None (no early stopping), got {self.patience}.")
         if not self.adversarial >= 0:
             raise ValueError(f"adversarial (epsilon) must be >= 0, got {self.adversarial}: 0 turns it off, "
+                             f"{adv.DEFAULT_EPSILON} is the usual size.")
+        if not self.vat >= 0:
+            raise ValueError(f"vat (epsilon) must be >= 0, got {self.vat}: 0 turns it off, "
                              f"{adv.DEFAULT_EPSILON} is the usual size.")
         if self.amp_dtype not in AMP_DTYPES:
             raise ValueError(f"amp_dtype must be one of {AMP_DTYPES}, got {self.amp_dtype!r}.")
@@ -254,10 +261,12 @@ def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.O
                     scheduler: torch.optim.lr_scheduler.LRScheduler | None,
                     device: torch.device | str = "cpu", grad_clip: float | None = None, progress: bool = True,
                     *, amp_dtype: str | None = None, desc: str = "train",
-                    after_step: Callable[[], None] | None = None, adversarial: float = 0.0) -> dict[str, float]:
+                    after_step: Callable[[], None] | None = None, adversarial: float = 0.0,
+                    vat: float = 0.0, unlabelled: Iterator | None = None) -> dict[str, float]:
     """One pass over ``loader`` in train mode, one optimizer (and scheduler) step per batch;
     ``after_step()`` is called after each. ``adversarial`` > 0 adds the loss on adversarially perturbed
-    embeddings to each step (:mod:`sentiment_lib.adversarial`; twice the work).
+    embeddings to each step (:mod:`sentiment_lib.adversarial`; twice the work). ``vat`` > 0 adds virtual
+    adversarial training on the next batch of ``unlabelled`` (an iterator of batches whose labels are not read).
 
     Returns ``loss`` (mean per review) and the metrics of :func:`score` on the predictions made while
     training (dropout active).
@@ -277,6 +286,10 @@ def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.O
                 logits = model(batch.tokens, batch.lengths)
             loss = classification_loss(logits.float(), batch.labels)
             loss.backward()
+        if vat > 0:
+            reviews = next(unlabelled).to(device)
+            adv.virtual_adversarial_loss(model, reviews.tokens, reviews.lengths, vat,
+                                         autocast=lambda: _autocast(device, amp_dtype)).backward()
         if grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
@@ -293,6 +306,23 @@ def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.O
         raise ValueError("The training loader yielded no batches; check that the training split is not empty.")
     prob = torch.cat(probs).numpy()
     return {"loss": total_loss / count, **score(torch.cat(labels).numpy(), prob)}
+
+
+def _stream(loader: Iterable, epoch: int) -> Iterator:
+    """Endless batches of ``loader`` for one epoch: its seeded order for ``epoch`` (a batch sampler with an
+    ``epoch`` counter, as :mod:`sentiment_lib.batching` builds, is set to it, so a resumed training reads the
+    same batches), cycling through later orders when the epoch needs more batches than it holds."""
+    sampler = getattr(loader, "batch_sampler", None)
+    if sampler is not None and hasattr(sampler, "epoch"):
+        sampler.epoch = (epoch - 1) * 1000  # a block of orders per epoch: cycling never repeats another epoch's
+    while True:
+        empty = True
+        for batch in loader:
+            empty = False
+            yield batch
+        if empty:
+            raise ValueError("The unlabelled loader yielded no batches: give virtual adversarial training "
+                             "at least one review.")
 
 
 @torch.no_grad()
@@ -348,18 +378,22 @@ def predict_proba(model: nn.Module, loader: Iterable, device: torch.device | str
 
 
 def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: TrainConfig | None = None,
-        callbacks: Sequence[Callback] = ()) -> FitResult:
+        callbacks: Sequence[Callback] = (), unlabelled: Iterable | None = None) -> FitResult:
     """Train ``model`` with AdamW and keep the weights of the epoch with the lowest validation loss.
 
     Seeds everything with ``config.seed`` first, so the same seed, model initialisation and loaders give
     the same history. The loss is BCE-with-logits for binary models (logits (B,)) and cross-entropy for
     multi-class ones (logits (B, C)). Early stopping: after ``config.patience`` epochs without a lower
     validation loss. At the end the best weights are loaded back into ``model``. ``callbacks`` join the
-    loop at the points :class:`Callback` names (in the order given).
+    loop at the points :class:`Callback` names (in the order given). ``unlabelled``: a loader of reviews
+    without labels for virtual adversarial training (``config.vat`` > 0); each epoch reads it from its start,
+    in that epoch's seeded order, one batch per training step (cycling when it is shorter).
 
     Raises ``FloatingPointError`` if the validation loss is not finite (training diverged).
     """
     config = config or TrainConfig()
+    if config.vat > 0 and unlabelled is None:
+        raise ValueError("TrainConfig.vat > 0 needs reviews without labels: pass fit(..., unlabelled=loader).")
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
     device = choose_device(config.device)
@@ -376,7 +410,8 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: 
             epoch_start = time.perf_counter()
             train = train_one_epoch(model, train_loader, optimizer, scheduler, device, config.grad_clip,
                                     config.progress, amp_dtype=config.amp_dtype, adversarial=config.adversarial,
-                                    desc=f"epoch {epoch}/{config.epochs}", after_step=after_step)
+                                    desc=f"epoch {epoch}/{config.epochs}", after_step=after_step,
+                                    vat=config.vat, unlabelled=_stream(unlabelled, epoch) if config.vat > 0 else None)
             val = evaluate(model, val_loader, device, amp_dtype=config.amp_dtype, progress=config.progress,
                            desc=f"epoch {epoch}/{config.epochs} validation", after_batch=after_eval_batch)
             if not math.isfinite(val["loss"]):

@@ -32,6 +32,18 @@ def test_pretrain_corpus_takes_train_and_a_seeded_sample_but_never_held_out_text
         embeddings.pretrain_corpus(_frame(), unlabelled, -1, seed=0)
 
 
+def test_the_unlabelled_split_is_the_corpus_sample_encoded_without_labels():
+    frame = pd.DataFrame({"subset": ["train", "train", "val", "test"],
+                          "text": ["a good film", "a bad film", "held val", "held test"]})
+    unlabelled = ["good good", "bad film here", "held test", "a zebra"]
+    vocab = Vocab(["<pad>", "<unk>", "a", "good", "bad", "film"])
+    split = embeddings.unlabelled_split(frame, unlabelled, vocab, n_unlabelled=10, seed=0)
+    sample = embeddings.pretrain_corpus(frame, unlabelled, 10, seed=0)[2:]
+    assert [row.tolist() for row in split.ids] == [vocab.encode(t.split()).tolist() for t in sample]
+    assert len(split) == 3 and split.labels.tolist() == [-1, -1, -1]  # "held test" is left out
+    assert embeddings.unlabelled_split(frame, unlabelled, vocab, n_unlabelled=0, seed=0) is None
+
+
 def _corpus(n: int = 3000, seed: int = 0) -> list[list[str]]:
     """Sentences in which good/great share contexts and bad/awful share other contexts."""
     rng = np.random.default_rng(seed)

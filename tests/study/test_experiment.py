@@ -1,4 +1,5 @@
 """experiment: the train-and-compare steps of notebooks 03–05, on made-up reviews."""
+import dataclasses
 import json
 
 import numpy as np
@@ -35,7 +36,8 @@ def test_a_job_trains_and_scores_on_test(run):
     assert row["settings"] == {"architecture": "bilstm_pool", "num_layers": 1, "num_classes": 2,
                                "read_padded_last_step": False, "hidden_size": 16, "dropout": params.dropout, "embed_dim": 16,
                                "embeddings": result.embeddings, "lr": 0.01, "batch_size": 16,
-                               "max_len": params.max_len, "truncation": params.truncation, "adversarial": 0.0}
+                               "max_len": params.max_len, "truncation": params.truncation, "adversarial": 0.0,
+                               "vat": 0.0}
 
 
 def test_same_seed_same_metrics(run):
@@ -289,3 +291,18 @@ def test_a_job_refuses_a_setting_that_is_neither_a_model_nor_a_training_field(ru
     one = experiment.job("lstm", prepared, params, hidden_size=8, lr=0.5, seed=7, label="small")
     assert (one.configuration.model.hidden_size, one.configuration.lr, one.params.seed, one.name) == \
         (8, 0.5, 7, "small")
+
+
+def test_a_job_with_virtual_adversarial_training_reads_the_unlabelled_reviews(run):
+    from sentiment_lib.batching import EncodedSplit
+
+    prepared, params = run
+    with pytest.raises(ValueError, match="PRETRAIN_REVIEWS > 0"):
+        trained("lstm", prepared, params, vat=0.5)
+    extra = EncodedSplit(list(prepared.splits["train"].ids[:48]), np.full(48, -1))
+    with_reviews = dataclasses.replace(prepared, unlabelled=extra)
+    result = trained("lstm", with_reviews, params, vat=0.5, runtime=Runtime(checkpoints=False))
+    assert result.row()["settings"]["vat"] == 0.5 and result.test["accuracy"] > 0.5
+    plain = experiment.checkpoint_path(experiment.job("lstm", prepared, params), None)
+    assert experiment.checkpoint_path(experiment.job("lstm", with_reviews, params, vat=0.0), None) == plain
+    assert experiment.checkpoint_path(experiment.job("lstm", with_reviews, params, vat=0.5), None) != plain

@@ -67,6 +67,20 @@ def test_save_and_load_round_trip(tmp_path, subsets):
         assert loaded.reviews.loc[loaded.reviews["subset"] == name, "label"].tolist() == b.labels.tolist()
 
 
+def test_the_unlabelled_reviews_round_trip_and_older_run_directories_load_without_them(tmp_path, subsets):
+    from sentiment_lib.batching import EncodedSplit
+
+    prep, _ = prepare(subsets)
+    extra = EncodedSplit([np.array([2, 3], dtype=np.int32), np.array([4], dtype=np.int32)], np.array([-1, -1]))
+    save_prepared(prepared_dir(tmp_path / "with"), Prepared(prep.params, prep.vocab, prep.splits, prep.reviews,
+                                                            unlabelled=extra))
+    loaded = load_prepared(tmp_path / "with").unlabelled
+    assert [row.tolist() for row in loaded.ids] == [[2, 3], [4]] and loaded.labels.tolist() == [-1, -1]
+    save_prepared(prepared_dir(tmp_path / "without"), prep)
+    assert load_prepared(tmp_path / "without").unlabelled is None
+    assert rundir.without_stopwords(load_prepared(tmp_path / "with")).unlabelled is None
+
+
 def test_load_by_profile_name_uses_the_run_dir(subsets):
     prep, _ = prepare(subsets)
     save_prepared(prepared_dir("smoke"), prep)

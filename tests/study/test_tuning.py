@@ -327,6 +327,9 @@ def test_values_for_model_puts_a_04_model_in_the_search_space_terms():
     assert space.values_for_model("gru", params, settings={"adversarial": 0.25})["adversarial"] == 0.25
     with pytest.raises(ValueError, match="hidden_size=512 lies outside"):
         space.values_for_model("gru", params, settings={"hidden_size": 512})
+    with pytest.raises(ValueError, match="virtual adversarial training"):  # a setting the study does not search
+        space.values_for_model("gru", params, settings={"adversarial": 0.25, "vat": 0.25})
+    assert space.values_for_model("gru", params, settings={"vat": 0.0})["adversarial"] == 0.0
 
 
 def _recorded(configuration, embeddings="word2vec", val_loss=0.3, **row):
