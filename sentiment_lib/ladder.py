@@ -7,9 +7,10 @@ language model's width so that only the start and the training change:
    language model's width, both from word2vec;
 2. the same network started from the language model (its embeddings and recurrent weights);
 3. that start with adversarial training on the embeddings;
-4. the rung with the lowest validation loss averaged with the linear reference chosen on validation (the
+4. that again with virtual adversarial training on the unlabelled reviews (when 02 saved them);
+5. the rung with the lowest validation loss averaged with the linear reference chosen on validation (the
    weight chosen on validation, :func:`~sentiment_lib.linear.average_with`);
-5. the linear reference alone, for scale.
+6. the linear reference alone, for scale.
 
 :func:`climb` builds the rungs from the trained runs; :class:`Ladder` holds the table (one row per rung, its
 validation and test accuracy with the exact interval, its training seconds — the language model's
@@ -59,10 +60,17 @@ class Ladder:
     weight: float
 
     def claims(self) -> list[Claim]:
-        """The two sentences the page says about the ladder, each with its test on this run's numbers."""
+        """The sentences the page says about the ladder, each with its test on this run's numbers."""
         plain, at = self.runs["language-model start"], self.runs["language-model start + AT"]
         at_pair, blend_pair = f"{at.name} vs {plain.name}", f"{self.blend} vs {self.chosen.name}"
-        return [
+        vat = self.runs.get("language-model start + AT + VAT")
+        on_vat = [] if vat is None else [
+            Claim("Virtual adversarial training on the unlabelled reviews lowers the validation loss of adversarial "
+                  "training alone.", vat.fit.best_val_loss < at.fit.best_val_loss,
+                  f"validation loss {vat.fit.best_val_loss:.4f} against {at.fit.best_val_loss:.4f}; test "
+                  f"{vat.test['accuracy']:.4f} against {at.test['accuracy']:.4f}: "
+                  f"{self.climb.loc[f'{vat.name} vs {at.name}', 'verdict']}")]
+        return on_vat + [
             Claim("Adversarial training on the embeddings improves on the plain language-model start, by the rule.",
                   uncertainty.compared(self.climb, at.name, plain.name) == "better",
                   f"{at.test['accuracy']:.4f} against {plain.test['accuracy']:.4f}: "
@@ -80,7 +88,7 @@ class Ladder:
                  "val_accuracy": float(self.table.loc[self.blend, "val_accuracy"]), "blend_weight": self.weight,
                  "partner": self.partner, "network": self.chosen.name,
                  "train_seconds": float(self.table.loc[self.blend, "train_seconds"])}
-        return [self.runs[start].row() for start in LADDER_STARTS] + [blend]
+        return [self.runs[start].row() for start in LADDER_STARTS if start in self.runs] + [blend]
 
 
 def climb(prepared: Prepared, runs: Mapping[str, ModelRun], partner: LinearReference,
@@ -89,20 +97,23 @@ def climb(prepared: Prepared, runs: Mapping[str, ModelRun], partner: LinearRefer
 
     Args:
         prepared: the run's data (validation labels choose the average's weight; test labels score it).
-        runs: start -> trained network, one per :data:`~sentiment_lib.plans.LADDER_STARTS` (04's follow-up jobs).
+        runs: start -> trained network, one per :data:`~sentiment_lib.plans.LADDER_STARTS` (04's follow-up jobs;
+            the VAT rung may be missing).
         partner: the linear reference chosen on validation.
         narrower: the attention LSTM at the profile's width, shown below the ladder when its configuration
             differs from the word2vec rung's (``None``: not shown).
         lm_seconds: the language model's pre-training seconds, added to the rungs that start from it.
         seed_std: the seed spread (test-accuracy standard deviation) of the networks, for the paired rule.
     """
-    missing = [start for start in LADDER_STARTS if start not in runs]
+    missing = [start for start in LADDER_STARTS[:3] if start not in runs]
     if missing:
         raise ValueError(f"The ladder needs a network for each start; missing {missing}. "
                          "Plan them with plans.follow_up (they need 02's language model).")
     labels = prepared.splits["test"].labels
-    same_size, lm_start, lm_at = (runs[start] for start in LADDER_STARTS)
-    chosen = min((same_size, lm_start, lm_at), key=lambda r: r.fit.best_val_loss)  # on validation
+    same_size, lm_start, lm_at = (runs[start] for start in LADDER_STARTS[:3])
+    lm_vat = [runs[start] for start in LADDER_STARTS[3:] if start in runs]
+    networks = [same_size, lm_start, lm_at, *lm_vat]
+    chosen = min(networks, key=lambda r: r.fit.best_val_loss)  # on validation
     averaged = average_with(partner, prepared.splits["val"].labels,  # the weight: on validation only
                             subset_probabilities(chosen, prepared, "val"), chosen.test_prob)
     partner_name = partner.row["model"]
@@ -111,7 +122,7 @@ def climb(prepared: Prepared, runs: Mapping[str, ModelRun], partner: LinearRefer
 
     steps = [(r.name, r.fit.best_val_metrics["accuracy"], r.test_prob, r.fit.seconds) for r in below + [same_size]]
     steps += [(r.name, r.fit.best_val_metrics["accuracy"], r.test_prob, r.fit.seconds + lm_seconds)
-              for r in (lm_start, lm_at)]
+              for r in (lm_start, lm_at, *lm_vat)]
     pretraining = lm_seconds if chosen is not same_size else 0.0
     steps.append((blend, averaged.val_accuracy, averaged.test_prob,
                   chosen.fit.seconds + pretraining + partner.row["train_seconds"]))
@@ -121,8 +132,8 @@ def climb(prepared: Prepared, runs: Mapping[str, ModelRun], partner: LinearRefer
         [{"model": n, "val_accuracy": v, "accuracy": metrics.accuracy(labels, p), "train_seconds": s}
          for n, v, p, s in steps]).set_index("model"), len(labels))
     probs = {n: p for n, _, p, _ in steps} | {partner_name: partner.test_prob}
-    pairs = [(lm_start.name, same_size.name), (lm_at.name, lm_start.name), (blend, chosen.name),
-             (blend, partner_name)]
+    pairs = [(lm_start.name, same_size.name), (lm_at.name, lm_start.name),
+             *[(r.name, lm_at.name) for r in lm_vat], (blend, chosen.name), (blend, partner_name)]
     climbed = uncertainty.paired_table(labels, probs, pairs, seed_std={partner_name: 0.0}, default_std=seed_std)
-    return Ladder(table, climbed, probs, dict(zip(LADDER_STARTS, (same_size, lm_start, lm_at))), chosen, partner_name,
+    return Ladder(table, climbed, probs, {s: runs[s] for s in LADDER_STARTS if s in runs}, chosen, partner_name,
                   partner_row, blend, averaged.weight)

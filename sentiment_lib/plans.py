@@ -3,8 +3,8 @@
 Once 04 has chosen its best network on validation, everything else it trains depends on nothing but that
 choice: the same network from other seeds (its seed spread), with the other embedding start, reading other
 parts of each review, without stop words, predicting star-rating buckets, and the networks of the ladder at
-the language model's width (word2vec start, language-model start, language-model start with adversarial
-training). :func:`follow_up` plans them all, so that they train in one batch side by side (the longest
+the language model's width (word2vec start, language-model start, with adversarial training, and with virtual
+adversarial training on the unlabelled reviews as well). :func:`follow_up` plans them all, so that they train in one batch side by side (the longest
 first), and names the label under which each section of the notebook finds its result.
 """
 from __future__ import annotations
@@ -19,7 +19,8 @@ from .language_model import FINE_TUNE_LR
 from .profiles import TRUNCATIONS, Params
 from .rundir import Prepared, without_stopwords
 
-LADDER_STARTS = ("word2vec start", "language-model start", "language-model start + AT")
+LADDER_STARTS = ("word2vec start", "language-model start", "language-model start + AT",
+                 "language-model start + AT + VAT")
 
 
 @dataclass(frozen=True)
@@ -50,15 +51,19 @@ class FollowUp:
 
 
 def _ladder(prepared: Prepared, params: Params, lm_hidden: int) -> dict[str, Job]:
-    """The ladder's three networks: attention LSTMs at the language model's width and fine-tuning rate."""
+    """The ladder's networks: attention LSTMs at the language model's width and fine-tuning rate (the VAT rung
+    only when the profile's ``VAT`` ε is above 0 and 02 saved unlabelled reviews)."""
     if prepared.language_model is None:
         return {}
     settings = dict(hidden_size=lm_hidden, lr=FINE_TUNE_LR)
     options = {"word2vec start": {}, "language-model start": dict(language_model=True),
-               "language-model start + AT": dict(language_model=True, adversarial=DEFAULT_EPSILON)}
+               "language-model start + AT": dict(language_model=True, adversarial=DEFAULT_EPSILON),
+               "language-model start + AT + VAT": dict(language_model=True, adversarial=DEFAULT_EPSILON,
+                                                       vat=params.vat)}
+    starts = [s for s in LADDER_STARTS if "VAT" not in s or (params.vat > 0 and prepared.unlabelled is not None)]
     return {f"attention_lstm {lm_hidden} ({start})":
             job("attention_lstm", prepared, params, label=f"attention_lstm {lm_hidden} ({start})", **settings,
-                **options[start]) for start in LADDER_STARTS}
+                **options[start]) for start in starts}
 
 
 def follow_up(best_name: str, prepared: Prepared, params: Params) -> FollowUp:
@@ -71,7 +76,7 @@ def follow_up(best_name: str, prepared: Prepared, params: Params) -> FollowUp:
     other_start_name = "word2vec" if flipped else "random"
 
     jobs: dict[str, Job] = {}
-    jobs.update({label: ladder[label] for label in ladder_labels[2:]})  # LM + AT: the longest, first
+    jobs.update({label: ladder[label] for label in reversed(ladder_labels[2:])})  # VAT, AT: the longest, first
     seeds = [f"{best_name} (seed {params.seed + i})" for i in range(1, params.seeds)]
     for i, label in enumerate(seeds, start=1):
         jobs[label] = job(best_name, prepared, params, label=label, seed=params.seed + i)
@@ -90,4 +95,4 @@ def follow_up(best_name: str, prepared: Prepared, params: Params) -> FollowUp:
     targets = {name: rating_buckets(split.ratings) for name, split in prepared.splits.items()}
     jobs[buckets] = job(best_name, prepared, params, label=buckets, targets=targets, num_classes=len(RATING_BUCKETS))
     return FollowUp(jobs, seeds, other_start, other_start_name, unavailable, truncations, stop_words, buckets,
-                    {start: f"attention_lstm {lm_hidden} ({start})" for start in LADDER_STARTS if ladder}, lm_hidden)
+                    {start: label for start, label in zip(LADDER_STARTS, ladder_labels)}, lm_hidden)

@@ -78,7 +78,8 @@ class Params:
     Sizes are numbers of reviews (``None``: all), lengths are tokens, ``lr`` is AdamW's peak rate; ``seeds``
     is how many runs (seeds ``seed``, ``seed + 1``, …) measure the seed-to-seed spread of a model; ``precision``
     is ``"auto"``, ``"float32"`` or ``"bfloat16"`` (:func:`sentiment_lib.config.choose_precision`); ``processes``
-    is how many worker processes train independent models side by side (0: one per core; 1: none).
+    is how many worker processes train independent models side by side (0: one per core; 1: none); ``vat`` is
+    the ε of the virtual adversarial training rung of notebook 04's ladder (0: no such rung).
     Frozen: a notebook that wants other values resolves them again (:func:`resolve`) or uses
     :meth:`replace`, which validates too.
     """
@@ -112,6 +113,7 @@ class Params:
     best_seeds: int
     seed: int
     seeds: int
+    vat: float
     precision: str
     processes: int
 
@@ -143,7 +145,7 @@ def _number(name: str, value: Any) -> float:
     """``value`` as a float; a ``ValueError`` naming the parameter when it is not a finite real number
     (a string such as ``"1e-3"`` is refused, as for the integer parameters: pass the number itself)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        example = {"lr": 0.001, "dropout": 0.3, "val_fraction": 0.1}.get(name, 0.5)
+        example = {"lr": 0.001, "dropout": 0.3, "val_fraction": 0.1, "vat": 0.25}.get(name, 0.5)
         raise ValueError(f"{name.upper()} must be a number, got {value!r}; give one such as "
                          f"-p {name.upper()} {example} (a number, not a string).")
     return float(value)
@@ -239,12 +241,14 @@ def resolve(profile: str = DEFAULT_PROFILE, **overrides: Any) -> Params:
                          f"natively), got {values['precision']!r}.")
     if values["truncation"] not in TRUNCATIONS:
         raise ValueError(f"TRUNCATION must be one of {TRUNCATIONS}, got {values['truncation']!r}.")
-    for name in ("val_fraction", "dropout", "lr"):
+    for name in ("val_fraction", "dropout", "lr", "vat"):
         values[name] = _number(name, values[name])
     if not 0.0 < values["val_fraction"] < 0.5:
         raise ValueError(f"VAL_FRACTION must be in (0, 0.5), got {values['val_fraction']!r}.")
     if not 0.0 <= values["dropout"] < 1.0:
         raise ValueError(f"DROPOUT must be in [0, 1), got {values['dropout']!r}.")
+    if not values["vat"] >= 0:
+        raise ValueError(f"VAT must be >= 0 (0: no virtual adversarial training rung), got {values['vat']!r}.")
     if not values["lr"] > 0:
         raise ValueError(f"LR must be positive, got {values['lr']!r}.")
     if not isinstance(values["seed"], int) or isinstance(values["seed"], bool):

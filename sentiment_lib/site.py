@@ -237,7 +237,7 @@ def headline_table(manifest: dict[str, Any]) -> str:
     c4, c5 = choices.get("04", {}), choices.get("05", {})
     rows = [("03", "LSTM baseline", "lstm"), ("04", "best network on validation", c4.get("best_network")),
             ("04", "best linear reference on validation", c4.get("best_linear")),
-            ("04", "the ladder's network (lowest validation loss of its three rungs)", c4.get("ladder_network")),
+            ("04", "the ladder's network (lowest validation loss of its networks)", c4.get("ladder_network")),
             ("04", "… averaged with the best linear reference", c4.get("blend")),
             ("05", "final model: retrained networks + NBSVM", c5.get("final"))]
     cells = []

@@ -38,7 +38,7 @@ def test_the_ladder_has_a_row_per_rung_scored_on_test(climbed_inputs):
     word2vec, lm_start = runs["word2vec start"], runs["language-model start"]
     assert rungs.table.loc[word2vec.name, "train_seconds"] == pytest.approx(word2vec.fit.seconds)
     assert rungs.table.loc[lm_start.name, "train_seconds"] == pytest.approx(lm_start.fit.seconds + 100.0)
-    assert len(rungs.climb) == 4 and set(rungs.climb["verdict"]) <= {
+    assert len(rungs.climb) == 5 and set(rungs.climb["verdict"]) <= {
         *(f"{a} better" for a in rungs.probs), "within test noise", "within seed spread"}
 
 
@@ -58,14 +58,16 @@ def test_a_narrower_network_of_the_same_configuration_is_one_row(climbed_inputs)
     prepared, runs, _, partner = climbed_inputs
     same = ladder.climb(prepared, runs, partner, narrower=runs["word2vec start"])
     assert list(same.table.index).count(runs["word2vec start"].name) == 1
-    assert len(same.table) == 5
+    assert len(same.table) == 6
 
 
 def test_claims_and_recorded_rows_follow_the_paired_table(climbed_inputs):
     prepared, runs, _, partner = climbed_inputs
     rungs = ladder.climb(prepared, runs, partner, seed_std=0.0)
     at, plain = runs["language-model start + AT"], runs["language-model start"]
-    first, second = rungs.claims()
+    vat = runs["language-model start + AT + VAT"]
+    on_vat, first, second = rungs.claims()
+    assert on_vat.holds == (vat.fit.best_val_loss < at.fit.best_val_loss)  # VAT is kept only if validation says so
     assert first.holds == (rungs.climb.loc[f"{at.name} vs {plain.name}", "verdict"] == f"{at.name} better")
     assert second.holds == (rungs.climb.loc[f"{rungs.blend} vs {rungs.chosen.name}", "verdict"]
                             == f"{rungs.blend} better")
@@ -86,3 +88,11 @@ def test_the_test_probabilities_of_the_average_come_from_the_weight(climbed_inpu
     rungs = ladder.climb(prepared, runs, partner)
     expected = linear.blend(rungs.chosen.test_prob, partner.test_prob, rungs.weight)
     np.testing.assert_allclose(rungs.probs[rungs.blend], expected)
+
+
+def test_without_unlabelled_reviews_the_ladder_has_no_vat_rung(climbed_inputs):
+    prepared, runs, _, partner = climbed_inputs
+    three = {start: run for start, run in runs.items() if "VAT" not in start}
+    rungs = ladder.climb(prepared, three, partner)
+    assert len(rungs.table) == 5 and len(rungs.climb) == 4 and len(rungs.claims()) == 2
+    assert [r["model"] for r in rungs.rows(prepared.splits["test"].labels)][:-1] == [r.name for r in three.values()]

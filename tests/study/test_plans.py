@@ -1,0 +1,37 @@
+"""plans: notebook 04's follow-up jobs, and the ladder's rungs each run can train."""
+import dataclasses
+
+import numpy as np
+
+from sentiment_lib import plans
+from sentiment_lib.adversarial import DEFAULT_EPSILON
+from sentiment_lib.batching import EncodedSplit
+
+from tiny_data import tiny_params, tiny_prepared
+
+
+def _prepared(language_model=True, unlabelled=True):
+    prepared = tiny_prepared()
+    extra = EncodedSplit(list(prepared.splits["train"].ids[:10]), np.full(10, -1)) if unlabelled else None
+    return dataclasses.replace(prepared, language_model={"weights": "stand-in"} if language_model else None,
+                               unlabelled=extra)
+
+
+def test_the_ladder_has_a_vat_rung_when_02_saved_unlabelled_reviews_and_trains_it_first():
+    params = tiny_params(lm_hidden=16, vat=0.5)
+    plan = plans.follow_up("lstm", _prepared(), params)
+    assert list(plan.ladder) == list(plans.LADDER_STARTS)
+    vat = plan.jobs[plan.ladder["language-model start + AT + VAT"]].configuration
+    assert vat.vat == 0.5 and vat.adversarial == DEFAULT_EPSILON and vat.language_model  # the profile's VAT ε
+    assert vat.model.hidden_size == 16  # the language model's width
+    assert list(plan.jobs)[:2] == [plan.ladder["language-model start + AT + VAT"],
+                                   plan.ladder["language-model start + AT"]]  # the longest first
+    at = plan.jobs[plan.ladder["language-model start + AT"]].configuration
+    assert at.vat == 0.0 and dataclasses.replace(at, vat=vat.vat) == vat  # one change between the rungs
+
+
+def test_without_unlabelled_reviews_a_vat_size_or_a_language_model_the_ladder_is_shorter():
+    params = tiny_params(lm_hidden=16)
+    assert list(plans.follow_up("lstm", _prepared(), params.replace(vat=0.0)).ladder) == list(plans.LADDER_STARTS[:3])
+    assert list(plans.follow_up("lstm", _prepared(unlabelled=False), params).ladder) == list(plans.LADDER_STARTS[:3])
+    assert plans.follow_up("lstm", _prepared(language_model=False), params).ladder == {}
