@@ -20,7 +20,7 @@ number to choose: the network and the weight are chosen on validation.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 import numpy as np
@@ -91,6 +91,16 @@ class Ladder:
         return [self.runs[start].row() for start in LADDER_STARTS if start in self.runs] + [blend]
 
 
+def _same_training(run: ModelRun, rung: ModelRun) -> bool:
+    """Whether ``run`` trained exactly as ``rung`` did: the same configuration, or one that differs only in its
+    epoch cap when ``run`` stopped early before reaching it (the constant learning rate makes the epochs before
+    the stop the same)."""
+    if run.configuration == rung.configuration:
+        return True
+    capped = replace(run.configuration, epochs=rung.configuration.epochs)
+    return capped == rung.configuration and run.fit.stopped_early and rung.fit.epochs_run == run.fit.epochs_run
+
+
 def climb(prepared: Prepared, runs: Mapping[str, ModelRun], partner: LinearReference,
           narrower: ModelRun | None = None, lm_seconds: float = 0.0, seed_std: float | None = None) -> Ladder:
     """Build the ladder of one run.
@@ -100,8 +110,8 @@ def climb(prepared: Prepared, runs: Mapping[str, ModelRun], partner: LinearRefer
         runs: start -> trained network, one per :data:`~sentiment_lib.plans.LADDER_STARTS` (04's follow-up jobs;
             the VAT rung may be missing).
         partner: the linear reference chosen on validation.
-        narrower: the attention LSTM at the profile's width, shown below the ladder when its configuration
-            differs from the word2vec rung's (``None``: not shown).
+        narrower: the attention LSTM of section 2, shown below the ladder unless it trained exactly as the
+            word2vec rung did (``None``: not shown).
         lm_seconds: the language model's pre-training seconds, added to the rungs that start from it.
         seed_std: the seed spread (test-accuracy standard deviation) of the networks, for the paired rule.
     """
@@ -118,7 +128,7 @@ def climb(prepared: Prepared, runs: Mapping[str, ModelRun], partner: LinearRefer
                             subset_probabilities(chosen, prepared, "val"), chosen.test_prob)
     partner_name = partner.row["model"]
     blend = f"{chosen.name} + {partner_name} ({averaged.weight:.2f} / {1 - averaged.weight:.2f})"
-    below = [narrower] if narrower is not None and narrower.configuration != same_size.configuration else []
+    below = [narrower] if narrower is not None and not _same_training(narrower, same_size) else []
 
     steps = [(r.name, r.fit.best_val_metrics["accuracy"], r.test_prob, r.fit.seconds) for r in below + [same_size]]
     steps += [(r.name, r.fit.best_val_metrics["accuracy"], r.test_prob, r.fit.seconds + lm_seconds)

@@ -51,11 +51,12 @@ class FollowUp:
 
 
 def _ladder(prepared: Prepared, params: Params, lm_hidden: int) -> dict[str, Job]:
-    """The ladder's networks: attention LSTMs at the language model's width and fine-tuning rate (the VAT rung
-    only when the profile's ``VAT`` ε is above 0 and 02 saved unlabelled reviews)."""
+    """The ladder's networks: attention LSTMs at the language model's width and fine-tuning rate, each trained
+    until its validation loss stops falling, up to ``LADDER_EPOCHS`` (the regularised rungs learn more slowly);
+    the VAT rung only when the profile's ``VAT`` ε is above 0 and 02 saved unlabelled reviews."""
     if prepared.language_model is None:
         return {}
-    settings = dict(hidden_size=lm_hidden, lr=FINE_TUNE_LR)
+    settings = dict(hidden_size=lm_hidden, lr=FINE_TUNE_LR, epochs=params.ladder_epochs)
     options = {"word2vec start": {}, "language-model start": dict(language_model=True),
                "language-model start + AT": dict(language_model=True, adversarial=DEFAULT_EPSILON),
                "language-model start + AT + VAT": dict(language_model=True, adversarial=DEFAULT_EPSILON,

@@ -78,8 +78,9 @@ class Params:
     Sizes are numbers of reviews (``None``: all), lengths are tokens, ``lr`` is AdamW's peak rate; ``seeds``
     is how many runs (seeds ``seed``, ``seed + 1``, …) measure the seed-to-seed spread of a model; ``precision``
     is ``"auto"``, ``"float32"`` or ``"bfloat16"`` (:func:`sentiment_lib.config.choose_precision`); ``processes``
-    is how many worker processes train independent models side by side (0: one per core; 1: none); ``vat`` is
-    the ε of the virtual adversarial training rung of notebook 04's ladder (0: no such rung).
+    is how many worker processes train independent models side by side (0: one per core; 1: none);
+    ``ladder_epochs`` caps the epochs of notebook 04's ladder networks and ``vat`` is the ε of its virtual
+    adversarial training rung (0: no such rung).
     Frozen: a notebook that wants other values resolves them again (:func:`resolve`) or uses
     :meth:`replace`, which validates too.
     """
@@ -113,6 +114,7 @@ class Params:
     best_seeds: int
     seed: int
     seeds: int
+    ladder_epochs: int
     vat: float
     precision: str
     processes: int
@@ -221,7 +223,8 @@ def resolve(profile: str = DEFAULT_PROFILE, **overrides: Any) -> Params:
             values[name] = value
 
     for name in ("max_len", "vocab_size", "min_freq", "embed_dim", "hidden_size",
-                 "batch_size", "epochs", "patience", "n_trials", "trial_epochs", "ensemble", "best_seeds", "seeds"):
+                 "batch_size", "epochs", "patience", "n_trials", "trial_epochs", "ensemble", "best_seeds", "seeds",
+                 "ladder_epochs"):
         _check_positive_int(name, values[name])
     for name in ("train_size", "val_size", "test_size"):
         _check_positive_int(name, values[name], allow_none=True)

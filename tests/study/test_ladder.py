@@ -96,3 +96,13 @@ def test_without_unlabelled_reviews_the_ladder_has_no_vat_rung(climbed_inputs):
     rungs = ladder.climb(prepared, three, partner)
     assert len(rungs.table) == 5 and len(rungs.climb) == 4 and len(rungs.claims()) == 2
     assert [r["model"] for r in rungs.rows(prepared.splits["test"].labels)][:-1] == [r.name for r in three.values()]
+
+
+def test_the_section_2_network_is_one_row_only_when_it_trained_exactly_as_the_word2vec_rung(climbed_inputs):
+    prepared, runs, _, partner = climbed_inputs
+    rung = runs["word2vec start"]
+    capped = dataclasses.replace(rung.configuration, epochs=rung.configuration.epochs + 4)
+    stopped = dataclasses.replace(rung, configuration=capped, fit=dataclasses.replace(rung.fit, stopped_early=True))
+    assert len(ladder.climb(prepared, runs, partner, narrower=stopped).table) == 6  # the same training: one row
+    ran_on = dataclasses.replace(stopped, fit=dataclasses.replace(rung.fit, stopped_early=False))
+    assert len(ladder.climb(prepared, runs, partner, narrower=ran_on).table) == 7  # another training: its own row

@@ -23,7 +23,7 @@ def test_the_ladder_has_a_vat_rung_when_02_saved_unlabelled_reviews_and_trains_i
     assert list(plan.ladder) == list(plans.LADDER_STARTS)
     vat = plan.jobs[plan.ladder["language-model start + AT + VAT"]].configuration
     assert vat.vat == 0.5 and vat.adversarial == DEFAULT_EPSILON and vat.language_model  # the profile's VAT ε
-    assert vat.model.hidden_size == 16  # the language model's width
+    assert vat.model.hidden_size == 16 and vat.epochs == params.ladder_epochs  # the language model's width
     assert list(plan.jobs)[:2] == [plan.ladder["language-model start + AT + VAT"],
                                    plan.ladder["language-model start + AT"]]  # the longest first
     at = plan.jobs[plan.ladder["language-model start + AT"]].configuration
