@@ -7,8 +7,9 @@ the runner copies it to ``reports/<profile>/metrics.json``. The documented secti
   ``_``; ``final`` is the model ``predict`` and ``evaluate`` use by default, the report's headline, and
   ``final_networks`` its networks without their linear partner). Each entry has ``label`` (the name the pages
   show), the test metrics (``accuracy``, ``precision``, ``recall``, ``f1``, ``roc_auc``), ``accuracy_low`` and
-  ``accuracy_high`` (the exact 95% interval of the test accuracy) and, where the run measured them, ``val_loss``,
-  ``val_accuracy``, ``train_seconds``, ``parameters``, ``settings``.
+  ``accuracy_high`` (the exact 95% interval of the test accuracy), ``notebook`` (which notebook recorded it)
+  and, where the run measured them, ``val_loss``, ``val_accuracy``, ``train_seconds``, ``parameters``,
+  ``settings``.
 - ``choices``: per notebook, what it chose on validation, as identifiers of ``models`` (``best_network``,
   ``best_linear``, ``ladder_network``, ``blend``, ``final``, …) plus the ``criterion``.
 - ``seed_spread`` (by identifier), ``claims``, ``data``, ``tuning``, ``bundles``.
@@ -78,9 +79,19 @@ def test_size(manifest: Mapping[str, Any]) -> int | None:
     return ((manifest.get("data") or {}).get("subset_sizes") or {}).get("test")
 
 
-def record_models(profile: str, rows: Sequence[Mapping[str, Any]]) -> dict:
-    """Add each row's entry (:func:`model_entries`) to the manifest's ``models``; returns the manifest."""
-    return record(profile, "models", model_entries(rows, test_size(read_manifest(profile))))
+def record_models(profile: str, rows: Sequence[Mapping[str, Any]], notebook: str | None = None) -> dict:
+    """Add each row's entry (:func:`model_entries`) to the manifest's ``models``; returns the manifest.
+
+    ``notebook`` (e.g. ``"04"``) marks each entry with the notebook that recorded it and replaces every entry that
+    notebook recorded before: a rerun with other models or other choices leaves no model of the earlier run
+    behind."""
+    manifest = read_manifest(profile)
+    entries = model_entries(rows, test_size(manifest))
+    if notebook is None:
+        return record(profile, "models", entries)
+    kept = {key: entry for key, entry in manifest.get("models", {}).items() if entry.get("notebook") != notebook}
+    return record(profile, "models", {**kept, **{key: {**entry, "notebook": notebook}
+                                                for key, entry in entries.items()}}, merge=False)
 
 
 def record_choices(profile: str, notebook: str, chosen: Mapping[str, Any]) -> dict:

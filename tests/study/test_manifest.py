@@ -66,3 +66,17 @@ def test_readers_take_the_recorded_interval_and_compute_one_only_for_older_runs(
     assert manifest.interval(recorded, 1000) == (0.1, 0.95)  # what the run wrote, not recomputed
     assert manifest.interval({"accuracy": 0.9}, 1000) == accuracy_interval(900, 1000)
     assert manifest.interval({"accuracy": 0.9}, None) is None and manifest.interval({}, 1000) is None
+
+
+def test_a_notebook_s_rerun_replaces_the_models_it_recorded_before_and_no_other():
+    rundir.record("smoke", "data", {"subset_sizes": {"test": 100}})
+    manifest.record_models("smoke", [{"model": "baseline", "accuracy": 0.8}], notebook="03")
+    manifest.record_models("smoke", [{"model": "lstm", "accuracy": 0.81},
+                                     {"model": "lstm + nbsvm (0.45 / 0.55)", "accuracy": 0.85}], notebook="04")
+    # 04 again, after a change that gives its average another weight: the old average must not linger
+    manifest.record_models("smoke", [{"model": "lstm", "accuracy": 0.81},
+                                     {"model": "lstm + nbsvm (0.50 / 0.50)", "accuracy": 0.86}], notebook="04")
+    models = rundir.read_manifest("smoke")["models"]
+    assert sorted(models) == ["baseline", "lstm", "lstm_plus_nbsvm_0_50_0_50"]
+    assert models["baseline"]["notebook"] == "03" and models["lstm"]["notebook"] == "04"
+    assert manifest.check(rundir.read_manifest("smoke")) == []
