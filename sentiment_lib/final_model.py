@@ -5,7 +5,8 @@ configuration); :func:`retrain_trials` trains each configuration again through t
 (:func:`~sentiment_lib.experiment.train`: ``EPOCHS`` epochs, best checkpoint by validation loss,
 early stopping), each a :class:`~sentiment_lib.experiment.ModelRun` that keeps its trial, and the best of them
 from ``BEST_SEEDS`` seeds, side by side (``PROCESSES``); :func:`retrain_with_seeds` gives the seed runs alone;
-:func:`select_members` keeps those whose average has the lowest validation loss (greedy forward selection,
+:func:`ladder_candidates` reads notebook 04's ladder networks back from their checkpoints, to be chosen among
+them; :func:`select_members` keeps those whose average has the lowest validation loss (greedy forward selection,
 :mod:`~sentiment_lib.selection`; test is not read); :func:`save_final_model` writes the run's bundle — one
 model, or with several an ensemble whose probability is the mean of theirs — which
 ``python -m sentiment_lib predict`` loads.
@@ -17,6 +18,7 @@ guaranteed gain on test (the README reports what it did on each profile).
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -30,6 +32,7 @@ from .bundle import Bundle, save_bundle, save_ensemble
 from .experiment import TABLE_METRICS, Job, ModelRun, train_many
 from .manifest import FINAL_NETWORKS
 from .models import count_parameters
+from .plans import ladder_jobs
 from .profiles import Params
 from .rundir import Prepared, record_bundle
 from .runtime import Runtime
@@ -122,6 +125,16 @@ def retrain_with_seeds(prepared: Prepared, params: Params, trial: FrozenTrial, s
     return _train_members(jobs, device, runtime) if jobs else []
 
 
+def ladder_candidates(prepared: Prepared, params: Params, device: str = "auto", *,
+                      runtime: Runtime | None = None) -> list[ModelRun]:
+    """Notebook 04's ladder networks (:func:`~sentiment_lib.plans.ladder_jobs`: the language-model start, with
+    adversarial and with virtual adversarial training, …) as candidates for the final average, read back from
+    the checkpoints 04 left (trained again only where none is found), not scored on test. Empty when 02 trained
+    no language model."""
+    jobs = [replace(job, score_test=False) for job in ladder_jobs(prepared, params).values()]
+    return _train_members(jobs, device, runtime) if jobs else []
+
+
 def members_frame(members: Sequence[ModelRun]) -> pd.DataFrame:
     """One row per retrained member (indexed by its name): the trial's parameters (columns in search-space
     order) and validation loss, then the retraining's best epoch, epochs run, and validation loss and accuracy
@@ -186,15 +199,17 @@ def final_model_row(members: Sequence[ModelRun], test: Mapping[str, float],
                     candidates: Sequence[ModelRun] | None = None) -> dict[str, Any]:
     """The ``final_networks`` entry of ``metrics.json`` (the final model's networks without their linear partner;
     ``final`` is the bundle ``predict`` uses, networks and partner): the test metrics (:data:`~sentiment_lib.experiment.TABLE_METRICS`
-    keys of ``test``), the architecture(s), trials, parameters summed over the members, each member's epochs
+    keys of ``test``), the architecture(s), members (names), their trials (04's ladder networks have none),
+    parameters summed over the members, each member's epochs
     run and best epoch (lists, in member order), its training seconds (summed over the members, as for any
     other model), and the trials retrained as ``candidates`` (default: the members) with their summed training
     seconds (``candidates_train_seconds``: the cost of making the final model)."""
     candidates = list(members if candidates is None else candidates)
     return {"model": "final networks (05)", "id": FINAL_NETWORKS, **{k: float(test[k]) for k in TABLE_METRICS},
             "architecture": " + ".join(m.model_config.name for m in members),
-            "trials": [m.trial.number for m in members],
-            "candidates": [m.trial.number for m in candidates],
+            "members": [m.name for m in members],
+            "trials": [m.trial.number for m in members if m.trial is not None],
+            "candidates": [m.trial.number if m.trial is not None else m.name for m in candidates],
             "parameters": int(sum(count_parameters(m.model) for m in members)),
             "train_seconds": round(sum(m.fit.seconds for m in members), 1),
             "candidates_train_seconds": round(sum(m.fit.seconds for m in candidates), 1),

@@ -67,10 +67,16 @@ def _ladder(prepared: Prepared, params: Params, lm_hidden: int) -> dict[str, Job
                 **options[start]) for start in starts}
 
 
+def ladder_jobs(prepared: Prepared, params: Params) -> dict[str, Job]:
+    """The ladder's jobs by label (empty when 02 trained no language model): what 04 trains in its follow-up
+    batch, and what notebook 05 reads back from their checkpoints as candidates for the final average."""
+    return _ladder(prepared, params, int(prepared.params.get("lm_hidden") or params.lm_hidden))
+
+
 def follow_up(best_name: str, prepared: Prepared, params: Params) -> FollowUp:
     """Plan 04's follow-up trainings of ``best_name`` (a key of ``models.MODELS``) on the run's data."""
     lm_hidden = int(prepared.params.get("lm_hidden") or params.lm_hidden)  # the language model's width (02)
-    ladder = _ladder(prepared, params, lm_hidden)
+    ladder = ladder_jobs(prepared, params)
     ladder_labels = list(ladder)
     flipped = params.embeddings != "word2vec"
     unavailable = word2vec_unavailable(prepared, params.embed_dim) if flipped else None

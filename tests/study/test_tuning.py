@@ -20,7 +20,7 @@ import torch
 from optuna.trial import TrialState
 from sklearn.metrics import log_loss
 
-from sentiment_lib import config, experiment, final_model, language_model, manifest, profiles, scoring
+from sentiment_lib import config, experiment, final_model, language_model, manifest, plans, profiles, scoring
 from sentiment_lib.runtime import Runtime
 from sentiment_lib.tuning import space, storage
 from sentiment_lib.tuning import study as studies
@@ -726,3 +726,22 @@ def test_a_trial_and_a_retraining_train_what_notebook_04_trains(prepared, tmp_pa
     for name, tensor in in_04.model.state_dict().items():
         assert torch.equal(tensor, retrained.model.state_dict()[name]), name
     assert retrained.preprocessing == in_04.preprocessing and retrained.test is None
+
+
+def test_04s_ladder_networks_come_back_from_their_checkpoints_as_candidates(prepared):
+    from sentiment_lib.batching import EncodedSplit
+
+    params = tiny_params(lm_hidden=16, ladder_epochs=1, vat=0.25, processes=1)
+    encoded = [ids for split in prepared.splits.values() for ids in split.ids] * 20
+    state, _ = language_model.pretrain(encoded, len(prepared.vocab), params.embed_dim, 16, epochs=1, seed=0)
+    with_lm = dataclasses.replace(prepared, language_model=state, params={**prepared.params, "lm_fingerprint": "tiny"},
+                                  unlabelled=EncodedSplit(list(prepared.splits["train"].ids[:32]), np.full(32, -1)))
+    trained_in_04 = experiment.train_many(list(plans.ladder_jobs(with_lm, params).values()), device="cpu")
+    back = final_model.ladder_candidates(with_lm, params, "cpu")
+    assert [r.name for r in back] == [r.name for r in trained_in_04] and len(back) == 4  # with the VAT rung
+    assert all(r.fit.resumed == "finished" and r.test is None for r in back)  # read back, not scored on test
+    assert [r.fit.best_val_loss for r in back] == [r.fit.best_val_loss for r in trained_in_04]
+    test = {"accuracy": 0.75, "precision": 0.7, "recall": 0.8, "f1": 0.74, "roc_auc": 0.8}
+    row = final_model.final_model_row(back[:1], test, candidates=back)
+    assert row["trials"] == [] and row["members"] == [back[0].name] and row["candidates"] == [r.name for r in back]
+    assert final_model.ladder_candidates(prepared, params, "cpu") == []  # no language model: no ladder
