@@ -175,10 +175,16 @@ def compared(paired: pd.DataFrame, a: str, b: str) -> str:
     return "better" if verdict == f"{a} better" else "worse" if verdict == f"{b} better" else verdict
 
 
+def p_text(p: float) -> str:
+    """A p-value for the page: two significant figures (``"3.1e-07"``), and ``"< 1e-300"`` where it is too small
+    for a float (never a bare 0)."""
+    return f"{p:.2g}" if p > 0 else "< 1e-300"
+
+
 def shown(paired: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
-    """A :func:`paired_table` for the page: numbers rounded to ``digits`` decimals, and the p-value to two
-    significant figures (``"3.1e-07"``), so that a small p-value does not read as 0."""
+    """A :func:`paired_table` for the page: numbers rounded to ``digits`` decimals, and the p-value as
+    :func:`p_text` writes it, so that a small p-value does not read as 0."""
     out = paired.round(digits)
     if "p_value" in out.columns:
-        out["p_value"] = [f"{p:.2g}" for p in paired["p_value"]]
+        out["p_value"] = [p_text(p) for p in paired["p_value"]]
     return out

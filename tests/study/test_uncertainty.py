@@ -105,3 +105,8 @@ def test_a_shown_paired_table_keeps_a_small_p_value_readable():
     assert float(shown.loc["a vs b", "p_value"]) == pytest.approx(table.loc["a vs b", "p_value"], rel=0.05)
     assert shown.loc["a vs b", "p_value"] != "0"
     assert shown.loc["a vs b", "difference"] == 1.0 and shown.loc["a vs b", "verdict"] == "a better"
+
+
+def test_a_p_value_too_small_for_a_float_is_not_written_as_zero():
+    assert uncertainty.p_text(0.0) == "< 1e-300"
+    assert uncertainty.p_text(0.0123) == "0.012" and uncertainty.p_text(3.14e-7) == "3.1e-07"
