@@ -198,7 +198,8 @@ class ModelRun:
         """How the model was built, fed and trained (what notebook 05 needs to start a study from it):
         ``architecture`` (a key of ``models.MODELS``), ``num_layers``, ``num_classes``,
         ``read_padded_last_step`` (03's pitfall), ``hidden_size``, ``dropout``, ``embed_dim``, ``embeddings``
-        (the start), ``lr``, ``batch_size``, ``max_len`` (tokens), ``truncation``, ``adversarial`` and ``vat`` (epsilons)."""
+        (the start), ``lr``, ``batch_size``, ``max_len`` (tokens), ``truncation``, ``adversarial`` and ``vat``
+        (epsilons)."""
         cfg = self.configuration
         return {"architecture": cfg.model.name, "num_layers": cfg.model.layers, "num_classes": cfg.model.num_classes,
                 "read_padded_last_step": cfg.model.read_padded_last_step,
@@ -218,10 +219,6 @@ def loaders_for(splits: Mapping[str, EncodedSplit], configuration: Configuration
             for name, split in splits.items()}
 
 
-# Fields added to Configuration after checkpoints existed: keyed only when set, so older checkpoints still match.
-_KEYED_WHEN_SET = {"vat": 0.0}
-
-
 def unlabelled_loader(prepared: Prepared, configuration: Configuration, seed: int) -> Any:
     """A shuffled, seeded loader of the run's unlabelled reviews (``Prepared.unlabelled``) read as the
     configuration reads its training reviews (``max_len``, ``truncation``, batch size): what virtual adversarial
@@ -231,6 +228,10 @@ def unlabelled_loader(prepared: Prepared, configuration: Configuration, seed: in
                          "data do not hold: rerun notebook 02 with PRETRAIN_REVIEWS > 0, or train with vat=0.")
     return make_loader(prepared.unlabelled, configuration.batch_size, configuration.max_len, configuration.truncation,
                        shuffle=True, seed=seed, binary=False)
+
+
+# Fields added to Configuration after checkpoints existed: keyed only when set, so older checkpoints still match.
+_KEYED_WHEN_SET = {"vat": 0.0}
 
 
 def checkpoint_path(job: Job, amp_dtype: str | None) -> Path:
@@ -282,8 +283,8 @@ def train(job: Job, *, device: str = "auto", runtime: Runtime | None = None,
     # bfloat16 autocast where the hardware has it (PRECISION="auto"): part of the checkpoint key
     amp_dtype = config.choose_precision(params.precision, chosen)
     train_config = TrainConfig(epochs=configuration.epochs, lr=configuration.lr, patience=configuration.patience,
-                               adversarial=configuration.adversarial, vat=configuration.vat, seed=params.seed, device=chosen.type, amp_dtype=amp_dtype, grad_clip=GRAD_CLIP,
-                               num_threads=job.threads,
+                               adversarial=configuration.adversarial, vat=configuration.vat, seed=params.seed,
+                               device=chosen.type, amp_dtype=amp_dtype, grad_clip=GRAD_CLIP, num_threads=job.threads,
                                progress=config.progress_enabled() if job.progress is None else job.progress)
     loaders = loaders_for(splits, configuration, params.seed, binary)
     unlabelled = unlabelled_loader(prepared, configuration, params.seed) if configuration.vat > 0 else None

@@ -102,8 +102,8 @@ class TrainConfig:
             raise ValueError(f"adversarial (epsilon) must be >= 0, got {self.adversarial}: 0 turns it off, "
                              f"{adv.DEFAULT_EPSILON} is the usual size.")
         if not self.vat >= 0:
-            raise ValueError(f"vat (epsilon) must be >= 0, got {self.vat}: 0 turns it off, "
-                             f"{adv.DEFAULT_EPSILON} is the usual size.")
+            raise ValueError(f"vat (epsilon) must be >= 0, got {self.vat}: 0 turns it off; the quick profile "
+                             "uses 0.1.")
         if self.amp_dtype not in AMP_DTYPES:
             raise ValueError(f"amp_dtype must be one of {AMP_DTYPES}, got {self.amp_dtype!r}.")
         if self.num_threads is not None and self.num_threads < 1:
