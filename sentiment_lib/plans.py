@@ -4,8 +4,9 @@ Once 04 has chosen its best network on validation, everything else it trains dep
 choice: the same network from other seeds (its seed spread), with the other embedding start, reading other
 parts of each review, without stop words, predicting star-rating buckets, and the networks of the ladder at
 the language model's width (word2vec start, language-model start, with adversarial training, and with virtual
-adversarial training on the unlabelled reviews as well). :func:`follow_up` plans them all, so that they train in one batch side by side (the longest
-first), and names the label under which each section of the notebook finds its result.
+adversarial training on the unlabelled reviews as well). :func:`follow_up` plans them all, so that they train
+in one batch side by side (the longest first), and names the label under which each section of the notebook
+finds its result; :func:`ladder_jobs` gives the ladder's jobs alone (notebook 05 reads them back).
 """
 from __future__ import annotations
 
