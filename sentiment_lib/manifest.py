@@ -79,8 +79,8 @@ def test_size(manifest: Mapping[str, Any]) -> int | None:
     return ((manifest.get("data") or {}).get("subset_sizes") or {}).get("test")
 
 
-def record_models(profile: str, rows: Sequence[Mapping[str, Any]], notebook: str | None = None) -> dict:
-    """Add each row's entry (:func:`model_entries`) to the manifest's ``models``; returns the manifest.
+def record_models(profile: str, rows: Sequence[Mapping[str, Any]], notebook: str | None = None) -> None:
+    """Add each row's entry (:func:`model_entries`) to the manifest's ``models``.
 
     ``notebook`` (e.g. ``"04"``) marks each entry with the notebook that recorded it and replaces every entry that
     notebook recorded before: a rerun with other models or other choices leaves no model of the earlier run
@@ -88,17 +88,18 @@ def record_models(profile: str, rows: Sequence[Mapping[str, Any]], notebook: str
     manifest = read_manifest(profile)
     entries = model_entries(rows, test_size(manifest))
     if notebook is None:
-        return record(profile, "models", entries)
+        record(profile, "models", entries)
+        return
     kept = {key: entry for key, entry in manifest.get("models", {}).items() if entry.get("notebook") != notebook}
-    return record(profile, "models", {**kept, **{key: {**entry, "notebook": notebook}
+    record(profile, "models", {**kept, **{key: {**entry, "notebook": notebook}
                                                 for key, entry in entries.items()}}, merge=False)
 
 
-def record_choices(profile: str, notebook: str, chosen: Mapping[str, Any]) -> dict:
+def record_choices(profile: str, notebook: str, chosen: Mapping[str, Any]) -> None:
     """Record what ``notebook`` chose: each value that is the label of a recorded model is stored as its identifier
     (``criterion`` and flags stay as they are)."""
     by_label = {entry.get("label", key): key for key, entry in read_manifest(profile).get("models", {}).items()}
-    return record(profile, "choices", {notebook: {what: by_label.get(value, value) if isinstance(value, str) else value
+    record(profile, "choices", {notebook: {what: by_label.get(value, value) if isinstance(value, str) else value
                                                   for what, value in chosen.items()}})
 
 

@@ -314,15 +314,15 @@ def read_manifest(profile: str) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def record(profile: str, section: str, values: dict[str, Any], merge: bool = True) -> dict[str, Any]:
+def record(profile: str, section: str, values: dict[str, Any], merge: bool = True) -> None:
     """Set ``manifest[section]`` (merged key by key into what is there when ``merge``) and write it
-    atomically; returns the whole manifest. Sections: ``data``, ``models``, ``bundles``, ``tuning``."""
+    atomically (:func:`read_manifest` reads it back). Returns nothing, so that a notebook cell ending in a record
+    shows nothing. Sections: ``data``, ``models``, ``bundles``, ``tuning``."""
     manifest = read_manifest(profile)
     current = manifest.get(section, {}) if merge else {}
     manifest[section] = {**current, **values}
     manifest["profile"] = profile
     write_json_atomic(manifest, config.manifest_path(profile))
-    return manifest
 
 
 def record_bundle(profile: str, name: str, path: Path, notebook: str) -> None:
