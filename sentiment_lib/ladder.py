@@ -82,7 +82,7 @@ class Ladder:
         ]
 
     def rows(self, labels: np.ndarray) -> list[dict[str, Any]]:
-        """What ``metrics.json`` records of the ladder: its three networks and the average (with its weight,
+        """What ``metrics.json`` records of the ladder: its networks and the average (with its weight,
         partner and network); ``labels``: the test labels (N,) the average is scored on."""
         blend = {"model": self.blend, **metrics.binary_metrics(labels, self.probs[self.blend]),
                  "val_accuracy": float(self.table.loc[self.blend, "val_accuracy"]), "blend_weight": self.weight,
