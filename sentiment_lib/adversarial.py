@@ -25,6 +25,11 @@ iteration: push the embeddings a tiny random step ``d`` (:data:`VAT_XI` in the s
 gradient of the KL divergence with respect to ``d``, and scale it like ``r`` above
 (:func:`virtual_adversarial_loss`). It costs a forward pass without gradients and two forward and backward
 passes per unlabelled batch.
+
+**Entropy minimisation** (:func:`entropy`, :func:`unlabelled_loss`) adds the mean entropy of the predictions on
+the same unlabelled batch to the loss: the classifier is pushed to be confident on reviews it has no label for,
+which moves its decision boundary into regions with few reviews. Sachan, Zaheer & Salakhutdinov (2019) train
+with cross-entropy, AT, VAT and this term together.
 """
 from __future__ import annotations
 
@@ -39,6 +44,8 @@ from torch import nn
 DEFAULT_EPSILON = 0.25
 # Size of VAT's random first step, in the same units: small enough that the KL divergence is locally quadratic.
 VAT_XI = 0.01
+# Weight of entropy minimisation's term on the unlabelled reviews, as in Sachan, Zaheer & Salakhutdinov (2019).
+ENTROPY_WEIGHT = 1.0
 
 
 def perturbation(embedded: torch.Tensor, grad: torch.Tensor, mask: torch.Tensor, epsilon: float) -> torch.Tensor:
@@ -121,9 +128,7 @@ def adversarial_step(model: nn.Module, batch, loss_fn: Callable[[torch.Tensor, t
     loss = loss_fn(logits.float(), batch.labels)
     loss.backward()
     embedded = found["embedded"]
-    positions = torch.arange(embedded.size(1), device=embedded.device)
-    mask = positions[None, :] < batch.lengths.to(embedded.device)[:, None]  # (B, T) real tokens
-    r = perturbation(embedded, embedded.grad, mask, epsilon)
+    r = perturbation(embedded, embedded.grad, _real_tokens(embedded, batch.lengths), epsilon)
     with perturbed(embedding, r), autocast():
         adversarial_logits = model(batch.tokens, batch.lengths)
     loss_fn(adversarial_logits.float(), batch.labels).backward()
@@ -144,6 +149,44 @@ def _kl_from_logits(clean: torch.Tensor, moved: torch.Tensor) -> torch.Tensor:
     return (log_p.exp() * (log_p - log_q)).sum(dim=-1).mean()
 
 
+def entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of the prediction's entropy (nats) for logits (B,) (binary: sigmoid) or (B, C)
+    (softmax): what entropy minimisation lowers on reviews without labels (Grandvalet & Bengio 2005)."""
+    logits = logits.float()
+    if logits.dim() == 1:
+        p = torch.sigmoid(logits)
+        return -(p * nn.functional.logsigmoid(logits) + (1 - p) * nn.functional.logsigmoid(-logits)).mean()
+    log_p = torch.log_softmax(logits, dim=-1)
+    return -(log_p.exp() * log_p).sum(dim=-1).mean()
+
+
+def _real_tokens(embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """The (B, T) bool mask of real tokens for embeddings (B, T, E) of reviews of ``lengths`` (B,)."""
+    positions = torch.arange(embedded.size(1), device=embedded.device)
+    return positions[None, :] < lengths.to(embedded.device)[:, None]
+
+
+def _vat_from(model: nn.Module, embedding: nn.Embedding, tokens: torch.Tensor, lengths: torch.Tensor,
+              clean: torch.Tensor, embedded: torch.Tensor, epsilon: float, xi: float,
+              autocast: Callable[[], ContextManager]) -> torch.Tensor:
+    """VAT's loss given the clean logits (B,) or (B, C) and the clean embeddings (B, T, E), both held fixed."""
+    mask = _real_tokens(embedded, lengths)
+    start = perturbation(embedded, torch.randn_like(embedded, dtype=torch.float32), mask, xi).requires_grad_()
+    with perturbed(embedding, start), autocast():
+        nearby = model(tokens, lengths)
+    (direction,) = torch.autograd.grad(_kl_from_logits(clean, nearby), start)
+    r = perturbation(embedded, direction, mask, epsilon)
+    with perturbed(embedding, r), autocast():
+        moved = model(tokens, lengths)
+    return _kl_from_logits(clean, moved)
+
+
+def _check_vat(epsilon: float, xi: float) -> None:
+    if epsilon <= 0 or xi <= 0:
+        raise ValueError(f"VAT needs epsilon > 0 and xi > 0, got epsilon={epsilon}, xi={xi}: e.g. "
+                         f"epsilon={DEFAULT_EPSILON}, xi={VAT_XI}.")
+
+
 def virtual_adversarial_loss(model: nn.Module, tokens: torch.Tensor, lengths: torch.Tensor, epsilon: float,
                              xi: float = VAT_XI, autocast: Callable[[], ContextManager] = nullcontext
                              ) -> torch.Tensor:
@@ -155,20 +198,33 @@ def virtual_adversarial_loss(model: nn.Module, tokens: torch.Tensor, lengths: to
     the clean prediction and the prediction on embeddings pushed by ``epsilon`` along it (sizes relative to the
     review's RMS word-vector norm, as in :func:`perturbation`; zero on padding).
     """
-    if epsilon <= 0 or xi <= 0:
-        raise ValueError(f"VAT needs epsilon > 0 and xi > 0, got epsilon={epsilon}, xi={xi}: e.g. "
-                         f"epsilon={DEFAULT_EPSILON}, xi={VAT_XI}.")
+    _check_vat(epsilon, xi)
     embedding = embedding_of(model)
     with torch.no_grad(), captured(embedding) as found, autocast():
         clean = model(tokens, lengths)
-    embedded = found["embedded"].detach()
-    positions = torch.arange(embedded.size(1), device=embedded.device)
-    mask = positions[None, :] < lengths.to(embedded.device)[:, None]  # (B, T) real tokens
-    start = perturbation(embedded, torch.randn_like(embedded, dtype=torch.float32), mask, xi).requires_grad_()
-    with perturbed(embedding, start), autocast():
-        nearby = model(tokens, lengths)
-    (direction,) = torch.autograd.grad(_kl_from_logits(clean, nearby), start)
-    r = perturbation(embedded, direction, mask, epsilon)
-    with perturbed(embedding, r), autocast():
-        moved = model(tokens, lengths)
-    return _kl_from_logits(clean, moved)
+    return _vat_from(model, embedding, tokens, lengths, clean, found["embedded"].detach(), epsilon, xi, autocast)
+
+
+def unlabelled_loss(model: nn.Module, tokens: torch.Tensor, lengths: torch.Tensor, vat: float = 0.0,
+                    entropy_weight: float = 0.0, xi: float = VAT_XI,
+                    autocast: Callable[[], ContextManager] = nullcontext) -> torch.Tensor:
+    """What a batch of reviews without labels (tokens (B, T), lengths (B,)) adds to a training step: VAT's loss
+    (:func:`virtual_adversarial_loss`, when ``vat`` > 0) plus ``entropy_weight`` × the mean :func:`entropy` of
+    the clean predictions (entropy minimisation, when > 0: it pushes the decision boundary away from the
+    unlabelled reviews). With entropy minimisation the clean forward keeps its gradient (one more backward
+    through it) and VAT reuses its prediction as the fixed target. A scalar tensor; ``ValueError`` when both
+    are 0 or one is negative."""
+    if vat < 0 or entropy_weight < 0 or (vat == 0 and entropy_weight == 0):
+        raise ValueError(f"unlabelled_loss needs vat > 0 or entropy_weight > 0 (neither negative), got vat={vat}, "
+                         f"entropy_weight={entropy_weight}: e.g. vat=0.1, entropy_weight={ENTROPY_WEIGHT}.")
+    if entropy_weight == 0:
+        return virtual_adversarial_loss(model, tokens, lengths, vat, xi, autocast)
+    embedding = embedding_of(model)
+    with captured(embedding) as found, autocast():
+        clean = model(tokens, lengths)
+    loss = entropy_weight * entropy(clean)
+    if vat > 0:
+        _check_vat(vat, xi)
+        loss = loss + _vat_from(model, embedding, tokens, lengths, clean.detach(), found["embedded"].detach(),
+                                vat, xi, autocast)
+    return loss

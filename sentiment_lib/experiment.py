@@ -65,6 +65,9 @@ class Configuration:
         adversarial: epsilon of adversarial training on the embeddings (:mod:`sentiment_lib.adversarial`; 0: off).
         vat: epsilon of virtual adversarial training on the run's unlabelled reviews (``Prepared.unlabelled``;
             0: off).
+        entropy: weight of entropy minimisation on those unlabelled reviews (0: off).
+        average: weight averaging over about this many epochs (:func:`~sentiment_lib.train.moving_average`;
+            0: off).
         padded_batches: pad every batch to ``max_len`` in the reviews' own order (the way of 03's pitfall)
             instead of batching reviews of similar length together.
     """
@@ -81,6 +84,12 @@ class Configuration:
     adversarial: float = 0.0
     padded_batches: bool = False
     vat: float = 0.0
+    entropy: float = 0.0
+    average: float = 0.0
+
+    def unlabelled(self) -> bool:
+        """Whether the training reads the run's unlabelled reviews (VAT or entropy minimisation)."""
+        return self.vat > 0 or self.entropy > 0
 
     def preprocessing(self, remove_stopwords: bool) -> dict[str, Any]:
         """How a bundle must prepare a review for this model (:mod:`sentiment_lib.bundle`)."""
@@ -124,7 +133,8 @@ def configuration_for(name: str, params: Params, vocab_size: int, num_classes: i
 
     ``settings`` replace fields of :class:`~sentiment_lib.models.ModelConfig` (``hidden_size``, ``dropout``,
     ``read_padded_last_step``, …) or of :class:`Configuration` (``lr``, ``epochs``, ``patience``, ``max_len``,
-    ``truncation``, ``pretrained``, ``language_model``, ``adversarial``, ``vat``, ``padded_batches``); ``pretrained``
+    ``truncation``, ``pretrained``, ``language_model``, ``adversarial``, ``vat``, ``entropy``, ``average``,
+    ``padded_batches``); ``pretrained``
     defaults to ``params.embeddings == "word2vec"``. Any other name is a ``ValueError`` listing both.
     """
     unknown = sorted(set(settings) - _MODEL_FIELDS - _TRAINING_FIELDS)
@@ -199,14 +209,14 @@ class ModelRun:
         ``architecture`` (a key of ``models.MODELS``), ``num_layers``, ``num_classes``,
         ``read_padded_last_step`` (03's pitfall), ``hidden_size``, ``dropout``, ``embed_dim``, ``embeddings``
         (the start), ``lr``, ``batch_size``, ``max_len`` (tokens), ``truncation``, ``adversarial`` and ``vat``
-        (epsilons)."""
+        (epsilons), ``entropy`` (weight) and ``average`` (epochs)."""
         cfg = self.configuration
         return {"architecture": cfg.model.name, "num_layers": cfg.model.layers, "num_classes": cfg.model.num_classes,
                 "read_padded_last_step": cfg.model.read_padded_last_step,
                 "hidden_size": cfg.model.hidden_size, "dropout": cfg.model.dropout, "embed_dim": cfg.model.embed_dim,
                 "embeddings": self.embeddings, "lr": cfg.lr, "batch_size": cfg.batch_size,
                 "max_len": cfg.max_len, "truncation": cfg.truncation, "adversarial": cfg.adversarial,
-                "vat": cfg.vat}
+                "vat": cfg.vat, "entropy": cfg.entropy, "average": cfg.average}
 
 
 def loaders_for(splits: Mapping[str, EncodedSplit], configuration: Configuration, seed: int,
@@ -222,16 +232,17 @@ def loaders_for(splits: Mapping[str, EncodedSplit], configuration: Configuration
 def unlabelled_loader(prepared: Prepared, configuration: Configuration, seed: int) -> Any:
     """A shuffled, seeded loader of the run's unlabelled reviews (``Prepared.unlabelled``) read as the
     configuration reads its training reviews (``max_len``, ``truncation``, batch size): what virtual adversarial
-    training draws one batch from per step. ``ValueError`` naming the fix when 02 saved none."""
+    training and entropy minimisation draw one batch from per step. ``ValueError`` naming the fix when 02 saved none."""
     if prepared.unlabelled is None or not len(prepared.unlabelled):
-        raise ValueError("Virtual adversarial training needs the run's unlabelled reviews, which this run's prepared "
-                         "data do not hold: rerun notebook 02 with PRETRAIN_REVIEWS > 0, or train with vat=0.")
+        raise ValueError("Virtual adversarial training and entropy minimisation need the run's unlabelled reviews, "
+                         "which this run's prepared data do not hold: rerun notebook 02 with PRETRAIN_REVIEWS > 0, "
+                         "or train with vat=0 and entropy=0.")
     return make_loader(prepared.unlabelled, configuration.batch_size, configuration.max_len, configuration.truncation,
                        shuffle=True, seed=seed, binary=False)
 
 
 # Fields added to Configuration after checkpoints existed: keyed only when set, so older checkpoints still match.
-_KEYED_WHEN_SET = {"vat": 0.0}
+_KEYED_WHEN_SET = {"vat": 0.0, "entropy": 0.0, "average": 0.0}
 
 
 def checkpoint_path(job: Job, amp_dtype: str | None) -> Path:
@@ -245,7 +256,7 @@ def checkpoint_path(job: Job, amp_dtype: str | None) -> Path:
         digest.update(split_name.encode() + split.lengths.tobytes() + np.asarray(split.labels).tobytes())
     for split_name, labels in sorted((job.targets or {}).items()):
         digest.update(b"targets" + split_name.encode() + np.asarray(labels).tobytes())
-    if job.configuration.vat > 0 and prepared.unlabelled is not None:
+    if job.configuration.unlabelled() and prepared.unlabelled is not None:
         digest.update(b"unlabelled" + prepared.unlabelled.lengths.tobytes())
     language_model = prepared.params.get("lm_fingerprint") if job.configuration.language_model else None
     configuration = {k: v for k, v in asdict(job.configuration).items()
@@ -283,11 +294,12 @@ def train(job: Job, *, device: str = "auto", runtime: Runtime | None = None,
     # bfloat16 autocast where the hardware has it (PRECISION="auto"): part of the checkpoint key
     amp_dtype = config.choose_precision(params.precision, chosen)
     train_config = TrainConfig(epochs=configuration.epochs, lr=configuration.lr, patience=configuration.patience,
-                               adversarial=configuration.adversarial, vat=configuration.vat, seed=params.seed,
+                               adversarial=configuration.adversarial, vat=configuration.vat,
+                               entropy=configuration.entropy, average=configuration.average, seed=params.seed,
                                device=chosen.type, amp_dtype=amp_dtype, grad_clip=GRAD_CLIP, num_threads=job.threads,
                                progress=config.progress_enabled() if job.progress is None else job.progress)
     loaders = loaders_for(splits, configuration, params.seed, binary)
-    unlabelled = unlabelled_loader(prepared, configuration, params.seed) if configuration.vat > 0 else None
+    unlabelled = unlabelled_loader(prepared, configuration, params.seed) if configuration.unlabelled() else None
     config.seed_everything(params.seed)
     model = build_model(configuration.model)
     start = start_embeddings(model, prepared, params, configuration.pretrained)

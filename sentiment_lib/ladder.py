@@ -7,7 +7,8 @@ language model's width so that only the start and the training change:
    language model's width, both from word2vec;
 2. the same network started from the language model (its embeddings and recurrent weights);
 3. that start with adversarial training on the embeddings;
-4. that again with virtual adversarial training on the unlabelled reviews (when 02 saved them);
+4. that again with virtual adversarial training on the unlabelled reviews (when 02 saved them); then that with
+   entropy minimisation on them, and that with weight averaging (each one change to the VAT rung);
 5. the rung with the lowest validation loss averaged with the linear reference chosen on validation (the
    weight chosen on validation, :func:`~sentiment_lib.linear.average_with`);
 6. the linear reference alone, for scale.
@@ -30,8 +31,16 @@ from . import metrics, uncertainty
 from .claims import Claim
 from .experiment import ModelRun, subset_probabilities
 from .linear import LinearReference, average_with
-from .plans import LADDER_STARTS
+from .plans import BUILDS_ON, LADDER_STARTS, UNLABELLED_RUNGS
 from .rundir import Prepared
+
+
+_UNLABELLED_CLAIMS = {
+    UNLABELLED_RUNGS[0]: "Virtual adversarial training on the unlabelled reviews lowers the validation loss of "
+                         "adversarial training alone.",
+    UNLABELLED_RUNGS[1]: "Entropy minimisation on the unlabelled reviews lowers the validation loss of AT + VAT.",
+    UNLABELLED_RUNGS[2]: "Weight averaging lowers the validation loss of AT + VAT.",
+}
 
 
 @dataclass(frozen=True)
@@ -63,14 +72,9 @@ class Ladder:
         """The sentences the page says about the ladder, each with its test on this run's numbers."""
         plain, at = self.runs["language-model start"], self.runs["language-model start + AT"]
         at_pair, blend_pair = f"{at.name} vs {plain.name}", f"{self.blend} vs {self.chosen.name}"
-        vat = self.runs.get("language-model start + AT + VAT")
-        on_vat = [] if vat is None else [
-            Claim("Virtual adversarial training on the unlabelled reviews lowers the validation loss of adversarial "
-                  "training alone.", vat.fit.best_val_loss < at.fit.best_val_loss,
-                  f"validation loss {vat.fit.best_val_loss:.4f} against {at.fit.best_val_loss:.4f}; test "
-                  f"{vat.test['accuracy']:.4f} against {at.test['accuracy']:.4f}: "
-                  f"{self.climb.loc[f'{vat.name} vs {at.name}', 'verdict']}")]
-        return on_vat + [
+        on_unlabelled = [self._lowers(sentence, start) for start, sentence in _UNLABELLED_CLAIMS.items()
+                         if start in self.runs]
+        return on_unlabelled + [
             Claim("Adversarial training on the embeddings improves on the plain language-model start, by the rule.",
                   uncertainty.compared(self.climb, at.name, plain.name) == "better",
                   f"{at.test['accuracy']:.4f} against {plain.test['accuracy']:.4f}: "
@@ -80,6 +84,14 @@ class Ladder:
                   f"{self.table.loc[self.blend, 'accuracy']:.4f} against {self.chosen.test['accuracy']:.4f}: "
                   f"{self.climb.loc[blend_pair, 'verdict']}"),
         ]
+
+    def _lowers(self, sentence: str, start: str) -> Claim:
+        """The claim that the rung ``start`` has a lower validation loss than the rung it builds on."""
+        rung, below = self.runs[start], self.runs[BUILDS_ON[start]]
+        return Claim(sentence, rung.fit.best_val_loss < below.fit.best_val_loss,
+                     f"validation loss {rung.fit.best_val_loss:.4f} against {below.fit.best_val_loss:.4f}; test "
+                     f"{rung.test['accuracy']:.4f} against {below.test['accuracy']:.4f}: "
+                     f"{self.climb.loc[f'{rung.name} vs {below.name}', 'verdict']}")
 
     def rows(self, labels: np.ndarray) -> list[dict[str, Any]]:
         """What ``metrics.json`` records of the ladder: its networks and the average (with its weight,
@@ -108,7 +120,7 @@ def climb(prepared: Prepared, runs: Mapping[str, ModelRun], partner: LinearRefer
     Args:
         prepared: the run's data (validation labels choose the average's weight; test labels score it).
         runs: start -> trained network, one per :data:`~sentiment_lib.plans.LADDER_STARTS` (04's follow-up jobs;
-            the VAT rung may be missing).
+            the rungs on the unlabelled reviews may be missing).
         partner: the linear reference chosen on validation.
         narrower: the attention LSTM of section 2, shown below the ladder unless it trained exactly as the
             word2vec rung did (``None``: not shown).
@@ -121,7 +133,7 @@ def climb(prepared: Prepared, runs: Mapping[str, ModelRun], partner: LinearRefer
                          "Plan them with plans.follow_up (they need 02's language model).")
     labels = prepared.splits["test"].labels
     same_size, lm_start, lm_at = (runs[start] for start in LADDER_STARTS[:3])
-    lm_vat = [runs[start] for start in LADDER_STARTS[3:] if start in runs]
+    lm_vat = [runs[start] for start in UNLABELLED_RUNGS if start in runs]
     networks = [same_size, lm_start, lm_at, *lm_vat]
     chosen = min(networks, key=lambda r: r.fit.best_val_loss)  # on validation
     averaged = average_with(partner, prepared.splits["val"].labels,  # the weight: on validation only
@@ -142,8 +154,8 @@ def climb(prepared: Prepared, runs: Mapping[str, ModelRun], partner: LinearRefer
         [{"model": n, "val_accuracy": v, "accuracy": metrics.accuracy(labels, p), "train_seconds": s}
          for n, v, p, s in steps]).set_index("model"), len(labels))
     probs = {n: p for n, _, p, _ in steps} | {partner_name: partner.test_prob}
-    pairs = [(lm_start.name, same_size.name), (lm_at.name, lm_start.name),
-             *[(r.name, lm_at.name) for r in lm_vat], (blend, chosen.name), (blend, partner_name)]
+    pairs = [(runs[start].name, runs[BUILDS_ON[start]].name) for start in LADDER_STARTS[1:] if start in runs]
+    pairs += [(blend, chosen.name), (blend, partner_name)]
     climbed = uncertainty.paired_table(labels, probs, pairs, seed_std={partner_name: 0.0}, default_std=seed_std)
     return Ladder(table, climbed, probs, {s: runs[s] for s in LADDER_STARTS if s in runs}, chosen, partner_name,
                   partner_row, blend, averaged.weight)

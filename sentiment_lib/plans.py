@@ -3,8 +3,9 @@
 Once 04 has chosen its best network on validation, everything else it trains depends on nothing but that
 choice: the same network from other seeds (its seed spread), with the other embedding start, reading other
 parts of each review, without stop words, predicting star-rating buckets, and the networks of the ladder at
-the language model's width (word2vec start, language-model start, with adversarial training, and with virtual
-adversarial training on the unlabelled reviews as well). :func:`follow_up` plans them all, so that they train
+the language model's width (word2vec start, language-model start, with adversarial training, with virtual
+adversarial training on the unlabelled reviews as well, and that with entropy minimisation on them or with weight
+averaging). :func:`follow_up` plans them all, so that they train
 in one batch side by side (the longest first), and names the label under which each section of the notebook
 finds its result; :func:`ladder_jobs` gives the ladder's jobs alone (notebook 05 reads them back).
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .adversarial import DEFAULT_EPSILON
+from .adversarial import DEFAULT_EPSILON, ENTROPY_WEIGHT
 from .analysis import RATING_BUCKETS, rating_buckets
 from .embeddings import word2vec_unavailable
 from .experiment import Job, job
@@ -21,7 +22,15 @@ from .profiles import TRUNCATIONS, Params
 from .rundir import Prepared, without_stopwords
 
 LADDER_STARTS = ("word2vec start", "language-model start", "language-model start + AT",
-                 "language-model start + AT + VAT")
+                 "language-model start + AT + VAT", "language-model start + AT + VAT + EntMin",
+                 "language-model start + AT + VAT + EMA")
+# The rungs from virtual adversarial training on (it reads the unlabelled reviews while fine-tuning): planned only
+# when the profile's VAT is above 0. Each makes one change to the rung it builds on (BUILDS_ON).
+UNLABELLED_RUNGS = LADDER_STARTS[3:]
+BUILDS_ON = {**dict(zip(LADDER_STARTS[1:4], LADDER_STARTS[:3])), LADDER_STARTS[4]: LADDER_STARTS[3],
+             LADDER_STARTS[5]: LADDER_STARTS[3]}
+# Weight averaging's horizon on the ladder, in epochs (train.moving_average).
+AVERAGE_EPOCHS = 1.0
 
 
 @dataclass(frozen=True)
@@ -54,15 +63,17 @@ class FollowUp:
 def _ladder(prepared: Prepared, params: Params, lm_hidden: int) -> dict[str, Job]:
     """The ladder's networks: attention LSTMs at the language model's width and fine-tuning rate, each trained
     until its validation loss stops falling, up to ``LADDER_EPOCHS`` (the regularised rungs learn more slowly);
-    the VAT rung only when the profile's ``VAT`` ε is above 0 and 02 saved unlabelled reviews."""
+    the rungs from VAT on (VAT; VAT with entropy minimisation; VAT with weight averaging) only when the profile's
+    ``VAT`` ε is above 0 and 02 saved unlabelled reviews."""
     if prepared.language_model is None:
         return {}
     settings = dict(hidden_size=lm_hidden, lr=FINE_TUNE_LR, epochs=params.ladder_epochs)
-    options = {"word2vec start": {}, "language-model start": dict(language_model=True),
-               "language-model start + AT": dict(language_model=True, adversarial=DEFAULT_EPSILON),
-               "language-model start + AT + VAT": dict(language_model=True, adversarial=DEFAULT_EPSILON,
-                                                       vat=params.vat)}
-    starts = [s for s in LADDER_STARTS if "VAT" not in s or (params.vat > 0 and prepared.unlabelled is not None)]
+    at = dict(language_model=True, adversarial=DEFAULT_EPSILON)
+    vat = dict(at, vat=params.vat)
+    options = dict(zip(LADDER_STARTS, ({}, dict(language_model=True), at, vat, dict(vat, entropy=ENTROPY_WEIGHT),
+                                       dict(vat, average=AVERAGE_EPOCHS))))
+    unlabelled = params.vat > 0 and prepared.unlabelled is not None
+    starts = [s for s in LADDER_STARTS if s not in UNLABELLED_RUNGS or unlabelled]
     return {f"attention_lstm {lm_hidden} ({start})":
             job("attention_lstm", prepared, params, label=f"attention_lstm {lm_hidden} ({start})", **settings,
                 **options[start]) for start in starts}
@@ -84,7 +95,7 @@ def follow_up(best_name: str, prepared: Prepared, params: Params) -> FollowUp:
     other_start_name = "word2vec" if flipped else "random"
 
     jobs: dict[str, Job] = {}
-    jobs.update({label: ladder[label] for label in reversed(ladder_labels[2:])})  # VAT, AT: the longest, first
+    jobs.update({label: ladder[label] for label in reversed(ladder_labels[2:])})  # EMA … AT: the longest, first
     seeds = [f"{best_name} (seed {params.seed + i})" for i in range(1, params.seeds)]
     for i, label in enumerate(seeds, start=1):
         jobs[label] = job(best_name, prepared, params, label=label, seed=params.seed + i)

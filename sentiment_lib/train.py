@@ -61,6 +61,11 @@ class TrainConfig:
         vat: ``epsilon`` of virtual adversarial training on the reviews of ``fit``'s ``unlabelled`` loader
             (:func:`~sentiment_lib.adversarial.virtual_adversarial_loss`, same units; one unlabelled batch per
             training step); 0 turns it off.
+        entropy: weight of entropy minimisation on the same unlabelled batches
+            (:func:`~sentiment_lib.adversarial.unlabelled_loss`); 0 turns it off.
+        average: weight averaging: validation scores, and the training keeps, an exponential moving average of
+            the weights over about this many epochs (decay per step ``1 - 1 / (average × steps per epoch)``,
+            :class:`torch.optim.swa_utils.AveragedModel`) instead of the weights themselves; 0 turns it off.
         num_threads: ``torch.set_num_threads`` for the process; ``None`` leaves torch's default (one per
             core: the fastest on an otherwise idle machine; when other processes keep the cores busy, or
             several trainings run side by side, give each 1 thread: waiting for a descheduled thread at
@@ -80,6 +85,8 @@ class TrainConfig:
     amp_dtype: str | None = None
     adversarial: float = 0.0
     vat: float = 0.0
+    entropy: float = 0.0
+    average: float = 0.0
     num_threads: int | None = None
     progress: bool = True
 
@@ -104,6 +111,12 @@ class TrainConfig:
         if not self.vat >= 0:
             raise ValueError(f"vat (epsilon) must be >= 0, got {self.vat}: 0 turns it off; the quick profile "
                              "uses 0.1.")
+        if not self.entropy >= 0:
+            raise ValueError(f"entropy (weight) must be >= 0, got {self.entropy}: 0 turns it off, "
+                             f"{adv.ENTROPY_WEIGHT} is the usual weight.")
+        if not self.average >= 0:
+            raise ValueError(f"average (epochs) must be >= 0, got {self.average}: 0 turns weight averaging off, "
+                             "1 averages over about the last epoch.")
         if self.amp_dtype not in AMP_DTYPES:
             raise ValueError(f"amp_dtype must be one of {AMP_DTYPES}, got {self.amp_dtype!r}.")
         if self.num_threads is not None and self.num_threads < 1:
@@ -208,7 +221,8 @@ class Callback:
 class FitState:
     """Everything :func:`fit` knows about a training in progress (what a checkpoint saves and restores).
 
-    ``rows``: one dict per finished epoch (columns :data:`HISTORY_COLUMNS`); ``best_*``: the epoch with the
+    ``average``: the moving average of the weights (``TrainConfig.average`` > 0; ``None`` otherwise), the
+    network that is validated and kept; ``rows``: one dict per finished epoch (columns :data:`HISTORY_COLUMNS`); ``best_*``: the epoch with the
     lowest validation loss so far, its weights and metrics; ``epochs_without_gain``: epochs since then;
     ``finished``: the training ended (last epoch or early stop); ``earlier_seconds``: time spent by earlier
     processes on this training; ``resumed``: ``None``, ``"from epoch k"`` or ``"finished"``.
@@ -218,6 +232,7 @@ class FitState:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     train_loader: Iterable
+    average: torch.optim.swa_utils.AveragedModel | None = None
     rows: list[dict[str, float]] = field(default_factory=list)
     best_loss: float = math.inf
     best_epoch: int = 0
@@ -233,11 +248,15 @@ class FitState:
     def seconds(self) -> float:
         return self.earlier_seconds + time.perf_counter() - self.started
 
+    def scored(self) -> nn.Module:
+        """The network validation scores and the training keeps: the weights' moving average, or the model."""
+        return self.model if self.average is None else self.average.module
+
     def keep_if_best(self, epoch: int, val: dict[str, Any]) -> None:
-        """Remember this epoch's weights when its validation loss is the lowest so far."""
+        """Remember this epoch's weights (of :meth:`scored`) when its validation loss is the lowest so far."""
         if val["loss"] < self.best_loss:
             self.best_loss, self.best_epoch = val["loss"], epoch
-            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.best_state = {k: v.detach().clone() for k, v in self.scored().state_dict().items()}
             self.best_metrics = {k: v for k, v in val.items() if not isinstance(v, np.ndarray)}
             self.epochs_without_gain = 0
         else:
@@ -262,11 +281,12 @@ def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.O
                     device: torch.device | str = "cpu", grad_clip: float | None = None, progress: bool = True,
                     *, amp_dtype: str | None = None, desc: str = "train",
                     after_step: Callable[[], None] | None = None, adversarial: float = 0.0,
-                    vat: float = 0.0, unlabelled: Iterator | None = None) -> dict[str, float]:
+                    vat: float = 0.0, entropy: float = 0.0, unlabelled: Iterator | None = None) -> dict[str, float]:
     """One pass over ``loader`` in train mode, one optimizer (and scheduler) step per batch;
     ``after_step()`` is called after each. ``adversarial`` > 0 adds the loss on adversarially perturbed
     embeddings to each step (:mod:`sentiment_lib.adversarial`; twice the work). ``vat`` > 0 adds virtual
-    adversarial training on the next batch of ``unlabelled`` (an iterator of batches whose labels are not read).
+    adversarial training on the next batch of ``unlabelled`` (an iterator of batches whose labels are not read),
+    ``entropy`` > 0 entropy minimisation on it (:func:`~sentiment_lib.adversarial.unlabelled_loss`).
 
     Returns ``loss`` (mean per review) and the metrics of :func:`score` on the predictions made while
     training (dropout active).
@@ -286,10 +306,10 @@ def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.O
                 logits = model(batch.tokens, batch.lengths)
             loss = classification_loss(logits.float(), batch.labels)
             loss.backward()
-        if vat > 0:
+        if vat > 0 or entropy > 0:
             reviews = next(unlabelled).to(device)
-            adv.virtual_adversarial_loss(model, reviews.tokens, reviews.lengths, vat,
-                                         autocast=lambda: _autocast(device, amp_dtype)).backward()
+            adv.unlabelled_loss(model, reviews.tokens, reviews.lengths, vat, entropy,
+                                autocast=lambda: _autocast(device, amp_dtype)).backward()
         if grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
@@ -306,6 +326,16 @@ def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.O
         raise ValueError("The training loader yielded no batches; check that the training split is not empty.")
     prob = torch.cat(probs).numpy()
     return {"loss": total_loss / count, **score(torch.cat(labels).numpy(), prob)}
+
+
+def _averaging(average: torch.optim.swa_utils.AveragedModel, model: nn.Module,
+               then: Callable[[], None] | None) -> Callable[[], None]:
+    """An ``after_step`` that updates the moving average of ``model``'s weights, then runs ``then``."""
+    def step() -> None:
+        average.update_parameters(model)
+        if then is not None:
+            then()
+    return step
 
 
 def _stream(loader: Iterable, epoch: int) -> Iterator:
@@ -377,6 +407,15 @@ def predict_proba(model: nn.Module, loader: Iterable, device: torch.device | str
     return probabilities(logits).numpy()
 
 
+def moving_average(model: nn.Module, epochs: float, steps_per_epoch: int) -> torch.optim.swa_utils.AveragedModel:
+    """An exponential moving average of ``model``'s weights (and buffers) over about ``epochs`` epochs of
+    ``steps_per_epoch`` steps: decay ``1 - 1 / (epochs × steps_per_epoch)`` per ``update_parameters(model)``
+    (the first update copies the weights)."""
+    decay = 1.0 - 1.0 / max(1.0, epochs * steps_per_epoch)
+    return torch.optim.swa_utils.AveragedModel(
+        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: TrainConfig | None = None,
         callbacks: Sequence[Callback] = (), unlabelled: Iterable | None = None) -> FitResult:
     """Train ``model`` with AdamW and keep the weights of the epoch with the lowest validation loss.
@@ -386,14 +425,18 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: 
     multi-class ones (logits (B, C)). Early stopping: after ``config.patience`` epochs without a lower
     validation loss. At the end the best weights are loaded back into ``model``. ``callbacks`` join the
     loop at the points :class:`Callback` names (in the order given). ``unlabelled``: a loader of reviews
-    without labels for virtual adversarial training (``config.vat`` > 0); each epoch reads it from its start,
-    in that epoch's seeded order, one batch per training step (cycling when it is shorter).
+    without labels for virtual adversarial training and entropy minimisation (``config.vat`` or
+    ``config.entropy`` > 0); each epoch reads it from its start, in that epoch's seeded order, one batch per
+    training step (cycling when it is shorter). With ``config.average`` > 0 the moving average of the weights
+    is what validation scores, early stopping watches and the model holds at the end.
 
     Raises ``FloatingPointError`` if the validation loss is not finite (training diverged).
     """
     config = config or TrainConfig()
-    if config.vat > 0 and unlabelled is None:
-        raise ValueError("TrainConfig.vat > 0 needs reviews without labels: pass fit(..., unlabelled=loader).")
+    reads_unlabelled = config.vat > 0 or config.entropy > 0
+    if reads_unlabelled and unlabelled is None:
+        raise ValueError("TrainConfig.vat > 0 or entropy > 0 needs reviews without labels: pass "
+                         "fit(..., unlabelled=loader).")
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
     device = choose_device(config.device)
@@ -401,8 +444,11 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: 
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = make_scheduler(optimizer, config.warmup_steps, config.epochs * len(train_loader), config.decay)
-    state = FitState(model, optimizer, scheduler, train_loader)
+    average = moving_average(model, config.average, len(train_loader)) if config.average > 0 else None
+    state = FitState(model, optimizer, scheduler, train_loader, average=average)
     after_step, after_eval_batch = _call_each(callbacks, "after_step"), _call_each(callbacks, "after_eval_batch")
+    if average is not None:
+        after_step = _averaging(average, model, after_step)
     try:
         for callback in callbacks:
             callback.on_fit_start(state)
@@ -411,8 +457,9 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: 
             train = train_one_epoch(model, train_loader, optimizer, scheduler, device, config.grad_clip,
                                     config.progress, amp_dtype=config.amp_dtype, adversarial=config.adversarial,
                                     desc=f"epoch {epoch}/{config.epochs}", after_step=after_step,
-                                    vat=config.vat, unlabelled=_stream(unlabelled, epoch) if config.vat > 0 else None)
-            val = evaluate(model, val_loader, device, amp_dtype=config.amp_dtype, progress=config.progress,
+                                    vat=config.vat, entropy=config.entropy,
+                                    unlabelled=_stream(unlabelled, epoch) if reads_unlabelled else None)
+            val = evaluate(state.scored(), val_loader, device, amp_dtype=config.amp_dtype, progress=config.progress,
                            desc=f"epoch {epoch}/{config.epochs} validation", after_batch=after_eval_batch)
             if not math.isfinite(val["loss"]):
                 raise FloatingPointError(

@@ -1,9 +1,9 @@
 """Per-epoch checkpoints: a training killed part-way continues where it stopped, with the same result.
 
 :class:`Checkpoint` is a :class:`~sentiment_lib.train.Callback`. After every epoch it writes the whole training
-state — weights, optimiser, schedule, best epoch, history and the random generators — to one file, atomically;
-when :func:`~sentiment_lib.train.fit` starts with that file present, it restores the state and the loop goes on
-after the last finished epoch (or, when the training had finished, returns its result without training).
+state — weights (and their moving average), optimiser, schedule, best epoch, history and the random generators
+— to one file, atomically; when :func:`~sentiment_lib.train.fit` starts with that file present, it restores the
+state and the loop goes on after the last finished epoch (or, when the training had finished, returns its result without training).
 ``FitState.resumed`` says which: ``None``, ``"from epoch k"`` or ``"finished"``. The caller keys the file by
 everything the training depends on (:func:`sentiment_lib.experiment.checkpoint_path`).
 """
@@ -55,6 +55,8 @@ class Checkpoint(Callback):
         state.model.load_state_dict(saved["model"])
         state.optimizer.load_state_dict(saved["optimizer"])
         state.scheduler.load_state_dict(saved["scheduler"])
+        if state.average is not None:
+            state.average.load_state_dict(saved["average"])
         set_rng_state(saved["rng"])
         sampler = getattr(state.train_loader, "batch_sampler", None)
         if hasattr(sampler, "epoch"):
@@ -68,5 +70,7 @@ class Checkpoint(Callback):
         if not state.finished:  # what continuing needs; a finished training keeps only its result
             keep.update(model=state.model.state_dict(), optimizer=state.optimizer.state_dict(),
                         scheduler=state.scheduler.state_dict(), rng=rng_state())
+            if state.average is not None:
+                keep["average"] = state.average.state_dict()
         with atomic_path(self.path) as tmp:
             torch.save(keep, tmp)

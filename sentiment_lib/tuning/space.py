@@ -167,7 +167,8 @@ def values_for_model(name: str, params: Params, space: Mapping[str, Mapping[str,
     ``lstm`` with 2 layers; an ``embeddings`` start of ``"language model"`` is ``language_model=True``.
 
     Raises ``ValueError`` when the model is not searched (``rnn``, a multi-class model, 04's padded-last-step
-    pitfall, a network trained with virtual adversarial training) or a value lies outside ``space``.
+    pitfall, a network trained with virtual adversarial training, entropy minimisation or weight
+    averaging) or a value lies outside ``space``.
     """
     space = space if space is not None else search_space_spec(params)
     settings = dict(settings or {})
@@ -175,8 +176,9 @@ def values_for_model(name: str, params: Params, space: Mapping[str, Mapping[str,
     model, layers = ("lstm", 2) if architecture == "stacked_lstm" else (architecture, int(settings.get("num_layers") or 1))
     if model not in space["model"]["choices"]:
         raise ValueError(f"{name!r} is not searched by this study (models: {space['model']['choices']}).")
-    if settings.get("vat"):
-        raise ValueError(f"{name!r} trained with virtual adversarial training, which this study does not search.")
+    if settings.get("vat") or settings.get("entropy") or settings.get("average"):
+        raise ValueError(f"{name!r} trained on the unlabelled reviews (virtual adversarial training, entropy "
+                         "minimisation) or with weight averaging, which this study does not search.")
     if settings.get("read_padded_last_step") or settings.get("num_classes", 2) != 2:
         raise ValueError(f"{name!r} is not a configuration of this study (it reads padding or predicts "
                          f"{settings.get('num_classes')} classes).")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from sentiment_lib import experiment, ladder, linear, metrics
-from sentiment_lib.plans import LADDER_STARTS
+from sentiment_lib.plans import BUILDS_ON, LADDER_STARTS, UNLABELLED_RUNGS
 from sentiment_lib.runtime import Runtime
 
 from tiny_data import tiny_params, tiny_prepared
@@ -38,7 +38,8 @@ def test_the_ladder_has_a_row_per_rung_scored_on_test(climbed_inputs):
     word2vec, lm_start = runs["word2vec start"], runs["language-model start"]
     assert rungs.table.loc[word2vec.name, "train_seconds"] == pytest.approx(word2vec.fit.seconds)
     assert rungs.table.loc[lm_start.name, "train_seconds"] == pytest.approx(lm_start.fit.seconds + 100.0)
-    assert len(rungs.climb) == 5 and set(rungs.climb["verdict"]) <= {
+    # each rung against the one it builds on (5 of them), the average against its network and its partner
+    assert len(rungs.climb) == 7 and set(rungs.climb["verdict"]) <= {
         *(f"{a} better" for a in rungs.probs), "within test noise", "within seed spread"}
 
 
@@ -58,16 +59,19 @@ def test_a_narrower_network_of_the_same_configuration_is_one_row(climbed_inputs)
     prepared, runs, _, partner = climbed_inputs
     same = ladder.climb(prepared, runs, partner, narrower=runs["word2vec start"])
     assert list(same.table.index).count(runs["word2vec start"].name) == 1
-    assert len(same.table) == 6
+    assert len(same.table) == len(LADDER_STARTS) + 2
 
 
 def test_claims_and_recorded_rows_follow_the_paired_table(climbed_inputs):
     prepared, runs, _, partner = climbed_inputs
     rungs = ladder.climb(prepared, runs, partner, seed_std=0.0)
     at, plain = runs["language-model start + AT"], runs["language-model start"]
-    vat = runs["language-model start + AT + VAT"]
-    on_vat, first, second = rungs.claims()
-    assert on_vat.holds == (vat.fit.best_val_loss < at.fit.best_val_loss)  # VAT is kept only if validation says so
+    *on_unlabelled, first, second = rungs.claims()
+    assert len(on_unlabelled) == 3
+    for claim, start in zip(on_unlabelled, UNLABELLED_RUNGS):  # each kept only if validation says so
+        rung, below = runs[start], runs[BUILDS_ON[start]]
+        assert claim.holds == (rung.fit.best_val_loss < below.fit.best_val_loss)
+        assert f"{rungs.climb.loc[f'{rung.name} vs {below.name}', 'verdict']}" in claim.evidence
     assert first.holds == (rungs.climb.loc[f"{at.name} vs {plain.name}", "verdict"] == f"{at.name} better")
     assert second.holds == (rungs.climb.loc[f"{rungs.blend} vs {rungs.chosen.name}", "verdict"]
                             == f"{rungs.blend} better")
@@ -103,6 +107,7 @@ def test_the_section_2_network_is_one_row_only_when_it_trained_exactly_as_the_wo
     rung = runs["word2vec start"]
     capped = dataclasses.replace(rung.configuration, epochs=rung.configuration.epochs + 4)
     stopped = dataclasses.replace(rung, configuration=capped, fit=dataclasses.replace(rung.fit, stopped_early=True))
-    assert len(ladder.climb(prepared, runs, partner, narrower=stopped).table) == 6  # the same training: one row
+    rows = len(LADDER_STARTS) + 2  # the rungs, the average and the partner
+    assert len(ladder.climb(prepared, runs, partner, narrower=stopped).table) == rows  # the same training: one row
     ran_on = dataclasses.replace(stopped, fit=dataclasses.replace(rung.fit, stopped_early=False))
-    assert len(ladder.climb(prepared, runs, partner, narrower=ran_on).table) == 7  # another training: its own row
+    assert len(ladder.climb(prepared, runs, partner, narrower=ran_on).table) == rows + 1  # another: its own row

@@ -4,7 +4,7 @@ import dataclasses
 import numpy as np
 
 from sentiment_lib import plans
-from sentiment_lib.adversarial import DEFAULT_EPSILON
+from sentiment_lib.adversarial import DEFAULT_EPSILON, ENTROPY_WEIGHT
 from sentiment_lib.batching import EncodedSplit
 
 from tiny_data import tiny_params, tiny_prepared
@@ -17,17 +17,24 @@ def _prepared(language_model=True, unlabelled=True):
                                unlabelled=extra)
 
 
-def test_the_ladder_has_a_vat_rung_when_02_saved_unlabelled_reviews_and_trains_it_first():
+def test_the_ladder_has_its_unlabelled_rungs_when_02_saved_unlabelled_reviews_and_trains_them_first():
     params = tiny_params(lm_hidden=16, vat=0.5)
     plan = plans.follow_up("lstm", _prepared(), params)
     assert list(plan.ladder) == list(plans.LADDER_STARTS)
     vat = plan.jobs[plan.ladder["language-model start + AT + VAT"]].configuration
     assert vat.vat == 0.5 and vat.adversarial == DEFAULT_EPSILON and vat.language_model  # the profile's VAT ε
     assert vat.model.hidden_size == 16 and vat.epochs == params.ladder_epochs  # the language model's width
-    assert list(plan.jobs)[:2] == [plan.ladder["language-model start + AT + VAT"],
-                                   plan.ladder["language-model start + AT"]]  # the longest first
-    at = plan.jobs[plan.ladder["language-model start + AT"]].configuration
+    assert list(plan.jobs)[:4] == [plan.ladder[s] for s in reversed(plans.LADDER_STARTS[2:])]  # the longest first
+    configurations = [plan.jobs[plan.ladder[s]].configuration for s in plans.LADDER_STARTS[2:]]
+    at, _, entropy, averaged = configurations
     assert at.vat == 0.0 and dataclasses.replace(at, vat=vat.vat) == vat  # one change between the rungs
+    assert dataclasses.replace(vat, entropy=ENTROPY_WEIGHT) == entropy  # each one change to the VAT rung
+    assert dataclasses.replace(vat, average=plans.AVERAGE_EPOCHS) == averaged
+    for start, below in plans.BUILDS_ON.items():  # each rung is one change to the one it builds on
+        assert plans.LADDER_STARTS.index(below) < plans.LADDER_STARTS.index(start)
+        changed = {k for k, v in vars(plan.jobs[plan.ladder[start]].configuration).items()
+                   if v != vars(plan.jobs[plan.ladder[below]].configuration)[k]}
+        assert len(changed) == 1, (start, changed)
 
 
 def test_without_unlabelled_reviews_a_vat_size_or_a_language_model_the_ladder_is_shorter():

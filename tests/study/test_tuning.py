@@ -329,7 +329,11 @@ def test_values_for_model_puts_a_04_model_in_the_search_space_terms():
         space.values_for_model("gru", params, settings={"hidden_size": 512})
     with pytest.raises(ValueError, match="virtual adversarial training"):  # a setting the study does not search
         space.values_for_model("gru", params, settings={"adversarial": 0.25, "vat": 0.25})
-    assert space.values_for_model("gru", params, settings={"vat": 0.0})["adversarial"] == 0.0
+    for unsearched in ({"entropy": 1.0}, {"average": 1.0}):  # entropy minimisation, weight averaging
+        with pytest.raises(ValueError, match="weight averaging, which this study does not search"):
+            space.values_for_model("gru", params, settings={"adversarial": 0.25, **unsearched})
+    assert space.values_for_model("gru", params, settings={"vat": 0.0, "entropy": 0.0, "average": 0.0}
+                                  )["adversarial"] == 0.0
 
 
 def _recorded(configuration, embeddings="word2vec", val_loss=0.3, **row):
@@ -738,7 +742,7 @@ def test_04s_ladder_networks_come_back_from_their_checkpoints_as_candidates(prep
                                   unlabelled=EncodedSplit(list(prepared.splits["train"].ids[:32]), np.full(32, -1)))
     trained_in_04 = experiment.train_many(list(plans.ladder_jobs(with_lm, params).values()), device="cpu")
     back = final_model.ladder_candidates(with_lm, params, "cpu")
-    assert [r.name for r in back] == [r.name for r in trained_in_04] and len(back) == 4  # with the VAT rung
+    assert [r.name for r in back] == [r.name for r in trained_in_04] and len(back) == 6  # with the unlabelled rungs
     assert all(r.fit.resumed == "finished" and r.test is None for r in back)  # read back, not scored on test
     assert [r.fit.best_val_loss for r in back] == [r.fit.best_val_loss for r in trained_in_04]
     test = {"accuracy": 0.75, "precision": 0.7, "recall": 0.8, "f1": 0.74, "roc_auc": 0.8}
