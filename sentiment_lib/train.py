@@ -113,7 +113,7 @@ class TrainConfig:
                              "uses 0.1.")
         if not self.entropy >= 0:
             raise ValueError(f"entropy (weight) must be >= 0, got {self.entropy}: 0 turns it off, "
-                             f"{adv.ENTROPY_WEIGHT} is the usual weight.")
+                             f"{adv.ENTROPY_WEIGHT} is the ladder's weight.")
         if not self.average >= 0:
             raise ValueError(f"average (epochs) must be >= 0, got {self.average}: 0 turns weight averaging off, "
                              "1 averages over about the last epoch.")
