@@ -134,8 +134,8 @@ def configuration_for(name: str, params: Params, vocab_size: int, num_classes: i
     ``settings`` replace fields of :class:`~sentiment_lib.models.ModelConfig` (``hidden_size``, ``dropout``,
     ``read_padded_last_step``, …) or of :class:`Configuration` (``lr``, ``epochs``, ``patience``, ``max_len``,
     ``truncation``, ``pretrained``, ``language_model``, ``adversarial``, ``vat``, ``entropy``, ``average``,
-    ``padded_batches``); ``pretrained``
-    defaults to ``params.embeddings == "word2vec"``. Any other name is a ``ValueError`` listing both.
+    ``padded_batches``); ``pretrained`` defaults to ``params.embeddings == "word2vec"``. Any other name is a
+    ``ValueError`` listing both.
     """
     unknown = sorted(set(settings) - _MODEL_FIELDS - _TRAINING_FIELDS)
     if unknown:
@@ -232,7 +232,8 @@ def loaders_for(splits: Mapping[str, EncodedSplit], configuration: Configuration
 def unlabelled_loader(prepared: Prepared, configuration: Configuration, seed: int) -> Any:
     """A shuffled, seeded loader of the run's unlabelled reviews (``Prepared.unlabelled``) read as the
     configuration reads its training reviews (``max_len``, ``truncation``, batch size): what virtual adversarial
-    training and entropy minimisation draw one batch from per step. ``ValueError`` naming the fix when 02 saved none."""
+    training and entropy minimisation draw one batch from per step. ``ValueError`` naming the fix when 02 saved
+    none."""
     if prepared.unlabelled is None or not len(prepared.unlabelled):
         raise ValueError("Virtual adversarial training and entropy minimisation need the run's unlabelled reviews, "
                          "which this run's prepared data do not hold: rerun notebook 02 with PRETRAIN_REVIEWS > 0, "

@@ -222,10 +222,10 @@ class FitState:
     """Everything :func:`fit` knows about a training in progress (what a checkpoint saves and restores).
 
     ``average``: the moving average of the weights (``TrainConfig.average`` > 0; ``None`` otherwise), the
-    network that is validated and kept; ``rows``: one dict per finished epoch (columns :data:`HISTORY_COLUMNS`); ``best_*``: the epoch with the
-    lowest validation loss so far, its weights and metrics; ``epochs_without_gain``: epochs since then;
-    ``finished``: the training ended (last epoch or early stop); ``earlier_seconds``: time spent by earlier
-    processes on this training; ``resumed``: ``None``, ``"from epoch k"`` or ``"finished"``.
+    network that is validated and kept; ``rows``: one dict per finished epoch (columns :data:`HISTORY_COLUMNS`);
+    ``best_*``: the epoch with the lowest validation loss so far, its weights and metrics; ``epochs_without_gain``:
+    epochs since then; ``finished``: the training ended (last epoch or early stop); ``earlier_seconds``: time spent
+    by earlier processes on this training; ``resumed``: ``None``, ``"from epoch k"`` or ``"finished"``.
     """
 
     model: nn.Module

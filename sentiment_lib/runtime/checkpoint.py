@@ -3,7 +3,8 @@
 :class:`Checkpoint` is a :class:`~sentiment_lib.train.Callback`. After every epoch it writes the whole training
 state — weights (and their moving average), optimiser, schedule, best epoch, history and the random generators
 — to one file, atomically; when :func:`~sentiment_lib.train.fit` starts with that file present, it restores the
-state and the loop goes on after the last finished epoch (or, when the training had finished, returns its result without training).
+state and the loop goes on after the last finished epoch (or, when the training had finished, returns its result
+without training).
 ``FitState.resumed`` says which: ``None``, ``"from epoch k"`` or ``"finished"``. The caller keys the file by
 everything the training depends on (:func:`sentiment_lib.experiment.checkpoint_path`).
 """
