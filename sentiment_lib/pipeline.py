@@ -13,6 +13,7 @@ longer matches their source notebook).
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -230,7 +231,6 @@ def use_scratch_run_dirs(prefix: str = "sentiment-regression-") -> Path:
     (an Optuna study with other settings, say) must neither leak into them nor break them. Kernels
     started afterwards inherit these variables. Returns the folder.
     """
-    import os
     import tempfile
 
     scratch = Path(tempfile.mkdtemp(prefix=prefix))
@@ -241,7 +241,9 @@ def use_scratch_run_dirs(prefix: str = "sentiment-regression-") -> Path:
 
 def write_snapshots(names: Sequence[str] | None = None) -> dict[str, float]:
     """Regenerate the nbval snapshots: the chain on the ``smoke`` profile, run from scratch
-    (fresh run directories), into tests/regression/."""
+    (fresh run directories), into tests/regression/, without progress bars in their outputs (the kernels inherit
+    ``SENTIMENT_PROGRESS=0``, as under ``make test``: nbval compares every output)."""
     use_scratch_run_dirs()
+    os.environ["SENTIMENT_PROGRESS"] = "0"
     return run_chain(SNAPSHOT_PROFILE, names, out_dir=snapshots_dir(), html=False, progress=False,
                      publish=False)

@@ -212,3 +212,22 @@ def test_notebook_kernels_talk_over_ipc_not_tcp(tmp_path, capfd):
     out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
     assert out.cells[0].outputs[0]["text"].strip() == "ipc"
     assert "running over TCP" not in capfd.readouterr().err
+
+
+def test_snapshots_are_written_without_progress_bars(monkeypatch, tmp_path):
+    """The kernels of `snapshots` inherit SENTIMENT_PROGRESS=0 whatever the shell had: a progress bar in a snapshot
+    is an output nbval would compare (and fail on) under `make test`."""
+    seen = {}
+
+    def fake_chain(profile, names, **options):
+        seen.update(profile=profile, progress=os.environ.get("SENTIMENT_PROGRESS"),
+                    artifacts=os.environ.get("SENTIMENT_ARTIFACTS"))
+        return {}
+
+    monkeypatch.setenv("SENTIMENT_PROGRESS", "1")
+    for name in ("SENTIMENT_ARTIFACTS", "SENTIMENT_REPORTS"):
+        monkeypatch.setenv(name, str(tmp_path / name))  # restored after the test, as SENTIMENT_PROGRESS is
+    monkeypatch.setattr(pipeline, "run_chain", fake_chain)
+    pipeline.write_snapshots(["02"])
+    assert seen["profile"] == "smoke" and seen["progress"] == "0"
+    assert not config.progress_enabled()
