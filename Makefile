@@ -36,7 +36,7 @@ unit: $(STAMP) ## unit tests only (fast, no real data)
 	$(TEST_ENV) $(PY) -m pytest tests --ignore=tests/regression -m "not slow"
 
 snapshots: $(STAMP) ## re-execute the regression snapshots (smoke profile) after changing a notebook
-	SENTIMENT_PROGRESS=0 $(PY) -m sentiment_lib snapshots
+	$(PY) -m sentiment_lib snapshots
 
 site: $(STAMP) ## rebuild and check the report site of reports/PROFILE/ (make run builds it too)
 	$(PY) -m sentiment_lib site --profile $(PROFILE)

@@ -185,3 +185,15 @@ def tiny_reviews():
 def tiny_table():
     """The (split, id, rating, label, text) rows ``load_reviews`` must return for them, in order."""
     return list(TINY_TABLE)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test (two-core CI machines: tiny models are faster with one, and timings stay
+    stable); the previous count is restored afterwards. Modules use it with ``pytestmark``."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

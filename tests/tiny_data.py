@@ -79,3 +79,48 @@ def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+def tiny_network_and_batch(num_classes: int = 2):
+    """A tiny BiLSTM-pooling network in eval mode (no dropout: every pass sees the same network) and a batch of
+    6 padded reviews: (model, tokens (6, 9), lengths (6,)). For the losses of :mod:`sentiment_lib.adversarial`."""
+    import torch
+
+    from sentiment_lib.models import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name="bilstm_pool", vocab_size=40, embed_dim=8, hidden_size=6,
+                                    num_classes=num_classes))
+    tokens = torch.randint(2, 40, (6, 9))
+    lengths = torch.tensor([9, 7, 5, 4, 2, 1])
+    tokens[torch.arange(9)[None, :] >= lengths[:, None]] = 0
+    return model.eval(), tokens, lengths
+
+
+def unlabelled_reviews(prepared: Prepared, n: int = 80) -> EncodedSplit:
+    """The first ``n`` training reviews with labels -1, which a loss would choke on: nothing may read them."""
+    ids = [np.asarray(x) for x in prepared.splits["train"].ids[:n]]
+    return EncodedSplit(ids, np.full(n, -1))
+
+
+def fit_with_unlabelled(epochs: int, seed: int = 3, callbacks=(), unlabelled: bool = True, **settings):
+    """``train.fit`` of a tiny BiLSTM-pooling network on :func:`tiny_prepared` reviews, with a loader of
+    :func:`unlabelled_reviews` (or none, ``unlabelled=False``) and ``TrainConfig`` ``settings`` (``vat``,
+    ``entropy``, ``average``). Returns (the fit's result, the model, the train and val loaders)."""
+    import torch
+
+    from sentiment_lib.batching import make_loader
+    from sentiment_lib.models import ModelConfig, build_model
+    from sentiment_lib.train import TrainConfig, fit
+
+    prepared = tiny_prepared(n_train=96, n_val=48, n_test=16)
+    loaders = {k: make_loader(prepared.splits[k], 32, 64, "head", shuffle=k == "train", seed=seed)
+               for k in ("train", "val")}
+    extra = make_loader(unlabelled_reviews(prepared), 32, 64, "head", shuffle=True, seed=seed, binary=False)
+    torch.manual_seed(seed)
+    model = build_model(ModelConfig(name="bilstm_pool", vocab_size=len(prepared.vocab), embed_dim=8, hidden_size=6))
+    result = fit(model, loaders["train"], loaders["val"],
+                 TrainConfig(epochs=epochs, lr=1e-2, patience=None, seed=seed, device="cpu", progress=False,
+                             num_threads=1, **settings),
+                 callbacks=callbacks, unlabelled=extra if unlabelled else None)
+    return result, model, loaders

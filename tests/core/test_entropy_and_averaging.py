@@ -3,26 +3,17 @@ combined unlabelled loss against its parts, the moving average against its recur
 (the averaged weights are what is validated and kept, and a stopped training resumes to the same result)."""
 import math
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from sentiment_lib import adversarial as adv
-from sentiment_lib.batching import EncodedSplit, make_loader
-from sentiment_lib.models import ModelConfig, build_model
 from sentiment_lib.runtime.checkpoint import Checkpoint
-from sentiment_lib.train import Callback, TrainConfig, evaluate, fit, moving_average
+from sentiment_lib.train import Callback, TrainConfig, evaluate, moving_average
 
-from tiny_data import tiny_prepared
+from tiny_data import fit_with_unlabelled, tiny_network_and_batch
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_entropy_matches_its_formula_and_its_extremes():
@@ -35,19 +26,9 @@ def test_entropy_matches_its_formula_and_its_extremes():
     assert adv.entropy(torch.zeros(3, 5)).item() == pytest.approx(math.log(5), rel=1e-6)  # uniform over 5 classes
 
 
-def _model_and_batch(num_classes=2):
-    torch.manual_seed(0)
-    model = build_model(ModelConfig(name="bilstm_pool", vocab_size=40, embed_dim=8, hidden_size=6,
-                                    num_classes=num_classes))
-    tokens = torch.randint(2, 40, (6, 9))
-    lengths = torch.tensor([9, 7, 5, 4, 2, 1])
-    tokens[torch.arange(9)[None, :] >= lengths[:, None]] = 0
-    return model.eval(), tokens, lengths  # eval: no dropout, so every pass sees the same network
-
-
 @pytest.mark.parametrize("num_classes", [2, 4])
 def test_the_unlabelled_loss_is_vat_plus_the_weighted_entropy(num_classes):
-    model, tokens, lengths = _model_and_batch(num_classes)
+    model, tokens, lengths = tiny_network_and_batch(num_classes)
     torch.manual_seed(5)
     both = adv.unlabelled_loss(model, tokens, lengths, vat=0.5, entropy_weight=2.0)
     torch.manual_seed(5)  # the same random start of the power iteration
@@ -61,7 +42,7 @@ def test_the_unlabelled_loss_is_vat_plus_the_weighted_entropy(num_classes):
 
 
 def test_steps_on_the_entropy_term_make_the_predictions_surer():
-    model, tokens, lengths = _model_and_batch()
+    model, tokens, lengths = tiny_network_and_batch()
     with torch.no_grad():
         before = adv.entropy(model(tokens, lengths)).item()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
@@ -74,7 +55,7 @@ def test_steps_on_the_entropy_term_make_the_predictions_surer():
 
 
 def test_the_unlabelled_loss_refuses_nothing_to_do_and_negative_sizes():
-    model, tokens, lengths = _model_and_batch()
+    model, tokens, lengths = tiny_network_and_batch()
     for vat, weight in [(0.0, 0.0), (-0.1, 1.0), (0.5, -1.0)]:
         with pytest.raises(ValueError, match="vat > 0 or entropy_weight > 0"):
             adv.unlabelled_loss(model, tokens, lengths, vat=vat, entropy_weight=weight)
@@ -96,11 +77,6 @@ def test_the_moving_average_follows_its_recurrence():
     assert seen == pytest.approx([1.0, 2.0, 0.5])  # the first update copies; then halfway each step
 
 
-def _unlabelled(prepared, n=80):
-    ids = [np.asarray(x) for x in prepared.splits["train"].ids[:n]]
-    return EncodedSplit(ids, np.full(n, -1))  # labels a loss would choke on: nothing may read them
-
-
 class _Stop(Callback):
     """Stops a training after ``epoch`` epochs, as a killed process would (after the checkpoint's save)."""
 
@@ -113,17 +89,7 @@ class _Stop(Callback):
 
 
 def _fit(seed=3, callbacks=(), unlabelled=True, **settings):
-    prepared = tiny_prepared(n_train=96, n_val=48, n_test=16)
-    loaders = {k: make_loader(prepared.splits[k], 32, 64, "head", shuffle=k == "train", seed=seed)
-               for k in ("train", "val")}
-    extra = make_loader(_unlabelled(prepared), 32, 64, "head", shuffle=True, seed=seed, binary=False)
-    torch.manual_seed(seed)
-    model = build_model(ModelConfig(name="bilstm_pool", vocab_size=len(prepared.vocab), embed_dim=8, hidden_size=6))
-    result = fit(model, loaders["train"], loaders["val"],
-                 TrainConfig(epochs=4, lr=1e-2, patience=None, seed=seed, device="cpu", progress=False,
-                             num_threads=1, **settings),
-                 callbacks=callbacks, unlabelled=extra if unlabelled else None)
-    return result, model, loaders
+    return fit_with_unlabelled(4, seed=seed, callbacks=callbacks, unlabelled=unlabelled, **settings)
 
 
 def test_training_with_entropy_minimisation_learns_is_reproducible_and_differs():

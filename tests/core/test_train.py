@@ -12,13 +12,7 @@ from sentiment_lib.train import HISTORY_COLUMNS, Callback, TrainConfig, evaluate
 VOCAB, SIGNAL = 20, 5
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two-core CI machines: one thread is faster for these tiny models and keeps timings stable."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def synthetic_split(n, seed, signal_at_start=False, invert=False, max_tokens=12):

@@ -5,11 +5,10 @@ import pytest
 import torch
 
 from sentiment_lib import adversarial as adv
-from sentiment_lib.batching import EncodedSplit, make_loader
-from sentiment_lib.models import ModelConfig, build_model
-from sentiment_lib.train import TrainConfig, _stream, fit
+from sentiment_lib.batching import make_loader
+from sentiment_lib.train import TrainConfig, _stream
 
-from tiny_data import tiny_prepared
+from tiny_data import fit_with_unlabelled, tiny_network_and_batch, tiny_prepared, unlabelled_reviews
 
 
 def test_the_divergence_is_zero_for_the_same_prediction_and_matches_the_textbook_formula():
@@ -24,17 +23,8 @@ def test_the_divergence_is_zero_for_the_same_prediction_and_matches_the_textbook
     assert adv._kl_from_logits(clean4, moved4).item() == pytest.approx(categorical.item(), rel=1e-5)
 
 
-def _model_and_batch(name="bilstm_pool", num_classes=2):
-    torch.manual_seed(0)
-    model = build_model(ModelConfig(name=name, vocab_size=40, embed_dim=8, hidden_size=6, num_classes=num_classes))
-    tokens = torch.randint(2, 40, (6, 9))
-    lengths = torch.tensor([9, 7, 5, 4, 2, 1])
-    tokens[torch.arange(9)[None, :] >= lengths[:, None]] = 0
-    return model.eval(), tokens, lengths  # eval: no dropout, so every pass sees the same network
-
-
 def test_the_power_iteration_finds_a_direction_that_moves_the_prediction_more_than_chance():
-    model, tokens, lengths = _model_and_batch()
+    model, tokens, lengths = tiny_network_and_batch()
     torch.manual_seed(1)
     found = adv.virtual_adversarial_loss(model, tokens, lengths, epsilon=0.5).item()
     with adv.captured(model.embedding) as seen, torch.no_grad():
@@ -50,7 +40,7 @@ def test_the_power_iteration_finds_a_direction_that_moves_the_prediction_more_th
 
 
 def test_the_loss_trains_every_parameter_it_reaches_and_reads_no_label():
-    model, tokens, lengths = _model_and_batch(num_classes=4)  # multi-class: softmax divergence
+    model, tokens, lengths = tiny_network_and_batch(num_classes=4)  # multi-class: softmax divergence
     model.train()
     adv.virtual_adversarial_loss(model, tokens, lengths, epsilon=0.5).backward()
     assert model.embedding.weight.grad is not None and model.embedding.weight.grad.abs().sum() > 0
@@ -59,21 +49,8 @@ def test_the_loss_trains_every_parameter_it_reaches_and_reads_no_label():
         adv.virtual_adversarial_loss(model, tokens, lengths, epsilon=0.0)
 
 
-def _unlabelled(prepared, n=80):
-    ids = [np.asarray(x) for x in prepared.splits["train"].ids[:n]]
-    return EncodedSplit(ids, np.full(n, -1))  # labels a loss would choke on: VAT must not read them
-
-
 def _fit(vat, seed=3, unlabelled=True):
-    prepared = tiny_prepared(n_train=96, n_val=48, n_test=16)
-    loaders = {k: make_loader(prepared.splits[k], 32, 64, "head", shuffle=k == "train", seed=seed)
-               for k in ("train", "val")}
-    extra = make_loader(_unlabelled(prepared), 32, 64, "head", shuffle=True, seed=seed, binary=False)
-    torch.manual_seed(seed)
-    model = build_model(ModelConfig(name="bilstm_pool", vocab_size=len(prepared.vocab), embed_dim=8, hidden_size=6))
-    return fit(model, loaders["train"], loaders["val"],
-               TrainConfig(epochs=3, lr=1e-2, patience=None, seed=seed, device="cpu", progress=False, vat=vat,
-                           num_threads=1), unlabelled=extra if unlabelled else None)
+    return fit_with_unlabelled(3, seed=seed, unlabelled=unlabelled, vat=vat)[0]
 
 
 def test_training_with_vat_learns_is_reproducible_and_differs_from_clean_training():
@@ -91,7 +68,8 @@ def test_vat_without_unlabelled_reviews_or_with_a_negative_size_is_refused():
 
 
 def test_each_epoch_reads_its_own_order_whatever_came_before_and_cycles():
-    loader = make_loader(_unlabelled(tiny_prepared(), n=40), 16, 64, "head", shuffle=True, seed=0, binary=False)
+    loader = make_loader(unlabelled_reviews(tiny_prepared(), n=40), 16, 64, "head", shuffle=True, seed=0,
+                         binary=False)
     first = [b.index.tolist() for _, b in zip(range(3), _stream(loader, 2))]
     _ = [b for _, b in zip(range(7), _stream(loader, 1))]  # another epoch read in between
     assert [b.index.tolist() for _, b in zip(range(3), _stream(loader, 2))] == first  # as a resumed run reads it
