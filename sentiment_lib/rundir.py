@@ -296,15 +296,18 @@ def load_run(profile: str, **overrides: Any) -> tuple[Params, Prepared]:
 # --------------------------------------------------------------------------------------------
 
 
-def run_settings(params: Params, prepared: Prepared) -> pd.DataFrame:
+def run_settings(params: Params, prepared: Prepared, ladder: bool = False) -> pd.DataFrame:
     """What a training notebook runs with, as a one-column table for its first page: the reviews per subset,
-    the vocabulary, what a network reads and how it is trained."""
+    the vocabulary, what a network reads and how it is trained; with ``ladder`` (notebook 04) also the epoch
+    cap of the ladder's networks and the ε of its virtual adversarial training (0: no such rung)."""
     rows = {f"{name} reviews": f"{len(split):,}" for name, split in prepared.splits.items()}
     rows |= {"vocabulary (words)": f"{len(prepared.vocab):,}",
              "tokens read per review": f"{params.max_len} ({params.truncation})",
              "embedding start": params.embeddings, "embedding / hidden size": f"{params.embed_dim} / {params.hidden_size}",
              "dropout": params.dropout, "learning rate": params.lr, "batch size": params.batch_size,
              "epochs (early-stopping patience)": f"up to {params.epochs} ({params.patience})", "seed": params.seed}
+    if ladder:
+        rows |= {"ladder networks: epochs (VAT ε)": f"up to {params.ladder_epochs} ({params.vat:g})"}
     return pd.Series(rows, name=f"profile {params.profile}").to_frame()
 
 

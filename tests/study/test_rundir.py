@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from sentiment_lib.runtime import lock as run_lock
-from sentiment_lib import config, rundir
+from sentiment_lib import config, profiles, rundir
 from sentiment_lib.rundir import Prepared, encode_reviews, load_prepared, prepared_dir, save_prepared
 from sentiment_lib.text import UNK, tokenize
 
@@ -176,3 +176,13 @@ def test_an_empty_lock_left_by_a_dead_run_is_taken_over():
     with run_lock.lock("smoke") as held:
         assert f'"pid": {os.getpid()}' in held.read_text()
     assert not path.exists()
+
+
+def test_the_run_settings_table_shows_the_ladder_rows_only_where_asked(subsets):
+    prep, _ = prepare(subsets)
+    params = profiles.resolve("smoke", ladder_epochs=7, vat=0.25)
+    plain, with_ladder = rundir.run_settings(params, prep), rundir.run_settings(params, prep, ladder=True)
+    assert plain.loc["train reviews"].item() == f"{len(prep.splits['train']):,}"
+    assert not any("ladder" in row for row in plain.index)
+    assert with_ladder.loc["ladder networks: epochs (VAT ε)"].item() == "up to 7 (0.25)"
+    assert with_ladder.drop("ladder networks: epochs (VAT ε)").equals(plain)
