@@ -136,19 +136,19 @@ def ladder_candidates(prepared: Prepared, params: Params, device: str = "auto", 
 
 
 def members_frame(members: Sequence[ModelRun]) -> pd.DataFrame:
-    """One row per retrained member (indexed by its name): the trial's parameters (columns in search-space
-    order) and validation loss, then the retraining's best epoch, epochs run, and validation loss and accuracy
-    at the kept epoch (no wall times, so that the table is the same on every run with the same seed;
-    ``m.fit.seconds`` has them)."""
+    """One row per retrained member (indexed by its name): first the retraining's validation loss and accuracy at
+    the kept epoch, its best epoch, epochs run and the trial's validation loss, then the trial's parameters
+    (columns in search-space order) (no wall times, so that the table is the same on every run with the same
+    seed; ``m.fit.seconds`` has them)."""
     rows = {}
     for m in members:
-        rows[m.name] = {**m.trial.params, "trial_val_loss": m.trial.user_attrs.get("val_loss", np.nan),
+        rows[m.name] = {"val_loss": m.fit.best_val_loss, "val_accuracy": m.fit.best_val_metrics.get("accuracy", np.nan),
                         "best_epoch": m.fit.best_epoch, "epochs_run": m.fit.epochs_run,
-                        "val_loss": m.fit.best_val_loss,
-                        "val_accuracy": m.fit.best_val_metrics.get("accuracy", np.nan)}
+                        "trial_val_loss": m.trial.user_attrs.get("val_loss", np.nan), **m.trial.params}
     frame = pd.DataFrame.from_dict(rows, orient="index")
-    order = [c for c in SPACE_ORDER if c in frame.columns]
-    return frame[order + [c for c in frame.columns if c not in order]]
+    measured = ["val_loss", "val_accuracy", "best_epoch", "epochs_run", "trial_val_loss"]
+    return frame[measured + [c for c in SPACE_ORDER if c in frame.columns]
+                 + [c for c in frame.columns if c not in measured and c not in SPACE_ORDER]]
 
 
 def select_members(members: Sequence[ModelRun], prepared: Prepared, batch_size: int = 256

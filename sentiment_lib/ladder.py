@@ -36,10 +36,10 @@ from .rundir import Prepared
 
 
 _UNLABELLED_CLAIMS = {
-    UNLABELLED_RUNGS[0]: "Virtual adversarial training on the unlabelled reviews lowers the validation loss of "
+    UNLABELLED_RUNGS[0]: "On validation, virtual adversarial training on the unlabelled reviews lowers the loss of "
                          "adversarial training alone.",
-    UNLABELLED_RUNGS[1]: "Entropy minimisation on the unlabelled reviews lowers the validation loss of AT + VAT.",
-    UNLABELLED_RUNGS[2]: "Weight averaging lowers the validation loss of AT + VAT.",
+    UNLABELLED_RUNGS[1]: "On validation, entropy minimisation on the unlabelled reviews lowers the loss of AT + VAT.",
+    UNLABELLED_RUNGS[2]: "On validation, weight averaging lowers the loss of AT + VAT.",
 }
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.transforms import ScaledTranslation
 
 from .metrics import roc_points
 
@@ -202,7 +203,9 @@ def plot_accuracy_intervals(table: pd.DataFrame, ax: Axes | None = None, title: 
     if references:  # below the axes: a legend inside would hide dots and values
         ax.scatter([], [], color="#b56576", label="linear reference")
         ax.scatter([], [], color="#1d3557", label="network")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.6 / height), ncol=2, fontsize=9, frameon=False)
+        below_label = ax.transAxes + ScaledTranslation(0, -0.5, fig.dpi_scale_trans)  # 0.5 inch under the axes
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0), bbox_transform=below_label, ncol=2, fontsize=9,
+                  frameon=False)
     if title:
         ax.set_title(textwrap.fill(title, 70))
     fig.tight_layout()
@@ -242,12 +245,13 @@ def plot_history_grid(histories: dict[str, pd.DataFrame], pairs: Sequence[tuple[
     for ax in axes[:, 0]:
         ax.set_ylabel(ylabel, fontsize=9)
     handles, texts = axes.flat[0].get_legend_handles_labels()
+    height = fig.get_figheight()  # the legend keeps 0.2 inch above the panels, however many rows there are
     fig.legend(handles, texts, loc="upper center", ncol=len(keys), fontsize=9, frameon=False,
                bbox_to_anchor=(0.5, 1.0))
     fig.supxlabel("Epoch (dashed: the kept epoch, lowest validation loss)", fontsize=9)
     if title:
-        fig.suptitle(title, y=1.04)
-    fig.tight_layout(rect=(0, 0, 1, 0.94))
+        fig.suptitle(title, y=1.0 + 0.25 / height)
+    fig.tight_layout(rect=(0, 0, 1, 1.0 - 0.2 / height))
     return fig
 
 

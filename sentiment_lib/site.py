@@ -229,21 +229,59 @@ def headline(stem: str, manifest: dict[str, Any]) -> str:
     return ""
 
 
-def headline_table(manifest: dict[str, Any]) -> str:
-    """The study's headline numbers as an HTML table: each model its notebook chose on validation, with its test
-    accuracy, 95% interval and seed spread where measured ("" when the run recorded none)."""
+def headline_rows(manifest: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """``(notebook, what, model name)`` of each headline model the run recorded with a test accuracy: the
+    models each notebook chose on validation (the manifest's ``choices``)."""
     models, choices = manifest.get("models", {}), manifest.get("choices", {})
-    n_test = ((manifest.get("data") or {}).get("subset_sizes") or {}).get("test")
     c4, c5 = choices.get("04", {}), choices.get("05", {})
     rows = [("03", "LSTM baseline", "lstm"), ("04", "best network on validation", c4.get("best_network")),
             ("04", "best linear reference on validation", c4.get("best_linear")),
             ("04", "the ladder's network (lowest validation loss of its networks)", c4.get("ladder_network")),
-            ("04", "… averaged with the best linear reference", c4.get("blend")),
+            ("04", "the ladder's network averaged with the best linear reference", c4.get("blend")),
             ("05", "final model: retrained networks + NBSVM", c5.get("final"))]
+    return [row for row in rows if row[2] in models and models[row[2]].get("accuracy") is not None]
+
+
+def headline_figure(manifest: dict[str, Any]) -> str:
+    """The headline models' test accuracies as a dot-and-interval figure (:func:`~sentiment_lib.plots.
+    plot_accuracy_intervals`; the linear reference in its own colour), an inline PNG ``<img>``; "" when the run
+    recorded none, or no interval for one of them."""
+    import io
+
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from .plots import plot_accuracy_intervals
+
+    models = manifest.get("models", {})
+    n_test = ((manifest.get("data") or {}).get("subset_sizes") or {}).get("test")
+    rows = {}
+    for notebook, what, name in headline_rows(manifest):
+        bounds = interval(models[name], n_test)
+        if bounds is None:
+            return ""
+        rows[f"{what} ({notebook})"] = {
+            "accuracy": models[name]["accuracy"], "accuracy_low": bounds[0], "accuracy_high": bounds[1]}
+    if not rows:
+        return ""
+    linear = [label for label in rows if label.startswith("best linear reference")]
+    fig = plot_accuracy_intervals(pd.DataFrame.from_dict(rows, orient="index"), references=linear,
+                                  title="Test accuracy of the models each notebook chose on validation")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    alt = "; ".join(f"{label}: {row['accuracy']:.4f}" for label, row in rows.items())
+    return (f'<img class="headline" alt="{html.escape(alt)}" '
+            f'src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">')
+
+
+def headline_table(manifest: dict[str, Any]) -> str:
+    """The study's headline numbers as an HTML table: each model its notebook chose on validation, with its test
+    accuracy, 95% interval and seed spread where measured ("" when the run recorded none)."""
+    models = manifest.get("models", {})
+    n_test = ((manifest.get("data") or {}).get("subset_sizes") or {}).get("test")
     cells = []
-    for notebook, what, name in rows:
-        if name not in models or models[name].get("accuracy") is None:
-            continue
+    for notebook, what, name in headline_rows(manifest):
         seeds = _spread(manifest, name) or "one seed"
         cells.append(f"<tr><td>{notebook}</td><td>{html.escape(what)}<br><small>{html.escape(label_of(manifest, name))}"
                      "</small></td>"
@@ -365,9 +403,10 @@ def build_site(profile: str, report_dir: Path | None = None, notebooks: Sequence
              f'main{{max-width:860px;margin:0 auto;padding:8px 24px}} li{{margin:12px 0}}'
              f'.stale{{background:#fff3cd;padding:0 6px}} table.headline td,table.profiles td,table th{{padding:3px 10px;'
              f'border-bottom:1px solid #ddd;text-align:left}} li.fails{{color:#9a1c1c}} ul.claims li{{margin:4px 0}}'
+             f'img.headline{{max-width:100%}}'
              f'</style></head><body>'
              f'{_header(f"Profile {profile}", info, False)}<main><h1>IMDB sentiment with LSTM-family models</h1>'
-             f'{INTRO}<h2>Headline numbers</h2>{headline_table(manifest) or OLDER_RUN}'
+             f'{INTRO}<h2>Headline numbers</h2>{headline_figure(manifest)}{headline_table(manifest) or OLDER_RUN}'
              f'<h2>What this run shows</h2>{claims_list(manifest) or OLDER_RUN}'
              f'<h2>The profiles</h2>{PROFILES_NOTE}{profiles_table()}'
              f'<h2>The notebooks</h2><ol>{"".join(rows)}</ol><p>{reused_line(manifest)}</p>'

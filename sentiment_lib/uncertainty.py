@@ -181,10 +181,18 @@ def p_text(p: float) -> str:
     return f"{p:.2g}" if p > 0 else "< 1e-300"
 
 
+# A paired table's columns as a reader sees them (rows are "first vs second").
+SHOWN_COLUMNS = {"accuracy_a": "accuracy, first", "accuracy_b": "accuracy, second",
+                 "difference": "difference (first − second)", "low": "95% interval, low", "high": "95% interval, high",
+                 "only_a_right": "reviews only the first gets right", "only_b_right": "reviews only the second gets right",
+                 "p_value": "McNemar p-value", "seed_band": "seed band", "verdict": "verdict"}
+
+
 def shown(paired: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
-    """A :func:`paired_table` for the page: numbers rounded to ``digits`` decimals, and the p-value as
-    :func:`p_text` writes it, so that a small p-value does not read as 0."""
+    """A :func:`paired_table` for the page: numbers rounded to ``digits`` decimals, the p-value as
+    :func:`p_text` writes it (so that a small p-value does not read as 0), and the columns named in words
+    (:data:`SHOWN_COLUMNS`: ``accuracy_a`` → "accuracy, first", …)."""
     out = paired.round(digits)
     if "p_value" in out.columns:
         out["p_value"] = [p_text(p) for p in paired["p_value"]]
-    return out
+    return out.rename(columns=SHOWN_COLUMNS)

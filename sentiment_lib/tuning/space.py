@@ -22,6 +22,7 @@ import math
 from typing import Any, Mapping, Sequence
 
 import optuna
+import pandas as pd
 
 from ..adversarial import DEFAULT_EPSILON
 from ..experiment import Configuration
@@ -242,6 +243,32 @@ def neighbourhood_spec(params: Params, start: Mapping[str, Any],
 def searched_dimensions(space: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """The dimensions of ``space`` that take more than one value (a fixed one has a single choice)."""
     return [name for name, spec in space.items() if not ("choices" in spec and len(spec["choices"]) == 1)]
+
+
+def _shown_value(value: Any) -> str:
+    """One value of a search space as a reader reads it: ``True`` → "yes", a list → its items joined by "or"."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return " or ".join(_shown_value(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def space_table(space: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """``space`` (:func:`search_space_spec`'s form) as a page shows it, one row per dimension in order: whether it
+    is searched ("yes"/"no"), its values in words ("0.1 to 0.5", "log scale" for a log range; the choices joined
+    by "or") and when it is asked ("only if model = lstm or attention_lstm and num_layers = 1"; "unless language_model = yes")."""
+    rows = {}
+    for name, spec in space.items():
+        if "choices" in spec:
+            values = ", ".join(_shown_value(v) for v in spec["choices"])
+        else:
+            values = f"{_shown_value(spec['low'])} to {_shown_value(spec['high'])}" + (", log scale" if spec.get("log") else "")
+        conditions = [f"{word} " + " and ".join(f"{k} = {_shown_value(v)}" for k, v in spec[key].items())
+                      for key, word in (("when", "only if"), ("unless", "unless")) if key in spec]
+        rows[name] = {"searched": "yes" if name in searched_dimensions({name: spec}) else "no", "values": values,
+                      "asked": "; ".join(conditions) or "always"}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["searched", "values", "asked"])
 
 
 def study_plan(params: Params, recorded: Mapping[str, Mapping[str, Any]] | None = None

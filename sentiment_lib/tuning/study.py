@@ -351,3 +351,16 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
         row["diverged"] = "diverged" in trial.user_attrs
         rows.append(row)
     return pd.DataFrame(rows).set_index("number") if rows else pd.DataFrame()
+
+
+def trials_shown(trials: pd.DataFrame) -> pd.DataFrame:
+    """The :func:`trials_frame` a reader needs: ``state``, ``value`` (validation loss) and ``val_accuracy`` first,
+    then the settings and results that differ between trials; without what repeats another column (``val_loss``
+    is ``value`` for a complete trial; ``model_name`` is ``model``), wall times and bookkeeping, and without
+    the columns that hold one value in every trial (the search-space table shows those)."""
+    if trials.empty:
+        return trials
+    hidden = {"val_loss", "model_name", "seconds", "diverged", "epochs_reported"}
+    first = [c for c in ("state", "value", "val_accuracy") if c in trials.columns]
+    rest = [c for c in trials.columns if c not in hidden and c not in first and trials[c].nunique(dropna=False) > 1]
+    return trials[first + rest]

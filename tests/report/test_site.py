@@ -101,7 +101,7 @@ def test_every_page_loads_in_headless_chromium_with_its_figures(tmp_path):
 
 
 def test_headlines_and_the_index_name_the_models_chosen_on_validation():
-    from sentiment_lib.site import claims_list, headline, headline_table, profiles_table
+    from sentiment_lib.site import claims_list, headline, headline_figure, headline_table, profiles_table
 
     blend = "attention_lstm 128 (language-model start + AT) + nbsvm (400 tokens) (0.55 / 0.45)"
     manifest = {"data": {"subset_sizes": {"test": 1000}},
@@ -125,6 +125,12 @@ def test_headlines_and_the_index_name_the_models_chosen_on_validation():
     assert "averaged" not in headline("04_improvements", {**manifest, "choices": {"04": {"best_network": "attention_lstm"}}})
     table = headline_table(manifest)
     assert table.count("<tr>") == 7 and "0.8200 ± 0.0300 (3 seeds)" in table and "bilstm" not in table
+    figure = headline_figure(manifest)
+    assert figure.startswith('<img class="headline"') and "bilstm" not in figure
+    png = base64.b64decode(figure.split("base64,", 1)[1].split('"', 1)[0])
+    assert png.startswith(b"\x89PNG")
+    assert "LSTM baseline (03): 0.8000" in figure and "final model: retrained networks + NBSVM (05): 0.9060" in figure
+    assert headline_figure({}) == "" and headline_figure({**manifest, "data": {}}) == ""  # no interval: no figure
     listed = claims_list(manifest)
     assert "1 of 2 claims hold" in listed and '<li class="fails">✗ AT helps.' in listed
     assert claims_list({}) == "" and headline_table({}) == ""

@@ -392,6 +392,21 @@ def test_the_study_starts_from_04s_lowest_validation_loss_that_the_space_express
     assert space.start_point({"nbsvm": {"val_loss": None}}, params) is None
 
 
+def test_the_space_table_says_in_words_what_is_searched_and_when():
+    spec = {"model": {"choices": ["attention_lstm"]},
+            "language_model": {"choices": [False, True], "when": {"model": ["lstm", "attention_lstm"], "num_layers": 1}},
+            "hidden_size": {"choices": [16, 32], "unless": {"language_model": True}},
+            "lr": {"low": 3e-4, "high": 1e-2, "log": True}, "dropout": {"low": 0.0, "high": 0.5, "log": False}}
+    table = space.space_table(spec)
+    assert list(table.index) == list(spec) and list(table.columns) == ["searched", "values", "asked"]
+    assert table.loc["model"].tolist() == ["no", "attention_lstm", "always"]
+    assert table.loc["language_model"].tolist() == ["yes", "no, yes",
+                                                    "only if model = lstm or attention_lstm and num_layers = 1"]
+    assert table.loc["hidden_size"].tolist() == ["yes", "16, 32", "unless language_model = yes"]
+    assert table.loc["lr", "values"] == "0.0003 to 0.01, log scale" and table.loc["dropout", "values"] == "0 to 0.5"
+    assert (table["searched"] == "yes").sum() == len(space.searched_dimensions(spec))
+
+
 def test_the_study_searches_the_training_of_04s_chosen_network(prepared, tmp_path, monkeypatch):
     params = tiny_params(lm_epochs=1, lm_hidden=16)
     vocab = len(prepared.vocab)
@@ -529,6 +544,14 @@ def test_summary_and_frames(prepared, tmp_path):
     assert list(frame.index) == [0, 1, 2]
     assert {"state", "value", "model", "lr", "max_len", "val_accuracy", "n_params"} <= set(frame.columns)
     assert list(frame["epochs_reported"]) == [len(t.intermediate_values) for t in study.trials]
+    shown = studies.trials_shown(frame)
+    assert list(shown.columns[:3]) == ["state", "value", "val_accuracy"]
+    assert not {"val_loss", "model_name", "seconds", "diverged", "epochs_reported"} & set(shown.columns)
+    varying = [c for c in frame.columns if frame[c].nunique(dropna=False) > 1]
+    assert set(shown.columns) - {"state", "value", "val_accuracy"} == set(varying) - {
+        "state", "value", "val_accuracy", "val_loss", "model_name", "seconds", "diverged", "epochs_reported"}
+    one_model = studies.trials_shown(frame.assign(model="attention_lstm"))
+    assert "model" not in one_model.columns  # one value in every trial: the search-space table shows it
 
     loaded = storage.load_study("smoke", storage=sqlite_url(tmp_path))
     assert len(loaded.trials) == 3
@@ -630,7 +653,8 @@ def test_an_ensemble_final_model_averages_its_retrained_members(prepared):
     frame = final_model.members_frame(members)
     assert list(frame.index) == [m.name for m in members]
     assert list(frame["trial_val_loss"]) == [0.4, 0.5] and list(frame["max_len"]) == [32, 64]
-    assert list(frame.columns[:3]) == ["model", "num_layers", "hidden_size"]  # search-space order first
+    assert list(frame.columns[:5]) == ["val_loss", "val_accuracy", "best_epoch", "epochs_run", "trial_val_loss"]
+    assert list(frame.columns[5:8]) == ["model", "num_layers", "hidden_size"]  # then search-space order
     assert list(frame["val_loss"]) == [m.fit.best_val_loss for m in members]
 
     path = final_model.save_final_model("smoke", members, prepared.vocab)

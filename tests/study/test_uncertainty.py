@@ -102,9 +102,11 @@ def test_a_shown_paired_table_keeps_a_small_p_value_readable():
     table = uncertainty.paired_table(labels, probs, [("a", "b")])
     shown = uncertainty.shown(table)
     assert table.round(4).loc["a vs b", "p_value"] == 0.0  # what rounding alone would show
-    assert float(shown.loc["a vs b", "p_value"]) == pytest.approx(table.loc["a vs b", "p_value"], rel=0.05)
-    assert shown.loc["a vs b", "p_value"] != "0"
-    assert shown.loc["a vs b", "difference"] == 1.0 and shown.loc["a vs b", "verdict"] == "a better"
+    assert float(shown.loc["a vs b", "McNemar p-value"]) == pytest.approx(table.loc["a vs b", "p_value"], rel=0.05)
+    assert shown.loc["a vs b", "McNemar p-value"] != "0"
+    assert shown.loc["a vs b", "difference (first − second)"] == 1.0 and shown.loc["a vs b", "verdict"] == "a better"
+    assert shown.loc["a vs b", "reviews only the first gets right"] == 60
+    assert list(shown.columns) == [uncertainty.SHOWN_COLUMNS[c] for c in table.columns]
 
 
 def test_a_p_value_too_small_for_a_float_is_not_written_as_zero():
