@@ -48,8 +48,9 @@ class Ladder:
     """The ladder of one run.
 
     Attributes:
-        table: one row per rung (index: its name), columns ``val_accuracy``, ``accuracy``, ``accuracy_low``,
-            ``accuracy_high`` (exact 95%, test) and ``train_seconds``.
+        table: one row per rung (index: its name), columns ``val_loss`` (what chooses the network averaged;
+            for the average and the partner, their validation log loss), ``val_accuracy``, ``accuracy``,
+            ``accuracy_low``, ``accuracy_high`` (exact 95%, test) and ``train_seconds``.
         climb: :func:`~sentiment_lib.uncertainty.paired_table` of each rung against the one it builds on.
         probs: rung name -> test probabilities (N,).
         runs: start (a key of :data:`~sentiment_lib.plans.LADDER_STARTS`) -> the trained network.
@@ -142,18 +143,20 @@ def climb(prepared: Prepared, runs: Mapping[str, ModelRun], partner: LinearRefer
     blend = f"{chosen.name} + {partner_name} ({averaged.weight:.2f} / {1 - averaged.weight:.2f})"
     below = [narrower] if narrower is not None and not _same_training(narrower, same_size) else []
 
-    steps = [(r.name, r.fit.best_val_metrics["accuracy"], r.test_prob, r.fit.seconds) for r in below + [same_size]]
-    steps += [(r.name, r.fit.best_val_metrics["accuracy"], r.test_prob, r.fit.seconds + lm_seconds)
+    steps = [(r.name, r.fit.best_val_loss, r.fit.best_val_metrics["accuracy"], r.test_prob, r.fit.seconds)
+             for r in below + [same_size]]
+    steps += [(r.name, r.fit.best_val_loss, r.fit.best_val_metrics["accuracy"], r.test_prob, r.fit.seconds + lm_seconds)
               for r in (lm_start, lm_at, *lm_vat)]
     pretraining = lm_seconds if chosen is not same_size else 0.0
-    steps.append((blend, averaged.val_accuracy, averaged.test_prob,
+    steps.append((blend, averaged.val_loss, averaged.val_accuracy, averaged.test_prob,
                   chosen.fit.seconds + pretraining + partner.row["train_seconds"]))
     partner_row = f"{partner_name} (alone)"
-    steps.append((partner_row, partner.row["val_accuracy"], partner.test_prob, partner.row["train_seconds"]))
+    steps.append((partner_row, metrics.log_loss(prepared.splits["val"].labels, partner.val_prob),
+                  partner.row["val_accuracy"], partner.test_prob, partner.row["train_seconds"]))
     table = uncertainty.with_intervals(pd.DataFrame(
-        [{"model": n, "val_accuracy": v, "accuracy": metrics.accuracy(labels, p), "train_seconds": s}
-         for n, v, p, s in steps]).set_index("model"), len(labels))
-    probs = {n: p for n, _, p, _ in steps} | {partner_name: partner.test_prob}
+        [{"model": n, "val_loss": loss, "val_accuracy": v, "accuracy": metrics.accuracy(labels, p), "train_seconds": s}
+         for n, loss, v, p, s in steps]).set_index("model"), len(labels))
+    probs = {n: p for n, _, _, p, _ in steps} | {partner_name: partner.test_prob}
     pairs = [(runs[start].name, runs[BUILDS_ON[start]].name) for start in LADDER_STARTS[1:] if start in runs]
     pairs += [(blend, chosen.name), (blend, partner_name)]
     climbed = uncertainty.paired_table(labels, probs, pairs, seed_std={partner_name: 0.0}, default_std=seed_std)

@@ -21,7 +21,7 @@ import numpy as np
 from scipy import sparse
 
 from .experiment import TABLE_METRICS
-from .metrics import binary_metrics
+from .metrics import binary_metrics, log_loss
 from .rundir import Prepared
 from .text import clean_text, truncate
 
@@ -197,11 +197,13 @@ def blend(network_prob: np.ndarray, linear_prob: np.ndarray, weight: float) -> n
 @dataclass
 class Averaged:
     """A network averaged with a linear reference: the ``weight`` on the network (chosen on validation), the
-    average's validation accuracy, and its test probabilities (N_test,)."""
+    average's validation accuracy and validation log loss (mean cross-entropy, what chose the weight), and its
+    test probabilities (N_test,)."""
 
     weight: float
     val_accuracy: float
     test_prob: np.ndarray
+    val_loss: float = float("nan")
 
 
 def average_with(partner: LinearReference, val_labels: np.ndarray, network_val: np.ndarray,
@@ -211,4 +213,5 @@ def average_with(partner: LinearReference, val_labels: np.ndarray, network_val: 
     weight = blend_weight(val_labels, network_val, partner.val_prob)
     on_val = blend(network_val, partner.val_prob, weight)
     accuracy = float(((on_val >= 0.5) == np.asarray(val_labels)).mean())
-    return Averaged(weight, accuracy, blend(network_test, partner.test_prob, weight))
+    return Averaged(weight, accuracy, blend(network_test, partner.test_prob, weight),
+                    val_loss=log_loss(val_labels, on_val))

@@ -357,10 +357,14 @@ def trials_shown(trials: pd.DataFrame) -> pd.DataFrame:
     """The :func:`trials_frame` a reader needs: ``state``, ``value`` (validation loss) and ``val_accuracy`` first,
     then the settings and results that differ between trials; without what repeats another column (``val_loss``
     is ``value`` for a complete trial; ``model_name`` is ``model``), wall times and bookkeeping, and without
-    the columns that hold one value in every trial (the search-space table shows those)."""
+    the columns that hold one value in every trial (the search-space table shows those); counts as whole numbers."""
     if trials.empty:
         return trials
     hidden = {"val_loss", "model_name", "seconds", "diverged", "epochs_reported"}
     first = [c for c in ("state", "value", "val_accuracy") if c in trials.columns]
     rest = [c for c in trials.columns if c not in hidden and c not in first and trials[c].nunique(dropna=False) > 1]
-    return trials[first + rest]
+    shown = trials[first + rest].copy()
+    for column in ("best_epoch", "epochs_run", "n_params"):  # counts: whole numbers, blank for a pruned trial
+        if column in shown.columns:
+            shown[column] = shown[column].astype("Int64")
+    return shown

@@ -34,6 +34,11 @@ def test_the_ladder_has_a_row_per_rung_scored_on_test(climbed_inputs):
         assert rungs.table.loc[name, "accuracy"] == pytest.approx(metrics.accuracy(labels, rungs.probs[name]))
     assert (rungs.table["accuracy_low"] <= rungs.table["accuracy"]).all()
     assert (rungs.table["accuracy"] <= rungs.table["accuracy_high"]).all()
+    for start in LADDER_STARTS:  # what chose the network: its validation loss, beside its accuracies
+        assert rungs.table.loc[runs[start].name, "val_loss"] == runs[start].fit.best_val_loss
+    assert rungs.chosen.name == rungs.table.loc[[runs[s].name for s in LADDER_STARTS], "val_loss"].idxmin()
+    val_labels = prepared.splits["val"].labels
+    assert rungs.table.loc[rungs.partner_row, "val_loss"] == pytest.approx(metrics.log_loss(val_labels, partner.val_prob))
     # the language model's pre-training counts in the rungs that start from it, not in the word2vec one
     word2vec, lm_start = runs["word2vec start"], runs["language-model start"]
     assert rungs.table.loc[word2vec.name, "train_seconds"] == pytest.approx(word2vec.fit.seconds)

@@ -52,6 +52,7 @@ def test_averaging_with_a_linear_model_chooses_the_weight_on_validation_only():
     network_val = np.array([0.4, 0.6, 0.4, 0.6])  # wrong on every validation review: all weight to the partner
     averaged = average_with(partner, val_labels, network_val, np.array([1.0, 0.0]))
     assert averaged.weight == 0.0 and averaged.val_accuracy == 1.0
+    assert averaged.val_loss == pytest.approx(-np.log(0.9))  # the partner's alone: all the weight is on it
     np.testing.assert_allclose(averaged.test_prob, [0.2, 0.8])
     good = average_with(partner, val_labels, np.array([1.0, 0.0, 1.0, 0.0]), np.array([1.0, 0.0]))
     assert good.weight == 1.0 and np.allclose(good.test_prob, [1.0, 0.0])  # the test values never chose it

@@ -550,6 +550,7 @@ def test_summary_and_frames(prepared, tmp_path):
     varying = [c for c in frame.columns if frame[c].nunique(dropna=False) > 1]
     assert set(shown.columns) - {"state", "value", "val_accuracy"} == set(varying) - {
         "state", "value", "val_accuracy", "val_loss", "model_name", "seconds", "diverged", "epochs_reported"}
+    assert all(str(shown[c].dtype) == "Int64" for c in ("best_epoch", "epochs_run", "n_params") if c in shown.columns)
     one_model = studies.trials_shown(frame.assign(model="attention_lstm"))
     assert "model" not in one_model.columns  # one value in every trial: the search-space table shows it
 
