@@ -93,8 +93,8 @@ def execute(source: Path, dest: Path, parameters: dict[str, Any], progress: bool
 
 
 def git_commit() -> tuple[str | None, bool]:
-    """The checkout's commit (short hash) and whether it has uncommitted changes outside ``reports/``;
-    ``(None, False)`` outside git."""
+    """The checkout's commit (short hash) and whether it has uncommitted changes outside the run's own outputs
+    (``reports/`` and ``docs/results.md``, which ``results`` generates from them); ``(None, False)`` outside git."""
     import subprocess
 
     def git(*args: str) -> str:
@@ -102,9 +102,9 @@ def git_commit() -> tuple[str | None, bool]:
                               timeout=30, check=True).stdout.strip()
 
     try:
-        # the run's own outputs (reports/) are not "uncommitted changes" of the code it ran
-        return git("rev-parse", "--short", "HEAD"), bool(git("status", "--porcelain", "--untracked-files=no",
-                                                              "--", ".", ":(exclude)reports"))
+        # the run's own outputs are not "uncommitted changes" of the code it ran
+        return git("rev-parse", "--short", "HEAD"), bool(git("status", "--porcelain", "--untracked-files=no", "--",
+                                                              ".", ":(exclude)reports", ":(exclude)docs/results.md"))
     except (OSError, subprocess.SubprocessError):
         return None, False
 

@@ -231,3 +231,28 @@ def test_snapshots_are_written_without_progress_bars(monkeypatch, tmp_path):
     pipeline.write_snapshots(["02"])
     assert seen["profile"] == "smoke" and seen["progress"] == "0"
     assert not config.progress_enabled()
+
+
+def test_the_runs_own_outputs_are_not_uncommitted_changes_of_the_code(tmp_path, monkeypatch):
+    import subprocess
+
+    from sentiment_lib.pipeline import git_commit
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    for name in ("code.py", "reports/quick/index.html", "docs/results.md", "docs/other.md"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("one")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "start")
+    monkeypatch.setenv("SENTIMENT_HOME", str(tmp_path))
+    commit, dirty = git_commit()
+    assert commit and not dirty
+    (tmp_path / "reports/quick/index.html").write_text("two")
+    (tmp_path / "docs/results.md").write_text("two")
+    assert git_commit() == (commit, False)  # what the run and `results` write
+    (tmp_path / "docs/other.md").write_text("two")
+    assert git_commit() == (commit, True)
