@@ -151,6 +151,14 @@ def members_frame(members: Sequence[ModelRun]) -> pd.DataFrame:
                  + [c for c in frame.columns if c not in measured and c not in SPACE_ORDER]]
 
 
+def members_shown(members: Sequence[ModelRun]) -> pd.DataFrame:
+    """:func:`members_frame` as a page shows it: the measured columns, then only the parameters that differ between
+    the members (the search-space table shows the fixed ones)."""
+    frame = members_frame(members)
+    measured = ["val_loss", "val_accuracy", "best_epoch", "epochs_run", "trial_val_loss"]
+    return frame[measured + [c for c in frame.columns if c not in measured and frame[c].nunique(dropna=False) > 1]]
+
+
 def select_members(members: Sequence[ModelRun], prepared: Prepared, batch_size: int = 256
                    ) -> tuple[list[ModelRun], pd.DataFrame, pd.DataFrame]:
     """The retrained ``members`` worth averaging: :func:`~sentiment_lib.selection.forward_select` on the

@@ -118,9 +118,9 @@ def test_headlines_and_the_index_name_the_models_chosen_on_validation():
                            "04": [{"claim": "AT helps.", "holds": False, "evidence": "within seed spread"}]}}
     three, four, five = (headline(stem, manifest) for stem in ("03_baseline", "04_improvements", "05_optuna"))
     assert three == "baseline LSTM: test accuracy 0.8000 [0.774, 0.824]; 0.8200 ± 0.0300 (3 seeds)"
-    assert four.startswith("best network on validation: attention_lstm, test accuracy 0.8800") and "bilstm" not in four
+    assert four.startswith("best network of the architecture comparison: attention_lstm, test accuracy 0.8800") and "bilstm" not in four
     assert "averaged with nbsvm (400 tokens): 0.9100" in four
-    assert five.startswith("final model (retrained networks + NBSVM): test accuracy 0.9060") and \
+    assert five.startswith("final model (the networks forward selection kept + NBSVM): test accuracy 0.9060") and \
         "the networks alone 0.8850" in five
     assert "averaged" not in headline("04_improvements", {**manifest, "choices": {"04": {"best_network": "attention_lstm"}}})
     table = headline_table(manifest)
@@ -129,7 +129,7 @@ def test_headlines_and_the_index_name_the_models_chosen_on_validation():
     assert figure.startswith('<img class="headline"') and "bilstm" not in figure
     png = base64.b64decode(figure.split("base64,", 1)[1].split('"', 1)[0])
     assert png.startswith(b"\x89PNG")
-    assert "LSTM baseline (03): 0.8000" in figure and "final model: retrained networks + NBSVM (05): 0.9060" in figure
+    assert "LSTM baseline (03): 0.8000" in figure and "final model: the networks forward selection kept + NBSVM (05): 0.9060" in figure
     assert headline_figure({}) == "" and headline_figure({**manifest, "data": {}}) == ""  # no interval: no figure
     listed = claims_list(manifest)
     assert "1 of 2 claims hold" in listed and '<li class="fails">✗ AT helps.' in listed
