@@ -135,6 +135,10 @@ def ladder_candidates(prepared: Prepared, params: Params, device: str = "auto", 
     return _train_members(jobs, device, runtime) if jobs else []
 
 
+# What a retraining measured: the first columns of members_frame, before the trial's parameters.
+MEASURED_COLUMNS = ("val_loss", "val_accuracy", "best_epoch", "epochs_run", "trial_val_loss")
+
+
 def members_frame(members: Sequence[ModelRun]) -> pd.DataFrame:
     """One row per retrained member (indexed by its name): first the retraining's validation loss and accuracy at
     the kept epoch, its best epoch, epochs run and the trial's validation loss, then the trial's parameters
@@ -146,7 +150,7 @@ def members_frame(members: Sequence[ModelRun]) -> pd.DataFrame:
                         "best_epoch": m.fit.best_epoch, "epochs_run": m.fit.epochs_run,
                         "trial_val_loss": m.trial.user_attrs.get("val_loss", np.nan), **m.trial.params}
     frame = pd.DataFrame.from_dict(rows, orient="index")
-    measured = ["val_loss", "val_accuracy", "best_epoch", "epochs_run", "trial_val_loss"]
+    measured = list(MEASURED_COLUMNS)
     return frame[measured + [c for c in SPACE_ORDER if c in frame.columns]
                  + [c for c in frame.columns if c not in measured and c not in SPACE_ORDER]]
 
@@ -155,7 +159,7 @@ def members_shown(members: Sequence[ModelRun]) -> pd.DataFrame:
     """:func:`members_frame` as a page shows it: the measured columns, then only the parameters that differ between
     the members (the search-space table shows the fixed ones)."""
     frame = members_frame(members)
-    measured = ["val_loss", "val_accuracy", "best_epoch", "epochs_run", "trial_val_loss"]
+    measured = list(MEASURED_COLUMNS)
     return frame[measured + [c for c in frame.columns if c not in measured and frame[c].nunique(dropna=False) > 1]]
 
 

@@ -213,8 +213,8 @@ def headline(stem: str, manifest: dict[str, Any]) -> str:
     if stem.startswith("04") and chosen.get("best_network") in models:
         best = chosen["best_network"]
         spread = _spread(manifest, best)
-        line = (f"best network of the architecture comparison: {html.escape(label_of(manifest, best))}, test accuracy "
-                f"{_interval(models[best], n_test)}"
+        line = (f"best network of the architecture comparison: {html.escape(label_of(manifest, best))}, "
+                f"test accuracy {_interval(models[best], n_test)}"
                 + (f"; {spread}" if spread else ""))
         if chosen.get("blend") in models:
             line += (f"; the ladder's network ({html.escape(label_of(manifest, chosen['ladder_network']))}) averaged "
@@ -224,8 +224,8 @@ def headline(stem: str, manifest: dict[str, Any]) -> str:
     final = choices.get("05", {}).get("final")
     if stem.startswith("05") and final in models:
         networks = models.get(FINAL_NETWORKS) or (models.get("final", {}) if final != "final" else {})  # older runs
-        return (f"final model (the networks forward selection kept + NBSVM): test accuracy {_interval(models[final], n_test)}; "
-                f"the networks alone {_interval(networks, n_test)}")
+        return (f"final model (the networks forward selection kept + NBSVM): test accuracy "
+                f"{_interval(models[final], n_test)}; the networks alone {_interval(networks, n_test)}")
     return ""
 
 
@@ -234,7 +234,8 @@ def headline_rows(manifest: dict[str, Any]) -> list[tuple[str, str, str]]:
     models each notebook chose on validation (the manifest's ``choices``)."""
     models, choices = manifest.get("models", {}), manifest.get("choices", {})
     c4, c5 = choices.get("04", {}), choices.get("05", {})
-    rows = [("03", "LSTM baseline", "lstm"), ("04", "best network of the architecture comparison (on validation)", c4.get("best_network")),
+    rows = [("03", "LSTM baseline", "lstm"),
+            ("04", "best network of the architecture comparison (on validation)", c4.get("best_network")),
             ("04", "best linear reference on validation", c4.get("best_linear")),
             ("04", "the ladder's network (lowest validation loss of its networks)", c4.get("ladder_network")),
             ("04", "the ladder's network averaged with the best linear reference", c4.get("blend")),

@@ -183,9 +183,10 @@ def p_text(p: float) -> str:
 
 # A paired table's columns as a reader sees them (rows are "first vs second").
 SHOWN_COLUMNS = {"accuracy_a": "accuracy, first", "accuracy_b": "accuracy, second",
-                 "difference": "difference (first − second)", "low": "95% interval, low", "high": "95% interval, high",
-                 "only_a_right": "reviews only the first gets right", "only_b_right": "reviews only the second gets right",
-                 "p_value": "McNemar p-value", "seed_band": "seed band", "verdict": "verdict"}
+                 "difference": "difference (first − second)", "low": "95% interval, low",
+                 "high": "95% interval, high", "only_a_right": "reviews only the first gets right",
+                 "only_b_right": "reviews only the second gets right", "p_value": "McNemar p-value",
+                 "seed_band": "seed band", "verdict": "verdict"}
 
 
 def shown(paired: pd.DataFrame, digits: int = 4) -> pd.DataFrame:

@@ -257,13 +257,15 @@ def _shown_value(value: Any) -> str:
 def space_table(space: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     """``space`` (:func:`search_space_spec`'s form) as a page shows it, one row per dimension in order: whether it
     is searched ("yes"/"no"), its values in words ("0.1 to 0.5", "log scale" for a log range; the choices joined
-    by "or") and when it is asked ("only if model = lstm or attention_lstm and num_layers = 1"; "unless language_model = yes")."""
+    by ", ") and when it is asked ("only if model = lstm or attention_lstm and num_layers = 1"; "unless
+    language_model = yes")."""
     rows = {}
     for name, spec in space.items():
         if "choices" in spec:
             values = ", ".join(_shown_value(v) for v in spec["choices"])
         else:
-            values = f"{_shown_value(spec['low'])} to {_shown_value(spec['high'])}" + (", log scale" if spec.get("log") else "")
+            values = f"{_shown_value(spec['low'])} to {_shown_value(spec['high'])}"
+            values += ", log scale" if spec.get("log") else ""
         conditions = [f"{word} " + " and ".join(f"{k} = {_shown_value(v)}" for k, v in spec[key].items())
                       for key, word in (("when", "only if"), ("unless", "unless")) if key in spec]
         rows[name] = {"searched": "yes" if name in searched_dimensions({name: spec}) else "no", "values": values,
