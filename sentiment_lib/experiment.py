@@ -402,6 +402,22 @@ def subset_probabilities(run: ModelRun, prepared: Prepared, subset: str = "val")
         prepared.splits[subset])
 
 
+# A comparison table's columns as a reader sees them: the metrics without "val_" are the test reviews'.
+SHOWN_COLUMNS = {"val_loss": "validation loss", "val_accuracy": "validation accuracy",
+                 "accuracy": "test accuracy", "accuracy_low": "test 95% interval, low",
+                 "accuracy_high": "test 95% interval, high", "precision": "test precision", "recall": "test recall",
+                 "f1": "test F1", "roc_auc": "test ROC AUC", "log_loss": "test log loss", "parameters": "parameters",
+                 "best_epoch": "best epoch", "epochs_run": "epochs run", "train_seconds": "training seconds"}
+
+
+def shown(table: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """A table of test metrics per model (:func:`comparison_table`, the ladder's, ...) for the page: numbers
+    rounded to ``digits`` decimals and the columns named in words (:data:`SHOWN_COLUMNS`: ``accuracy`` → "test
+    accuracy", ``val_loss`` → "validation loss"; others unchanged). Only for tables whose unprefixed metrics are
+    test metrics."""
+    return table.round(digits).rename(columns=SHOWN_COLUMNS)
+
+
 def comparison_table(runs: Sequence[ModelRun], extra_rows: Sequence[dict] = ()) -> pd.DataFrame:
     """Test metrics, parameters, training seconds and epochs per model, ranked on validation: lowest validation
     loss first (the networks), then the rows without one (linear references) by validation accuracy. The test

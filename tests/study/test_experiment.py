@@ -84,6 +84,11 @@ def test_comparison_table_sorted_and_recorded(run):
     assert set(recorded) == {"bag_of_embeddings", "rnn", "tfidf_logreg"}
     assert recorded["rnn"]["accuracy"] == pytest.approx(b.test["accuracy"])
     json.dumps(recorded)  # plain JSON, no numpy leftovers
+    page = experiment.shown(table)  # for the page: the same numbers, rounded, under names in words
+    assert list(page.index) == list(table.index)
+    assert page.loc["rnn", "test accuracy"] == round(table.loc["rnn", "accuracy"], 4)
+    assert page.loc["rnn", "validation loss"] == round(table.loc["rnn", "val_loss"], 4)
+    assert not {"accuracy", "val_loss", "val_accuracy", "f1"} & set(page.columns)
 
 
 def test_saved_bundle_scores_like_the_model(run, tmp_path):
