@@ -181,10 +181,10 @@ def blend_weight(labels: np.ndarray, network_prob: np.ndarray, linear_prob: np.n
                  grid: Sequence[float] = BLEND_GRID) -> float:
     """The weight ``w`` on the network in ``w · network + (1 − w) · linear`` that minimises the log loss on the
     given (validation) reviews; probabilities (N,) of the positive class. Test is never read here."""
-    from sklearn.metrics import log_loss
+    from sklearn.metrics import log_loss as sklearn_log_loss  # explicit labels and clipping, as chosen before
 
     labels = np.asarray(labels)
-    losses = [log_loss(labels, np.clip(blend(network_prob, linear_prob, w), 1e-7, 1 - 1e-7), labels=[0, 1])
+    losses = [sklearn_log_loss(labels, np.clip(blend(network_prob, linear_prob, w), 1e-7, 1 - 1e-7), labels=[0, 1])
               for w in grid]
     return float(grid[int(np.argmin(losses))])
 
