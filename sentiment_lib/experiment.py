@@ -17,6 +17,7 @@ them in ``metrics.json``).
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import time
@@ -110,6 +111,10 @@ class Job:
         trial: the Optuna trial a retraining comes from, kept on the result.
         threads: ``torch.set_num_threads`` for the training (``None``: leave it); progress: show progress bars
             (``None``: :func:`sentiment_lib.config.progress_enabled`).
+        twin: for a configuration with weight averaging, the name of the network without it that the same
+            training gives too (``ModelRun.twin``: the weights themselves, validated and kept with their own early
+            stopping, exactly as a training of the configuration with ``average=0`` keeps them); ``None``: only
+            the averaged network.
     """
 
     configuration: Configuration
@@ -121,6 +126,12 @@ class Job:
     trial: Any = None
     threads: int | None = None
     progress: bool | None = None
+    twin: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.twin is not None and not self.configuration.average > 0:
+            raise ValueError(f"{self.name}: a twin is the network without weight averaging that a training with it "
+                             "gives too; set the configuration's average > 0, or twin=None.")
 
 
 _MODEL_FIELDS = {f.name for f in fields(ModelConfig)} - {"name", "vocab_size", "num_classes"}
@@ -174,7 +185,8 @@ class ModelRun:
 
     ``test``: test metrics (``None`` when the run was not scored on test: tuning trials, retrainings);
     ``test_prob``: (N,) positive probability or (N, C); ``embeddings``: the start it had (``"word2vec"``,
-    ``"random"`` or ``"language model"``); ``trial``: the Optuna trial a retraining comes from, if any.
+    ``"random"`` or ``"language model"``); ``trial``: the Optuna trial a retraining comes from, if any;
+    ``twin``: the network without weight averaging the same training gave (``Job.twin``), if any.
     """
 
     name: str
@@ -188,6 +200,7 @@ class ModelRun:
     test_prob: np.ndarray | None = None
     test_labels: np.ndarray | None = None
     trial: Any = None
+    twin: "ModelRun | None" = None
 
     @property
     def model_config(self) -> ModelConfig:
@@ -262,10 +275,11 @@ def checkpoint_path(job: Job, amp_dtype: str | None) -> Path:
     language_model = prepared.params.get("lm_fingerprint") if job.configuration.language_model else None
     configuration = {k: v for k, v in asdict(job.configuration).items()
                      if not (k in _KEYED_WHEN_SET and v == _KEYED_WHEN_SET[k])}
+    twin = {"twin": True} if job.twin is not None else {}  # its checkpoint keeps the raw weights too
     key = json.dumps({"configuration": configuration, "seed": params.seed, "amp_dtype": amp_dtype,
                       "vocab": prepared.vocab.fingerprint(), "vectors": prepared.params.get("vectors_fingerprint"),
                       "language_model": language_model, "remove_stopwords": prepared.params.get("remove_stopwords"),
-                      "data": digest.hexdigest()}, sort_keys=True, default=str)
+                      "data": digest.hexdigest(), **twin}, sort_keys=True, default=str)
     return (config.run_dir(params.profile) / "checkpoints"
             / f"{job.configuration.model.name}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.pt")
 
@@ -296,7 +310,8 @@ def train(job: Job, *, device: str = "auto", runtime: Runtime | None = None,
     amp_dtype = config.choose_precision(params.precision, chosen)
     train_config = TrainConfig(epochs=configuration.epochs, lr=configuration.lr, patience=configuration.patience,
                                adversarial=configuration.adversarial, vat=configuration.vat,
-                               entropy=configuration.entropy, average=configuration.average, seed=params.seed,
+                               entropy=configuration.entropy, average=configuration.average,
+                               also_raw=job.twin is not None, seed=params.seed,
                                device=chosen.type, amp_dtype=amp_dtype, grad_clip=GRAD_CLIP, num_threads=job.threads,
                                progress=config.progress_enabled() if job.progress is None else job.progress)
     loaders = loaders_for(splits, configuration, params.seed, binary)
@@ -314,14 +329,33 @@ def train(job: Job, *, device: str = "auto", runtime: Runtime | None = None,
     preprocessing = {**configuration.preprocessing(params.remove_stopwords), "precision": params.precision}
     run = ModelRun(job.name, model, configuration, preprocessing, result, count_parameters(model), start,
                    trial=job.trial)
+    if job.twin is not None:
+        raw = copy.deepcopy(model)
+        raw.load_state_dict(result.raw_state)
+        run.twin = ModelRun(job.twin, raw, replace(configuration, average=0.0), preprocessing,
+                            replace(result.raw, raw_state=None), run.parameters, start, trial=job.trial)
+        result.raw_state = None  # held by the twin's model now
     if job.score_test:
-        scored = evaluate(model, loaders["test"], chosen, amp_dtype=amp_dtype,
-                          after_batch=runtime.inference_hook(chosen))
-        run.test_prob, run.test_labels = scored["prob"], scored["labels"]
-        run.test = binary_metrics(run.test_labels, run.test_prob) if binary else \
-            multiclass_metrics(run.test_labels, run.test_prob)
-        run.test["loss"] = float(scored["loss"])
+        for one in [run] + ([run.twin] if run.twin is not None else []):
+            scored = evaluate(one.model, loaders["test"], chosen, amp_dtype=amp_dtype,
+                              after_batch=runtime.inference_hook(chosen))
+            one.test_prob, one.test_labels = scored["prob"], scored["labels"]
+            one.test = binary_metrics(one.test_labels, one.test_prob) if binary else \
+                multiclass_metrics(one.test_labels, one.test_prob)
+            one.test["loss"] = float(scored["loss"])
     return run
+
+
+def by_name(runs: Sequence[ModelRun]) -> dict[str, ModelRun]:
+    """``runs`` by name, each followed by its twin (``ModelRun.twin``) when its training gave one: what a batch of
+    :func:`train_many` trained, looked up by the labels of its jobs and their twins."""
+    named: dict[str, ModelRun] = {}
+    for run in runs:
+        for one in [run] + ([run.twin] if run.twin is not None else []):
+            if one.name in named:
+                raise ValueError(f"Two runs are named {one.name!r}: give each job (and twin) its own label.")
+            named[one.name] = one
+    return named
 
 
 def _train_in_worker(shared: Prepared | None, task: tuple[Job, str, Runtime]) -> ModelRun:

@@ -29,10 +29,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from . import config
 from .bundle import Bundle, save_bundle, save_ensemble
-from .experiment import TABLE_METRICS, Job, ModelRun, train_many
+from .experiment import TABLE_METRICS, Job, ModelRun, by_name, train_many
 from .manifest import FINAL_NETWORKS
 from .models import count_parameters
-from .plans import ladder_jobs
+from .plans import ladder_jobs, ladder_labels
 from .profiles import Params
 from .rundir import Prepared, record_bundle
 from .runtime import Runtime
@@ -129,10 +129,11 @@ def ladder_candidates(prepared: Prepared, params: Params, device: str = "auto", 
                       runtime: Runtime | None = None) -> list[ModelRun]:
     """Notebook 04's ladder networks (:func:`~sentiment_lib.plans.ladder_jobs`: the language-model start, with
     adversarial training, with the rungs on the unlabelled reviews) as candidates for the final average, read
-    back from the checkpoints 04 left (trained again only where none is found), not scored on test. Empty when
-    02 trained no language model."""
+    back from the checkpoints 04 left (trained again only where none is found), not scored on test, in the
+    ladder's order. Empty when 02 trained no language model."""
     jobs = [replace(job, score_test=False) for job in ladder_jobs(prepared, params).values()]
-    return _train_members(jobs, device, runtime) if jobs else []
+    trained = by_name(_train_members(jobs, device, runtime)) if jobs else {}
+    return [trained[label] for label in ladder_labels(prepared, params).values()]
 
 
 # What a retraining measured: the first columns of members_frame, before the trial's parameters.

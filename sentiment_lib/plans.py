@@ -7,11 +7,13 @@ the language model's width (word2vec start, language-model start, with adversari
 adversarial training on the unlabelled reviews as well, and that with entropy minimisation on them or with weight
 averaging). :func:`follow_up` plans them all, so that they train in one batch side by side (the longest first),
 and names the label under which each section of the notebook finds its result; :func:`ladder_jobs` gives the
-ladder's jobs alone (notebook 05 reads them back).
+ladder's jobs alone (notebook 05 reads them back). The VAT rung and its weight-averaging rung are one training:
+averaging changes only which weights are validated and kept, so the averaging rung's job also keeps the weights
+themselves as the VAT rung (``Job.twin``; :func:`~sentiment_lib.experiment.by_name` finds both by label).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .adversarial import DEFAULT_EPSILON, ENTROPY_WEIGHT
 from .analysis import RATING_BUCKETS, rating_buckets
@@ -27,6 +29,7 @@ LADDER_STARTS = ("word2vec start", "language-model start", "language-model start
 # The rungs from virtual adversarial training on (it reads the unlabelled reviews while fine-tuning): planned only
 # when the profile's VAT is above 0. Each makes one change to the rung it builds on (BUILDS_ON).
 UNLABELLED_RUNGS = LADDER_STARTS[3:]
+VAT_RUNG, AVERAGE_RUNG = LADDER_STARTS[3], LADDER_STARTS[5]  # one training gives both (Job.twin)
 BUILDS_ON = {**dict(zip(LADDER_STARTS[1:4], LADDER_STARTS[:3])), LADDER_STARTS[4]: LADDER_STARTS[3],
              LADDER_STARTS[5]: LADDER_STARTS[3]}
 # Weight averaging's horizon on the ladder, in epochs (train.moving_average); 1 scored a lower validation loss
@@ -61,46 +64,57 @@ class FollowUp:
     lm_hidden: int
 
 
-def _ladder(prepared: Prepared, params: Params, lm_hidden: int) -> dict[str, Job]:
-    """The ladder's networks: attention LSTMs at the language model's width and fine-tuning rate, each trained
-    until its validation loss stops falling, up to ``LADDER_EPOCHS`` (the regularised rungs learn more slowly);
-    the rungs from VAT on (VAT; VAT with entropy minimisation; VAT with weight averaging) only when the profile's
-    ``VAT`` ε is above 0 and 02 saved unlabelled reviews."""
+def ladder_labels(prepared: Prepared, params: Params) -> dict[str, str]:
+    """Start (a key of :data:`LADDER_STARTS`) -> the label of its network, for the rungs this run trains (none
+    when 02 trained no language model; the rungs from VAT on only when the profile's ``VAT`` ε is above 0 and 02
+    saved unlabelled reviews)."""
     if prepared.language_model is None:
         return {}
+    lm_hidden = int(prepared.params.get("lm_hidden") or params.lm_hidden)  # the language model's width (02)
+    unlabelled = params.vat > 0 and prepared.unlabelled is not None
+    return {start: f"attention_lstm {lm_hidden} ({start})" for start in LADDER_STARTS
+            if start not in UNLABELLED_RUNGS or unlabelled}
+
+
+def ladder_jobs(prepared: Prepared, params: Params) -> dict[str, Job]:
+    """The ladder's jobs by label (empty when 02 trained no language model): what 04 trains in its follow-up
+    batch, and what notebook 05 reads back from their checkpoints as candidates for the final average.
+
+    Attention LSTMs at the language model's width and fine-tuning rate, each trained until its validation loss
+    stops falling, up to ``LADDER_EPOCHS`` (the regularised rungs learn more slowly); the rungs from VAT on (VAT;
+    VAT with entropy minimisation; VAT with weight averaging) only when the profile's ``VAT`` ε is above 0 and 02
+    saved unlabelled reviews. The VAT rung has no job of its own: the weight-averaging rung's job gives it (its
+    twin); :func:`ladder_labels` names every rung."""
+    labels = ladder_labels(prepared, params)
+    lm_hidden = int(prepared.params.get("lm_hidden") or params.lm_hidden)
     settings = dict(hidden_size=lm_hidden, lr=FINE_TUNE_LR, epochs=params.ladder_epochs)
     at = dict(language_model=True, adversarial=DEFAULT_EPSILON)
     vat = dict(at, vat=params.vat)
     options = dict(zip(LADDER_STARTS, ({}, dict(language_model=True), at, vat, dict(vat, entropy=ENTROPY_WEIGHT),
                                        dict(vat, average=AVERAGE_EPOCHS))))
-    unlabelled = params.vat > 0 and prepared.unlabelled is not None
-    starts = [s for s in LADDER_STARTS if s not in UNLABELLED_RUNGS or unlabelled]
-    return {f"attention_lstm {lm_hidden} ({start})":
-            job("attention_lstm", prepared, params, label=f"attention_lstm {lm_hidden} ({start})", **settings,
-                **options[start]) for start in starts}
-
-
-def ladder_jobs(prepared: Prepared, params: Params) -> dict[str, Job]:
-    """The ladder's jobs by label (empty when 02 trained no language model): what 04 trains in its follow-up
-    batch, and what notebook 05 reads back from their checkpoints as candidates for the final average."""
-    return _ladder(prepared, params, int(prepared.params.get("lm_hidden") or params.lm_hidden))
+    jobs = {labels[start]: job("attention_lstm", prepared, params, label=labels[start], **settings, **options[start])
+            for start in labels if start != VAT_RUNG}
+    if AVERAGE_RUNG in labels:
+        jobs[labels[AVERAGE_RUNG]] = replace(jobs[labels[AVERAGE_RUNG]], twin=labels[VAT_RUNG])
+    return jobs
 
 
 def follow_up(best_name: str, prepared: Prepared, params: Params) -> FollowUp:
     """Plan 04's follow-up trainings of ``best_name`` (a key of ``models.MODELS``) on the run's data."""
     lm_hidden = int(prepared.params.get("lm_hidden") or params.lm_hidden)  # the language model's width (02)
     ladder = ladder_jobs(prepared, params)
-    ladder_labels = list(ladder)
+    names = ladder_labels(prepared, params)
+    ladder_order = list(ladder)
     flipped = params.embeddings != "word2vec"
     unavailable = word2vec_unavailable(prepared, params.embed_dim) if flipped else None
     other_start_name = "word2vec" if flipped else "random"
 
     jobs: dict[str, Job] = {}
-    jobs.update({label: ladder[label] for label in reversed(ladder_labels[2:])})  # EMA … AT: the longest, first
+    jobs.update({label: ladder[label] for label in reversed(ladder_order[2:])})  # EMA … AT: the longest, first
     seeds = [f"{best_name} (seed {params.seed + i})" for i in range(1, params.seeds)]
     for i, label in enumerate(seeds, start=1):
         jobs[label] = job(best_name, prepared, params, label=label, seed=params.seed + i)
-    jobs.update({label: ladder[label] for label in ladder_labels[:2]})
+    jobs.update({label: ladder[label] for label in ladder_order[:2]})
     other_start = None if unavailable else f"{best_name} ({other_start_name} start)"
     if other_start:
         jobs[other_start] = job(best_name, prepared, params, label=other_start, pretrained=flipped)
@@ -115,4 +129,4 @@ def follow_up(best_name: str, prepared: Prepared, params: Params) -> FollowUp:
     targets = {name: rating_buckets(split.ratings) for name, split in prepared.splits.items()}
     jobs[buckets] = job(best_name, prepared, params, label=buckets, targets=targets, num_classes=len(RATING_BUCKETS))
     return FollowUp(jobs, seeds, other_start, other_start_name, unavailable, truncations, stop_words, buckets,
-                    {start: label for start, label in zip(LADDER_STARTS, ladder_labels)}, lm_hidden)
+                    names, lm_hidden)

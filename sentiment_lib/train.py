@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -66,6 +67,10 @@ class TrainConfig:
         average: weight averaging: validation scores, and the training keeps, an exponential moving average of
             the weights over about this many epochs (decay per step ``1 - 1 / (average × steps per epoch)``,
             :class:`torch.optim.swa_utils.AveragedModel`) instead of the weights themselves; 0 turns it off.
+        also_raw: with ``average`` > 0, validate the weights themselves too and keep their best epoch, with their
+            own early stopping (``FitResult.raw``): averaging changes only what is validated and kept, never a
+            step, so one training gives both the averaged network and the one a training without averaging
+            gives (the same weights to the bit); ``fit`` trains until both have stopped.
         num_threads: ``torch.set_num_threads`` for the process; ``None`` leaves torch's default (one per
             core: the fastest on an otherwise idle machine; when other processes keep the cores busy, or
             several trainings run side by side, give each 1 thread: waiting for a descheduled thread at
@@ -87,6 +92,7 @@ class TrainConfig:
     vat: float = 0.0
     entropy: float = 0.0
     average: float = 0.0
+    also_raw: bool = False
     num_threads: int | None = None
     progress: bool = True
 
@@ -117,6 +123,9 @@ class TrainConfig:
         if not self.average >= 0:
             raise ValueError(f"average (epochs) must be >= 0, got {self.average}: 0 turns weight averaging off, "
                              "1 averages over about the last epoch.")
+        if self.also_raw and not self.average > 0:
+            raise ValueError("also_raw keeps the weights beside their moving average: set average > 0 (e.g. 1.0) "
+                             "or also_raw=False.")
         if self.amp_dtype not in AMP_DTYPES:
             raise ValueError(f"amp_dtype must be one of {AMP_DTYPES}, got {self.amp_dtype!r}.")
         if self.num_threads is not None and self.num_threads < 1:
@@ -137,6 +146,9 @@ class FitResult:
         stopped_early: whether early stopping ended training.
         seconds: total wall time of ``fit`` (over every process, when it resumed a checkpoint).
         resumed: ``None`` (trained from the start), ``"from epoch k"`` or ``"finished"`` (see :func:`fit`).
+        raw: with ``TrainConfig.also_raw``, the result of the weights themselves (their own history, best epoch
+            and early stop; ``seconds``: the training's time when they stopped) and ``raw_state`` their kept
+            weights; ``None`` otherwise.
     """
 
     history: pd.DataFrame
@@ -147,6 +159,8 @@ class FitResult:
     stopped_early: bool = False
     seconds: float = 0.0
     resumed: str | None = None
+    raw: "FitResult | None" = None
+    raw_state: dict[str, torch.Tensor] | None = field(default=None, repr=False)
 
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -218,14 +232,62 @@ class Callback:
 
 
 @dataclass
+class Track:
+    """One network's best epoch on validation, with its own early stopping: ``fit`` keeps one for the network it
+    validates (the weights, or their moving average) and, with ``TrainConfig.also_raw``, one for the weights
+    themselves.
+
+    ``best_*``: the epoch with the lowest validation loss so far, its weights and metrics; ``epochs_without_gain``:
+    epochs since then; ``stopped_at``: the epoch after which this network changes no more (its patience ran out,
+    or the last epoch; 0 while it trains) and ``stopped_early`` whether patience ended it; ``seconds``: the
+    training's seconds at that point; ``val_rows``: its validation columns (``val_loss``, ``val_accuracy``, …)
+    per epoch until then.
+    """
+
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    epochs_without_gain: int = 0
+    stopped_at: int = 0
+    stopped_early: bool = False
+    seconds: float = 0.0
+    val_rows: list[dict[str, float]] = field(default_factory=list)
+
+    def update(self, network: nn.Module, epoch: int, val: dict[str, Any], config: TrainConfig,
+               seconds: float) -> None:
+        """Record epoch ``epoch``'s validation ``val`` of ``network``; keep its weights when the loss is the lowest
+        so far; stop after ``config.patience`` epochs without a lower one, or at ``config.epochs``."""
+        self.val_rows.append({f"val_{k}": val[k] for k in ("loss", *METRIC_NAMES)})
+        if val["loss"] < self.best_loss:
+            self.best_loss, self.best_epoch = val["loss"], epoch
+            self.best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+            self.best_metrics = {k: v for k, v in val.items() if not isinstance(v, np.ndarray)}
+            self.epochs_without_gain = 0
+        else:
+            self.epochs_without_gain += 1
+        patience_ran_out = config.patience is not None and self.epochs_without_gain >= config.patience
+        if patience_ran_out or epoch == config.epochs:
+            self.stopped_at, self.stopped_early, self.seconds = epoch, patience_ran_out and epoch < config.epochs, seconds
+
+    def result(self, rows: list[dict[str, float]], resumed: str | None) -> FitResult:
+        """This network's :class:`FitResult`: the training's ``rows`` until it stopped, with its validation columns."""
+        history = pd.DataFrame([{**row, **val} for row, val in zip(rows, self.val_rows)], columns=HISTORY_COLUMNS)
+        return FitResult(history=history, best_epoch=self.best_epoch, best_val_loss=self.best_loss,
+                         best_val_metrics=self.best_metrics, epochs_run=len(self.val_rows),
+                         stopped_early=self.stopped_early, seconds=self.seconds, resumed=resumed)
+
+
+@dataclass
 class FitState:
     """Everything :func:`fit` knows about a training in progress (what a checkpoint saves and restores).
 
     ``average``: the moving average of the weights (``TrainConfig.average`` > 0; ``None`` otherwise), the
-    network that is validated and kept; ``rows``: one dict per finished epoch (columns :data:`HISTORY_COLUMNS`);
-    ``best_*``: the epoch with the lowest validation loss so far, its weights and metrics; ``epochs_without_gain``:
-    epochs since then; ``finished``: the training ended (last epoch or early stop); ``earlier_seconds``: time spent
-    by earlier processes on this training; ``resumed``: ``None``, ``"from epoch k"`` or ``"finished"``.
+    network that is validated and kept; ``rows``: one dict per finished epoch (columns :data:`HISTORY_COLUMNS`;
+    the validation columns are ``track``'s, NaN after it stopped); ``track``: the kept network's best epoch and
+    early stopping; ``raw``: the weights' own (``TrainConfig.also_raw``; ``None`` otherwise); ``finished``: the
+    training ended (every track stopped); ``earlier_seconds``: time spent by earlier processes on this training;
+    ``resumed``: ``None``, ``"from epoch k"`` or ``"finished"``.
     """
 
     model: nn.Module
@@ -234,12 +296,8 @@ class FitState:
     train_loader: Iterable
     average: torch.optim.swa_utils.AveragedModel | None = None
     rows: list[dict[str, float]] = field(default_factory=list)
-    best_loss: float = math.inf
-    best_epoch: int = 0
-    best_state: dict[str, torch.Tensor] | None = None
-    best_metrics: dict[str, float] = field(default_factory=dict)
-    epochs_without_gain: int = 0
-    stopped_early: bool = False
+    track: Track = field(default_factory=Track)
+    raw: Track | None = None
     finished: bool = False
     earlier_seconds: float = 0.0
     resumed: str | None = None
@@ -252,15 +310,10 @@ class FitState:
         """The network validation scores and the training keeps: the weights' moving average, or the model."""
         return self.model if self.average is None else self.average.module
 
-    def keep_if_best(self, epoch: int, val: dict[str, Any]) -> None:
-        """Remember this epoch's weights (of :meth:`scored`) when its validation loss is the lowest so far."""
-        if val["loss"] < self.best_loss:
-            self.best_loss, self.best_epoch = val["loss"], epoch
-            self.best_state = {k: v.detach().clone() for k, v in self.scored().state_dict().items()}
-            self.best_metrics = {k: v for k, v in val.items() if not isinstance(v, np.ndarray)}
-            self.epochs_without_gain = 0
-        else:
-            self.epochs_without_gain += 1
+    def tracks(self) -> list[tuple[Track, nn.Module]]:
+        """Each track still training, with the network it validates (the kept network's first)."""
+        both = [(self.track, self.scored())] + ([(self.raw, self.model)] if self.raw is not None else [])
+        return [(track, network) for track, network in both if not track.stopped_at]
 
 
 def _call_each(callbacks: Sequence[Callback], hook: str) -> Callable[[], None] | None:
@@ -428,7 +481,8 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: 
     without labels for virtual adversarial training and entropy minimisation (``config.vat`` or
     ``config.entropy`` > 0); each epoch reads it from its start, in that epoch's seeded order, one batch per
     training step (cycling when it is shorter). With ``config.average`` > 0 the moving average of the weights
-    is what validation scores, early stopping watches and the model holds at the end.
+    is what validation scores, early stopping watches and the model holds at the end; with ``config.also_raw``
+    the weights themselves are validated and kept too (``FitResult.raw``, ``FitResult.raw_state``).
 
     Raises ``FloatingPointError`` if the validation loss is not finite (training diverged).
     """
@@ -445,7 +499,8 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: 
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = make_scheduler(optimizer, config.warmup_steps, config.epochs * len(train_loader), config.decay)
     average = moving_average(model, config.average, len(train_loader)) if config.average > 0 else None
-    state = FitState(model, optimizer, scheduler, train_loader, average=average)
+    state = FitState(model, optimizer, scheduler, train_loader, average=average,
+                     raw=Track() if config.also_raw else None)
     after_step, after_eval_batch = _call_each(callbacks, "after_step"), _call_each(callbacks, "after_eval_batch")
     if average is not None:
         after_step = _averaging(average, model, after_step)
@@ -459,30 +514,40 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: 
                                     desc=f"epoch {epoch}/{config.epochs}", after_step=after_step,
                                     vat=config.vat, entropy=config.entropy,
                                     unlabelled=_stream(unlabelled, epoch) if reads_unlabelled else None)
-            val = evaluate(state.scored(), val_loader, device, amp_dtype=config.amp_dtype, progress=config.progress,
-                           desc=f"epoch {epoch}/{config.epochs} validation", after_batch=after_eval_batch)
-            if not math.isfinite(val["loss"]):
-                raise FloatingPointError(
-                    f"Validation loss is {val['loss']} at epoch {epoch}: training diverged. "
-                    "Lower TrainConfig.lr or set grad_clip (e.g. 1.0).")
-            state.rows.append({"epoch": epoch,
-                               **{f"train_{k}": train[k] for k in ("loss", *METRIC_NAMES)},
-                               **{f"val_{k}": val[k] for k in ("loss", *METRIC_NAMES)},
+            scored = [(track, network, _validate(network, val_loader, device, config, epoch, after_eval_batch,
+                                                 first=i == 0))
+                      for i, (track, network) in enumerate(state.tracks())]
+            kept = {f"val_{k}": scored[0][2][k] if scored[0][0] is state.track else math.nan
+                    for k in ("loss", *METRIC_NAMES)}
+            state.rows.append({"epoch": epoch, **{f"train_{k}": train[k] for k in ("loss", *METRIC_NAMES)}, **kept,
                                "seconds": time.perf_counter() - epoch_start,
                                "lr": optimizer.param_groups[0]["lr"]})
-            state.keep_if_best(epoch, val)
-            stop = config.patience is not None and state.epochs_without_gain >= config.patience
-            state.stopped_early = stop and epoch < config.epochs
-            state.finished = stop or epoch == config.epochs
+            for track, network, val in scored:
+                track.update(network, epoch, val, config, state.seconds())
+            state.finished = not state.tracks()
             for callback in callbacks:
-                callback.on_epoch_end(state, val)
-            if stop:
+                callback.on_epoch_end(state, scored[0][2])
+            if state.finished:
                 break
     finally:
         for callback in callbacks:
             callback.on_fit_end(state)
-    model.load_state_dict(state.best_state)
-    return FitResult(history=pd.DataFrame(state.rows, columns=HISTORY_COLUMNS), best_epoch=state.best_epoch,
-                     best_val_loss=state.best_loss, best_val_metrics=state.best_metrics,
-                     epochs_run=len(state.rows), stopped_early=state.stopped_early, seconds=state.seconds(),
-                     resumed=state.resumed)
+    model.load_state_dict(state.track.best_state)
+    result = state.track.result(state.rows, state.resumed)
+    if state.raw is not None:
+        result.raw, result.raw_state = state.raw.result(state.rows, state.resumed), state.raw.best_state
+    return result
+
+
+def _validate(network: nn.Module, val_loader: Iterable, device: torch.device, config: TrainConfig, epoch: int,
+              after_batch: Callable[[], None] | None, first: bool = True) -> dict[str, Any]:
+    """:func:`evaluate` of ``network`` after epoch ``epoch``; ``FloatingPointError`` when the loss is not finite.
+    A validation after the ``first`` of an epoch leaves the random generator as it found it (a ``DataLoader``
+    draws its iterator's seed from it), so validating a second network changes none of the training's draws."""
+    with nullcontext() if first else torch.random.fork_rng(devices=[]):
+        val = evaluate(network, val_loader, device, amp_dtype=config.amp_dtype, progress=config.progress,
+                       desc=f"epoch {epoch}/{config.epochs} validation", after_batch=after_batch)
+    if not math.isfinite(val["loss"]):
+        raise FloatingPointError(f"Validation loss is {val['loss']} at epoch {epoch}: training diverged. "
+                                 "Lower TrainConfig.lr or set grad_clip (e.g. 1.0).")
+    return val

@@ -103,10 +103,13 @@ def unlabelled_reviews(prepared: Prepared, n: int = 80) -> EncodedSplit:
     return EncodedSplit(ids, np.full(n, -1))
 
 
-def fit_with_unlabelled(epochs: int, seed: int = 3, callbacks=(), unlabelled: bool = True, **settings):
+def fit_with_unlabelled(epochs: int, seed: int = 3, callbacks=(), unlabelled: bool = True, noisy_val: bool = False,
+                        **settings):
     """``train.fit`` of a tiny BiLSTM-pooling network on :func:`tiny_prepared` reviews, with a loader of
     :func:`unlabelled_reviews` (or none, ``unlabelled=False``) and ``TrainConfig`` ``settings`` (``vat``,
-    ``entropy``, ``average``). Returns (the fit's result, the model, the train and val loaders)."""
+    ``entropy``, ``average``, ``also_raw``, ``patience``, ``lr``). ``noisy_val``: the validation reviews get
+    random labels, so that the validation loss rises as the network learns (early stopping has work to do).
+    Returns (the fit's result, the model, the train and val loaders)."""
     import torch
 
     from sentiment_lib.batching import make_loader
@@ -114,13 +117,15 @@ def fit_with_unlabelled(epochs: int, seed: int = 3, callbacks=(), unlabelled: bo
     from sentiment_lib.train import TrainConfig, fit
 
     prepared = tiny_prepared(n_train=96, n_val=48, n_test=16)
-    loaders = {k: make_loader(prepared.splits[k], 32, 64, "head", shuffle=k == "train", seed=seed)
-               for k in ("train", "val")}
+    splits = dict(prepared.splits)
+    if noisy_val:
+        splits["val"] = splits["val"].with_labels(np.random.default_rng(seed).integers(0, 2, len(splits["val"])))
+    loaders = {k: make_loader(splits[k], 32, 64, "head", shuffle=k == "train", seed=seed) for k in ("train", "val")}
     extra = make_loader(unlabelled_reviews(prepared), 32, 64, "head", shuffle=True, seed=seed, binary=False)
     torch.manual_seed(seed)
     model = build_model(ModelConfig(name="bilstm_pool", vocab_size=len(prepared.vocab), embed_dim=8, hidden_size=6))
     result = fit(model, loaders["train"], loaders["val"],
-                 TrainConfig(epochs=epochs, lr=1e-2, patience=None, seed=seed, device="cpu", progress=False,
-                             num_threads=1, **settings),
+                 TrainConfig(**{**dict(epochs=epochs, lr=1e-2, patience=None, seed=seed, device="cpu",
+                                       progress=False, num_threads=1), **settings}),
                  callbacks=callbacks, unlabelled=extra if unlabelled else None)
     return result, model, loaders

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..files import atomic_path
-from ..train import Callback, FitState
+from ..train import Callback, FitState, Track
 
 
 def rng_state() -> dict[str, Any]:
@@ -36,6 +36,25 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in state["python"]))
 
 
+_TRACK_FIELDS = ("best_loss", "best_epoch", "best_state", "best_metrics", "epochs_without_gain", "stopped_early",
+                 "stopped_at", "seconds", "val_rows")
+
+
+def _saved_track(track: Track) -> dict[str, Any]:
+    return {name: getattr(track, name) for name in _TRACK_FIELDS}
+
+
+def _kept_track(saved: dict[str, Any], finished: bool) -> Track:
+    """The kept network's track from a checkpoint; one written before tracks (flat ``best_*`` keys, no
+    ``stopped_at``, ``val_rows`` or track seconds) reads as the one track of a training that validated one network."""
+    if "track" in saved:
+        return Track(**saved["track"])
+    rows = saved["rows"]
+    return Track(**{name: saved[name] for name in _TRACK_FIELDS[:6]},
+                 stopped_at=len(rows) if finished else 0, seconds=saved["seconds"] if finished else 0.0,
+                 val_rows=[{k: row[k] for k in row if k.startswith("val_")} for row in rows])
+
+
 class Checkpoint(Callback):
     """Save the training state to ``path`` after every epoch; restore it when ``fit`` starts."""
 
@@ -46,10 +65,13 @@ class Checkpoint(Callback):
         if not self.path.exists():
             return
         saved = torch.load(self.path, map_location=next(state.model.parameters()).device, weights_only=True)
-        state.rows, state.best_loss, state.best_epoch = saved["rows"], saved["best_loss"], saved["best_epoch"]
-        state.best_state, state.best_metrics = saved["best_state"], saved["best_metrics"]
-        state.epochs_without_gain, state.stopped_early = saved["epochs_without_gain"], saved["stopped_early"]
-        state.finished, state.earlier_seconds = saved["finished"], saved["seconds"]
+        if ("raw" in saved) != (state.raw is not None):
+            raise ValueError(f"{self.path} was written by a training that {'did' if 'raw' in saved else 'did not'} "
+                             "keep the raw weights beside their average; delete it to train again.")
+        state.rows, state.finished, state.earlier_seconds = saved["rows"], saved["finished"], saved["seconds"]
+        state.track = _kept_track(saved, state.finished)
+        if state.raw is not None:
+            state.raw = Track(**saved["raw"])
         state.resumed = "finished" if state.finished else f"from epoch {len(state.rows) + 1}"
         if state.finished:
             return
@@ -64,10 +86,10 @@ class Checkpoint(Callback):
             sampler.epoch = len(state.rows)  # each epoch's batch order comes from (seed, epoch)
 
     def on_epoch_end(self, state: FitState, val: dict[str, Any]) -> None:
-        keep = {"rows": state.rows, "best_loss": state.best_loss, "best_epoch": state.best_epoch,
-                "best_state": state.best_state, "best_metrics": state.best_metrics,
-                "epochs_without_gain": state.epochs_without_gain, "stopped_early": state.stopped_early,
-                "finished": state.finished, "seconds": state.seconds()}
+        keep = {"rows": state.rows, "track": _saved_track(state.track), "finished": state.finished,
+                "seconds": state.seconds()}
+        if state.raw is not None:
+            keep["raw"] = _saved_track(state.raw)
         if not state.finished:  # what continuing needs; a finished training keeps only its result
             keep.update(model=state.model.state_dict(), optimizer=state.optimizer.state_dict(),
                         scheduler=state.scheduler.state_dict(), rng=rng_state())

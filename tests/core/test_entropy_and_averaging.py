@@ -3,6 +3,7 @@ combined unlabelled loss against its parts, the moving average against its recur
 (the averaged weights are what is validated and kept, and a stopped training resumes to the same result)."""
 import math
 
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -88,8 +89,8 @@ class _Stop(Callback):
             raise KeyboardInterrupt
 
 
-def _fit(seed=3, callbacks=(), unlabelled=True, **settings):
-    return fit_with_unlabelled(4, seed=seed, callbacks=callbacks, unlabelled=unlabelled, **settings)
+def _fit(seed=3, callbacks=(), unlabelled=True, epochs=4, **settings):
+    return fit_with_unlabelled(epochs, seed=seed, callbacks=callbacks, unlabelled=unlabelled, **settings)
 
 
 def test_training_with_entropy_minimisation_learns_is_reproducible_and_differs():
@@ -121,3 +122,62 @@ def test_a_stopped_training_with_weight_averaging_resumes_to_the_same_result(tmp
     assert resumed.history["val_loss"].tolist() == straight.history["val_loss"].tolist()
     for (name, a), (_, b) in zip(straight_model.state_dict().items(), resumed_model.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+def _same_weights(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a.values(), b.values())) and list(a) == list(b)
+
+
+# Validation reviews with random labels: the validation loss rises as the network learns, and the weights stop
+# before their average — at epoch 7 of 8, while the average runs to the last (seed 4); both early, at 3 and 4 (seed 6).
+@pytest.mark.parametrize("seed, stops", [(4, (8, 7)), (6, (4, 3))])
+def test_one_training_keeps_the_averaged_weights_and_the_weights_themselves_as_two_trainings_would(seed, stops):
+    settings = dict(seed=seed, epochs=8, vat=0.5, patience=1, noisy_val=True)
+    twin, twin_model, _ = _fit(average=1.0, also_raw=True, **settings)
+    averaged, averaged_model, _ = _fit(average=1.0, **settings)
+    raw, raw_model, _ = _fit(**settings)
+    assert (twin.epochs_run, twin.raw.epochs_run) == stops  # each network stopped by its own patience
+    for kept, alone in [(twin, averaged), (twin.raw, raw)]:
+        assert (kept.best_epoch, kept.best_val_loss, kept.epochs_run, kept.stopped_early) == \
+            (alone.best_epoch, alone.best_val_loss, alone.epochs_run, alone.stopped_early)
+        columns = [c for c in alone.history.columns if c != "seconds"]
+        pd.testing.assert_frame_equal(kept.history[columns], alone.history[columns])
+    assert _same_weights(twin_model.state_dict(), averaged_model.state_dict())
+    assert _same_weights(twin.raw_state, raw_model.state_dict())
+    assert twin.raw.raw is None and averaged.raw is None
+    assert 0 < twin.raw.seconds <= twin.seconds  # the training's time when each stopped
+    with pytest.raises(ValueError, match="set average > 0"):
+        TrainConfig(also_raw=True)
+
+
+def test_a_stopped_training_that_keeps_both_resumes_to_the_same_two_results(tmp_path):
+    # killed after epoch 7, where the weights stopped and their average goes on (seed 4 above)
+    settings = dict(seed=4, epochs=8, average=1.0, also_raw=True, vat=0.5, patience=1, noisy_val=True)
+    straight, _, _ = _fit(**settings)
+    path = tmp_path / "run.pt"
+    with pytest.raises(KeyboardInterrupt):
+        _fit(callbacks=[Checkpoint(path), _Stop(7)], **settings)
+    resumed, _, _ = _fit(callbacks=[Checkpoint(path)], **settings)
+    assert resumed.resumed == "from epoch 8" and (resumed.epochs_run, resumed.raw.epochs_run) == (8, 7)
+    for a, b in [(straight, resumed), (straight.raw, resumed.raw)]:
+        assert (a.best_epoch, a.best_val_loss) == (b.best_epoch, b.best_val_loss)
+        assert a.history["val_loss"].tolist() == b.history["val_loss"].tolist()
+    assert _same_weights(straight.raw_state, resumed.raw_state)
+    again, _, _ = _fit(callbacks=[Checkpoint(path)], **settings)  # finished: read back, not trained
+    assert again.resumed == "finished" and again.raw.best_val_loss == straight.raw.best_val_loss
+    with pytest.raises(ValueError, match="delete it to train again"):  # a checkpoint of the other kind
+        _fit(callbacks=[Checkpoint(path)], **dict(settings, also_raw=False))
+
+
+def test_a_checkpoint_written_before_tracks_reads_back_as_its_finished_training(tmp_path):
+    path = tmp_path / "run.pt"
+    first, _, _ = _fit(epochs=3, average=1.0, callbacks=[Checkpoint(path)])
+    saved = torch.load(path, weights_only=True)
+    track = saved.pop("track")  # the flat layout of older checkpoints
+    saved.update({k: track[k] for k in ("best_loss", "best_epoch", "best_state", "best_metrics",
+                                        "epochs_without_gain", "stopped_early")})
+    torch.save(saved, path)
+    again, _, _ = _fit(epochs=3, average=1.0, callbacks=[Checkpoint(path)])
+    assert again.resumed == "finished"
+    assert (again.best_epoch, again.best_val_loss, again.epochs_run) == (first.best_epoch, first.best_val_loss, 3)
+    assert again.history["val_loss"].tolist() == first.history["val_loss"].tolist()

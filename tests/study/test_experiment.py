@@ -311,3 +311,31 @@ def test_a_job_with_virtual_adversarial_training_reads_the_unlabelled_reviews(ru
     plain = experiment.checkpoint_path(experiment.job("lstm", prepared, params), None)
     assert experiment.checkpoint_path(experiment.job("lstm", with_reviews, params, vat=0.0), None) == plain
     assert experiment.checkpoint_path(experiment.job("lstm", with_reviews, params, vat=0.5), None) != plain
+
+
+def test_a_job_with_a_twin_gives_the_averaged_network_and_the_one_without_averaging_as_their_own_jobs_do(run):
+    from sentiment_lib.batching import EncodedSplit
+
+    prepared, params = run
+    extra = EncodedSplit(list(prepared.splits["train"].ids[:48]), np.full(48, -1))
+    prepared = dataclasses.replace(prepared, unlabelled=extra)
+    settings = dict(vat=0.5, average=1.0, label="averaged")
+    both = experiment.job("lstm", prepared, params, **settings)
+    both = dataclasses.replace(both, twin="raw")
+    paired = experiment.train(both, device="cpu", runtime=Runtime(checkpoints=False))
+    averaged = trained("lstm", prepared, params, runtime=Runtime(checkpoints=False), **settings)
+    raw = trained("lstm", prepared, params, runtime=Runtime(checkpoints=False), vat=0.5)
+    for one, alone in [(paired, averaged), (paired.twin, raw)]:
+        assert one.fit.best_val_loss == alone.fit.best_val_loss
+        assert np.array_equal(one.test_prob, alone.test_prob) and one.test == alone.test
+        assert one.settings() == alone.settings()
+    assert paired.twin.name == "raw" and paired.twin.twin is None and paired.fit.raw_state is None
+    named = experiment.by_name([paired])
+    assert list(named) == ["averaged", "raw"] and named["raw"] is paired.twin
+    with pytest.raises(ValueError, match="named 'averaged'"):
+        experiment.by_name([paired, paired])
+    # its checkpoint keeps the raw weights too: another key than the averaged job's alone
+    assert experiment.checkpoint_path(both, None) != experiment.checkpoint_path(
+        experiment.job("lstm", prepared, params, **settings), None)
+    with pytest.raises(ValueError, match="set the configuration's average > 0"):
+        dataclasses.replace(experiment.job("lstm", prepared, params, vat=0.5), twin="raw")

@@ -17,24 +17,38 @@ def _prepared(language_model=True, unlabelled=True):
                                unlabelled=extra)
 
 
+def _configuration(plan, start):
+    """The configuration the rung ``start`` trains with: its job's, or for the VAT rung, the weight-averaging job's
+    without averaging (that job's twin)."""
+    if start == plans.VAT_RUNG:
+        averaging = plan.jobs[plan.ladder[plans.AVERAGE_RUNG]]
+        assert averaging.twin == plan.ladder[plans.VAT_RUNG]
+        return dataclasses.replace(averaging.configuration, average=0.0)
+    return plan.jobs[plan.ladder[start]].configuration
+
+
 def test_the_ladder_has_its_unlabelled_rungs_when_02_saved_unlabelled_reviews_and_trains_them_first():
     params = tiny_params(lm_hidden=16, vat=0.5)
     plan = plans.follow_up("lstm", _prepared(), params)
     assert list(plan.ladder) == list(plans.LADDER_STARTS)
-    vat = plan.jobs[plan.ladder["language-model start + AT + VAT"]].configuration
+    assert plan.ladder[plans.VAT_RUNG] not in plan.jobs  # the averaging rung's training gives it
+    assert [one.twin for one in plan.jobs.values() if one.twin] == [plan.ladder[plans.VAT_RUNG]]
+    vat = _configuration(plan, plans.VAT_RUNG)
     assert vat.vat == 0.5 and vat.adversarial == DEFAULT_EPSILON and vat.language_model  # the profile's VAT ε
     assert vat.model.hidden_size == 16 and vat.epochs == params.ladder_epochs  # the language model's width
-    assert list(plan.jobs)[:4] == [plan.ladder[s] for s in reversed(plans.LADDER_STARTS[2:])]  # the longest first
-    configurations = [plan.jobs[plan.ladder[s]].configuration for s in plans.LADDER_STARTS[2:]]
-    at, _, entropy, averaged = configurations
+    longest = [plan.ladder[s] for s in reversed(plans.LADDER_STARTS[2:]) if s != plans.VAT_RUNG]
+    assert list(plan.jobs)[:3] == longest  # the longest first
+    at, _, entropy, averaged = [_configuration(plan, s) for s in plans.LADDER_STARTS[2:]]
     assert at.vat == 0.0 and dataclasses.replace(at, vat=vat.vat) == vat  # one change between the rungs
     assert dataclasses.replace(vat, entropy=ENTROPY_WEIGHT) == entropy  # each one change to the VAT rung
     assert dataclasses.replace(vat, average=plans.AVERAGE_EPOCHS) == averaged
     for start, below in plans.BUILDS_ON.items():  # each rung is one change to the one it builds on
         assert plans.LADDER_STARTS.index(below) < plans.LADDER_STARTS.index(start)
-        changed = {k for k, v in vars(plan.jobs[plan.ladder[start]].configuration).items()
-                   if v != vars(plan.jobs[plan.ladder[below]].configuration)[k]}
+        changed = {k for k, v in vars(_configuration(plan, start)).items()
+                   if v != vars(_configuration(plan, below))[k]}
         assert len(changed) == 1, (start, changed)
+    assert plans.ladder_jobs(_prepared(), params).keys() == {plan.ladder[s] for s in plan.ladder} - {
+        plan.ladder[plans.VAT_RUNG]}
 
 
 def test_without_unlabelled_reviews_a_vat_size_or_a_language_model_the_ladder_is_shorter():

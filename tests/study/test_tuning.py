@@ -768,9 +768,12 @@ def test_04s_ladder_networks_come_back_from_their_checkpoints_as_candidates(prep
     state, _ = language_model.pretrain(encoded, len(prepared.vocab), params.embed_dim, 16, epochs=1, seed=0)
     with_lm = dataclasses.replace(prepared, language_model=state, params={**prepared.params, "lm_fingerprint": "tiny"},
                                   unlabelled=EncodedSplit(list(prepared.splits["train"].ids[:32]), np.full(32, -1)))
-    trained_in_04 = experiment.train_many(list(plans.ladder_jobs(with_lm, params).values()), device="cpu")
+    trained_in_04 = experiment.by_name(experiment.train_many(list(plans.ladder_jobs(with_lm, params).values()),
+                                                             device="cpu"))
+    trained_in_04 = [trained_in_04[label] for label in plans.ladder_labels(with_lm, params).values()]
     back = final_model.ladder_candidates(with_lm, params, "cpu")
     assert [r.name for r in back] == [r.name for r in trained_in_04] and len(back) == 6  # with the unlabelled rungs
+    assert [r.name for r in back] == list(plans.ladder_labels(with_lm, params).values())  # in the ladder's order
     assert all(r.fit.resumed == "finished" and r.test is None for r in back)  # read back, not scored on test
     assert [r.fit.best_val_loss for r in back] == [r.fit.best_val_loss for r in trained_in_04]
     test = {"accuracy": 0.75, "precision": 0.7, "recall": 0.8, "f1": 0.74, "roc_auc": 0.8}
