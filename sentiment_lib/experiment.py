@@ -346,6 +346,14 @@ def train(job: Job, *, device: str = "auto", runtime: Runtime | None = None,
     return run
 
 
+def lowest_val_loss(runs: Mapping[str, ModelRun]) -> str:
+    """The name (a key of ``runs``) of the run whose kept epoch has the lowest validation loss: how the study
+    chooses a network among trained ones (the first on a tie)."""
+    if not runs:
+        raise ValueError("There is no run to choose from: train at least one network first.")
+    return min(runs, key=lambda name: runs[name].fit.best_val_loss)
+
+
 def by_name(runs: Sequence[ModelRun]) -> dict[str, ModelRun]:
     """``runs`` by name, each followed by its twin (``ModelRun.twin``) when its training gave one: what a batch of
     :func:`train_many` trained, looked up by the labels of its jobs and their twins."""

@@ -29,7 +29,7 @@ import pandas as pd
 
 from . import metrics, uncertainty
 from .claims import Claim
-from .experiment import ModelRun, subset_probabilities
+from .experiment import ModelRun, lowest_val_loss, subset_probabilities
 from .linear import LinearReference, average_with
 from .plans import BUILDS_ON, LADDER_STARTS, UNLABELLED_RUNGS
 from .rundir import Prepared
@@ -135,8 +135,8 @@ def climb(prepared: Prepared, runs: Mapping[str, ModelRun], partner: LinearRefer
     labels = prepared.splits["test"].labels
     same_size, lm_start, lm_at = (runs[start] for start in LADDER_STARTS[:3])
     lm_vat = [runs[start] for start in UNLABELLED_RUNGS if start in runs]
-    networks = [same_size, lm_start, lm_at, *lm_vat]
-    chosen = min(networks, key=lambda r: r.fit.best_val_loss)  # on validation
+    networks = {r.name: r for r in (same_size, lm_start, lm_at, *lm_vat)}
+    chosen = networks[lowest_val_loss(networks)]  # on validation
     averaged = average_with(partner, prepared.splits["val"].labels,  # the weight: on validation only
                             subset_probabilities(chosen, prepared, "val"), chosen.test_prob)
     partner_name = partner.row["model"]

@@ -7,7 +7,8 @@ official test reviews ±0.4 points at 95% for p ≈ 0.88, more on a smaller subs
 - :func:`accuracy_interval`: the exact (Clopper–Pearson) binomial interval for ``k`` correct of ``n``;
 - :func:`mcnemar`: McNemar's exact test on the reviews exactly one of two models gets right (the discordant
   pairs; under "equally accurate" each is a fair coin), and the difference with its own interval;
-- :func:`with_intervals`: a comparison table with ``accuracy_low`` / ``accuracy_high`` columns;
+- :func:`with_intervals`: a comparison table with ``accuracy_low`` / ``accuracy_high`` columns; :func:`accuracies`:
+  such a table from each model's test probabilities;
 - :func:`seed_spread`: mean, standard deviation and range of a metric over runs that differ only in ``SEED``;
 - :func:`difference_verdict`: the study's one rule for "a real difference" (below), used by every page.
 
@@ -27,6 +28,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from . import metrics
 
 LEVEL = 0.95
 SIGNIFICANCE = 0.05
@@ -100,6 +103,13 @@ def with_intervals(table: pd.DataFrame, n: int | Mapping[str, int], level: float
     out.insert(where, "accuracy_low", [bounds[name][0] for name in out.index])
     out.insert(where + 1, "accuracy_high", [bounds[name][1] for name in out.index])
     return out
+
+
+def accuracies(labels: np.ndarray, probs: Mapping[str, np.ndarray], level: float = LEVEL) -> pd.DataFrame:
+    """Test accuracy of each model with its exact interval: one row per name of ``probs`` (name -> probabilities
+    (N,) of class 1, or (N, C)), columns ``accuracy``, ``accuracy_low``, ``accuracy_high``; ``labels`` (N,)."""
+    table = pd.DataFrame({"accuracy": [metrics.accuracy(labels, p) for p in probs.values()]}, index=list(probs))
+    return with_intervals(table, len(labels), level)
 
 
 def seed_spread(values: Sequence[float]) -> dict[str, float]:

@@ -339,3 +339,14 @@ def test_a_job_with_a_twin_gives_the_averaged_network_and_the_one_without_averag
         experiment.job("lstm", prepared, params, **settings), None)
     with pytest.raises(ValueError, match="set the configuration's average > 0"):
         dataclasses.replace(experiment.job("lstm", prepared, params, vat=0.5), twin="raw")
+
+
+def test_the_run_chosen_on_validation_has_the_lowest_validation_loss(run):
+    prepared, params = run
+    first = trained("lstm", prepared, params, runtime=Runtime(checkpoints=False))
+    second = dataclasses.replace(first, name="other", fit=dataclasses.replace(first.fit,
+                                                                               best_val_loss=first.fit.best_val_loss / 2))
+    assert experiment.lowest_val_loss({"lstm": first, "other": second}) == "other"
+    assert experiment.lowest_val_loss({"lstm": first, "same": dataclasses.replace(first)}) == "lstm"  # first on a tie
+    with pytest.raises(ValueError, match="train at least one network"):
+        experiment.lowest_val_loss({})

@@ -112,3 +112,13 @@ def test_a_shown_paired_table_keeps_a_small_p_value_readable():
 def test_a_p_value_too_small_for_a_float_is_not_written_as_zero():
     assert uncertainty.p_text(0.0) == "< 1e-300"
     assert uncertainty.p_text(0.0123) == "0.012" and uncertainty.p_text(3.14e-7) == "3.1e-07"
+
+
+def test_accuracies_give_each_model_its_test_accuracy_and_exact_interval():
+    labels = np.array([1, 0, 1, 1, 0, 0, 1, 0])
+    probs = {"right": labels * 0.8 + 0.1, "half": np.array([0.9, 0.9, 0.1, 0.9, 0.1, 0.1, 0.1, 0.9])}
+    table = uncertainty.accuracies(labels, probs)
+    assert list(table.index) == ["right", "half"]
+    assert table.loc["right", "accuracy"] == 1.0 and table.loc["half", "accuracy"] == 0.5
+    assert (table.loc["half", "accuracy_low"], table.loc["half", "accuracy_high"]) == \
+        pytest.approx(uncertainty.accuracy_interval(4, 8))
