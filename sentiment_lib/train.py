@@ -144,7 +144,8 @@ class FitResult:
         best_val_metrics: validation metrics at ``best_epoch`` (no arrays).
         epochs_run: epochs actually trained (fewer than ``TrainConfig.epochs`` after early stopping).
         stopped_early: whether early stopping ended training.
-        seconds: total wall time of ``fit`` (over every process, when it resumed a checkpoint).
+        seconds: wall time of ``fit`` until this network stopped (its whole training but for the final
+            checkpoint; over every process, when it resumed a checkpoint).
         resumed: ``None`` (trained from the start), ``"from epoch k"`` or ``"finished"`` (see :func:`fit`).
         raw: with ``TrainConfig.also_raw``, the result of the weights themselves (their own history, best epoch
             and early stop; ``seconds``: the training's time when they stopped) and ``raw_state`` their kept
