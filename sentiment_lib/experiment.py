@@ -242,17 +242,25 @@ def loaders_for(splits: Mapping[str, EncodedSplit], configuration: Configuration
             for name, split in splits.items()}
 
 
-def unlabelled_loader(prepared: Prepared, configuration: Configuration, seed: int) -> Any:
-    """A shuffled, seeded loader of the run's unlabelled reviews (``Prepared.unlabelled``) read as the
-    configuration reads its training reviews (``max_len``, ``truncation``, batch size): what virtual adversarial
-    training and entropy minimisation draw one batch from per step. ``ValueError`` naming the fix when 02 saved
-    none."""
+def reviews_without_labels(prepared: Prepared) -> EncodedSplit:
+    """What virtual adversarial training and entropy minimisation read: the run's unlabelled reviews
+    (``Prepared.unlabelled``) and its training reviews, every label -1 (none is read), as Miyato et al. (2017)
+    apply VAT to both. Adding the training reviews lowered the validation loss of 04's VAT and VAT + EMA rungs on
+    the quick run (docs/provenance.md). ``ValueError`` naming the fix when 02 saved no unlabelled reviews."""
     if prepared.unlabelled is None or not len(prepared.unlabelled):
         raise ValueError("Virtual adversarial training and entropy minimisation need the run's unlabelled reviews, "
                          "which this run's prepared data do not hold: rerun notebook 02 with PRETRAIN_REVIEWS > 0, "
                          "or train with vat=0 and entropy=0.")
-    return make_loader(prepared.unlabelled, configuration.batch_size, configuration.max_len, configuration.truncation,
-                       shuffle=True, seed=seed, binary=False)
+    train = prepared.splits["train"]
+    return EncodedSplit(list(prepared.unlabelled.ids) + list(train.ids), np.full(len(prepared.unlabelled) + len(train), -1))
+
+
+def unlabelled_loader(prepared: Prepared, configuration: Configuration, seed: int) -> Any:
+    """A shuffled, seeded loader of :func:`reviews_without_labels` read as the configuration reads its training
+    reviews (``max_len``, ``truncation``, batch size): what virtual adversarial training and entropy minimisation
+    draw one batch from per step."""
+    return make_loader(reviews_without_labels(prepared), configuration.batch_size, configuration.max_len,
+                       configuration.truncation, shuffle=True, seed=seed, binary=False)
 
 
 # Fields added to Configuration after checkpoints existed: keyed only when set, so older checkpoints still match.
@@ -270,8 +278,8 @@ def checkpoint_path(job: Job, amp_dtype: str | None) -> Path:
         digest.update(split_name.encode() + split.lengths.tobytes() + np.asarray(split.labels).tobytes())
     for split_name, labels in sorted((job.targets or {}).items()):
         digest.update(b"targets" + split_name.encode() + np.asarray(labels).tobytes())
-    if job.configuration.unlabelled() and prepared.unlabelled is not None:
-        digest.update(b"unlabelled" + prepared.unlabelled.lengths.tobytes())
+    if job.configuration.unlabelled() and prepared.unlabelled is not None:  # read with the training reviews
+        digest.update(b"unlabelled+train" + prepared.unlabelled.lengths.tobytes())
     language_model = prepared.params.get("lm_fingerprint") if job.configuration.language_model else None
     configuration = {k: v for k, v in asdict(job.configuration).items()
                      if not (k in _KEYED_WHEN_SET and v == _KEYED_WHEN_SET[k])}

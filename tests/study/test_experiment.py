@@ -350,3 +350,16 @@ def test_the_run_chosen_on_validation_has_the_lowest_validation_loss(run):
     assert experiment.lowest_val_loss({"lstm": first, "same": dataclasses.replace(first)}) == "lstm"  # first on a tie
     with pytest.raises(ValueError, match="train at least one network"):
         experiment.lowest_val_loss({})
+
+
+def test_vat_reads_the_unlabelled_reviews_and_the_training_reviews_without_their_labels(run):
+    from sentiment_lib.batching import EncodedSplit
+
+    prepared, _ = run
+    with pytest.raises(ValueError, match="PRETRAIN_REVIEWS > 0"):
+        experiment.reviews_without_labels(prepared)
+    extra = EncodedSplit([np.array([5, 6, 7])] * 4, np.full(4, -1))
+    read = experiment.reviews_without_labels(dataclasses.replace(prepared, unlabelled=extra))
+    train = prepared.splits["train"]
+    assert len(read) == 4 + len(train) and set(read.labels) == {-1}
+    assert [list(x) for x in read.ids[4:]] == [list(x) for x in train.ids]
