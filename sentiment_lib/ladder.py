@@ -120,8 +120,9 @@ def climb(prepared: Prepared, runs: Mapping[str, ModelRun], partner: LinearRefer
 
     Args:
         prepared: the run's data (validation labels choose the average's weight; test labels score it).
-        runs: start -> trained network, one per :data:`~sentiment_lib.plans.LADDER_STARTS` (04's follow-up jobs;
-            the rungs on the unlabelled reviews may be missing).
+        runs: start -> trained network, one per :data:`~sentiment_lib.plans.LADDER_STARTS` (04's follow-up
+            results by label, :func:`~sentiment_lib.experiment.by_name`: the VAT rung is the weight-averaging job's
+            twin; the rungs on the unlabelled reviews may be missing).
         partner: the linear reference chosen on validation.
         narrower: the attention LSTM of section 2, shown below the ladder unless it trained exactly as the
             word2vec rung did (``None``: not shown).

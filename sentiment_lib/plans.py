@@ -48,7 +48,9 @@ class FollowUp:
             ``unavailable`` says why); truncations: truncation -> label, for the two the profile does not use;
             stop_words: label of the best network without stop words (``None`` when the run removed them);
             buckets: label of the best network predicting the four star-rating buckets; ladder: start -> label
-            of the ladder's networks (empty when 02 trained no language model).
+            of the ladder's networks (empty when 02 trained no language model; the VAT rung's label is no key of
+            ``jobs``: the weight-averaging rung's job gives it, and :func:`~sentiment_lib.experiment.by_name` of
+            the batch's results finds it).
         other_start_name: ``"random"`` or ``"word2vec"``; lm_hidden: the language model's width (the ladder's).
     """
 

@@ -144,8 +144,8 @@ class FitResult:
         best_val_metrics: validation metrics at ``best_epoch`` (no arrays).
         epochs_run: epochs actually trained (fewer than ``TrainConfig.epochs`` after early stopping).
         stopped_early: whether early stopping ended training.
-        seconds: wall time of ``fit`` until this network stopped (its whole training but for the final
-            checkpoint; over every process, when it resumed a checkpoint).
+        seconds: wall time of ``fit`` up to this network's last validation, before that epoch's checkpoint is
+            written (over every process, when it resumed a checkpoint).
         resumed: ``None`` (trained from the start), ``"from epoch k"`` or ``"finished"`` (see :func:`fit`).
         raw: with ``TrainConfig.also_raw``, the result of the weights themselves (their own history, best epoch
             and early stop; ``seconds``: the training's time when they stopped) and ``raw_state`` their kept
@@ -212,7 +212,8 @@ class Callback:
     ``fit`` calls ``on_fit_start(state)`` once before the first epoch (a checkpoint may restore an
     interrupted training into ``state`` there), ``after_step()`` after every optimiser step,
     ``after_eval_batch()`` after every validation batch, ``on_epoch_end(state, val)`` after each epoch
-    (``val``: what :func:`evaluate` returned; an exception raised here, e.g. Optuna's ``TrialPruned``, ends
+    (``val``: what :func:`evaluate` returned for the kept network — with ``TrainConfig.also_raw``, for the raw
+    weights once the kept network has stopped; an exception raised here, e.g. Optuna's ``TrialPruned``, ends
     the training) and ``on_fit_end(state)`` when ``fit`` returns or raises.
     """
 
@@ -508,6 +509,7 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: 
     try:
         for callback in callbacks:
             callback.on_fit_start(state)
+        restored = len(state.rows)  # epochs a checkpoint restored (0: none)
         for epoch in range(len(state.rows) + 1, config.epochs + 1 if not state.finished else 0):
             epoch_start = time.perf_counter()
             train = train_one_epoch(model, train_loader, optimizer, scheduler, device, config.grad_clip,
@@ -534,17 +536,25 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: 
         for callback in callbacks:
             callback.on_fit_end(state)
     model.load_state_dict(state.track.best_state)
-    result = state.track.result(state.rows, state.resumed)
+    result = state.track.result(state.rows, _resumed(state.track, state.resumed, restored))
     if state.raw is not None:
-        result.raw, result.raw_state = state.raw.result(state.rows, state.resumed), state.raw.best_state
+        result.raw = state.raw.result(state.rows, _resumed(state.raw, state.resumed, restored))
+        result.raw_state = state.raw.best_state
     return result
+
+
+def _resumed(track: Track, resumed: str | None, restored: int) -> str | None:
+    """How ``track``'s network came back from a checkpoint: ``"finished"`` when it had stopped within the
+    ``restored`` epochs (even if the other network trained on), else the training's ``resumed``."""
+    return "finished" if resumed is not None and 0 < track.stopped_at <= restored else resumed
 
 
 def _validate(network: nn.Module, val_loader: Iterable, device: torch.device, config: TrainConfig, epoch: int,
               after_batch: Callable[[], None] | None, first: bool = True) -> dict[str, Any]:
     """:func:`evaluate` of ``network`` after epoch ``epoch``; ``FloatingPointError`` when the loss is not finite.
-    A validation after the ``first`` of an epoch leaves the random generator as it found it (a ``DataLoader``
-    draws its iterator's seed from it), so validating a second network changes none of the training's draws."""
+    A validation after the ``first`` of an epoch leaves the CPU random generator as it found it (a ``DataLoader``
+    draws its iterator's seed from it; validation draws nothing from a GPU's), so validating a second network
+    changes none of the training's draws."""
     with nullcontext() if first else torch.random.fork_rng(devices=[]):
         val = evaluate(network, val_loader, device, amp_dtype=config.amp_dtype, progress=config.progress,
                        desc=f"epoch {epoch}/{config.epochs} validation", after_batch=after_batch)

@@ -181,3 +181,68 @@ def test_a_checkpoint_written_before_tracks_reads_back_as_its_finished_training(
     assert again.resumed == "finished"
     assert (again.best_epoch, again.best_val_loss, again.epochs_run) == (first.best_epoch, first.best_val_loss, 3)
     assert again.history["val_loss"].tolist() == first.history["val_loss"].tolist()
+
+
+class _Scripted:
+    """Stands in for ``train.evaluate``: the real evaluation (its random draws included), with the loss replaced by
+    a script per network in the order ``fit`` first validates them (the kept network first)."""
+
+    def __init__(self, *scripts):
+        self.scripts, self.seen, self.calls = scripts, [], {}
+
+    def __call__(self, network, *args, **kwargs):
+        val = evaluate(network, *args, **kwargs)
+        if id(network) not in self.seen:
+            self.seen.append(id(network))
+        which = self.seen.index(id(network))
+        epoch = self.calls[which] = self.calls.get(which, 0) + 1
+        return {**val, "loss": self.scripts[which][epoch - 1]}
+
+
+def test_when_the_average_stops_first_the_weights_train_on_and_both_match_their_own_trainings(monkeypatch, tmp_path):
+    import sentiment_lib.train as train_module
+
+    averaged_losses = [0.5, 0.4, 0.45, 0.46, 0.47, 0.48]  # stops after epoch 3 (patience 1)
+    raw_losses = [0.6, 0.55, 0.5, 0.45, 0.4, 0.35]  # improves to the last epoch
+    settings = dict(epochs=6, vat=0.5, patience=1)
+
+    def run(*scripts, **more):
+        monkeypatch.setattr(train_module, "evaluate", _Scripted(*scripts))
+        return _fit(**settings, **more)
+
+    twin, twin_model, _ = run(averaged_losses, raw_losses, average=1.0, also_raw=True)
+    averaged, averaged_model, _ = run(averaged_losses, average=1.0)
+    raw, raw_model, _ = run(raw_losses)
+    assert (twin.epochs_run, twin.best_epoch, twin.stopped_early) == (3, 2, True)
+    assert (twin.raw.epochs_run, twin.raw.best_epoch, twin.raw.stopped_early) == (6, 6, False)
+    assert not twin.history.isna().any().any() and twin.raw.history["val_loss"].tolist() == raw_losses
+    for kept, alone in [(twin, averaged), (twin.raw, raw)]:
+        assert kept.history["train_loss"].tolist() == alone.history["train_loss"].tolist()
+    assert _same_weights(twin_model.state_dict(), averaged_model.state_dict())
+    assert _same_weights(twin.raw_state, raw_model.state_dict())
+
+    path = tmp_path / "run.pt"  # killed after epoch 4: the average had stopped, the weights had not
+    with pytest.raises(KeyboardInterrupt):
+        run(averaged_losses, raw_losses, average=1.0, also_raw=True, callbacks=[Checkpoint(path), _Stop(4)])
+    # after the restore only the weights are validated: theirs is the one script
+    resumed, _, _ = run(raw_losses[4:], average=1.0, also_raw=True, callbacks=[Checkpoint(path)])
+    assert (resumed.resumed, resumed.raw.resumed) == ("finished", "from epoch 5")
+    assert resumed.best_val_loss == twin.best_val_loss and resumed.raw.history.equals(twin.raw.history.assign(
+        seconds=resumed.raw.history["seconds"]))
+    assert _same_weights(resumed.raw_state, twin.raw_state)
+
+
+def test_a_checkpoint_written_before_tracks_resumes_an_unfinished_training(tmp_path):
+    straight, straight_model, _ = _fit(epochs=4, average=1.0)
+    path = tmp_path / "run.pt"
+    with pytest.raises(KeyboardInterrupt):
+        _fit(epochs=4, average=1.0, callbacks=[Checkpoint(path), _Stop(2)])
+    saved = torch.load(path, weights_only=True)
+    track = saved.pop("track")  # the flat layout of older checkpoints
+    saved.update({k: track[k] for k in ("best_loss", "best_epoch", "best_state", "best_metrics",
+                                        "epochs_without_gain", "stopped_early")})
+    torch.save(saved, path)
+    resumed, resumed_model, _ = _fit(epochs=4, average=1.0, callbacks=[Checkpoint(path)])
+    assert resumed.resumed == "from epoch 3" and resumed.epochs_run == 4
+    assert resumed.history["val_loss"].tolist() == straight.history["val_loss"].tolist()
+    assert _same_weights(resumed_model.state_dict(), straight_model.state_dict())
