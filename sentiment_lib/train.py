@@ -116,7 +116,7 @@ class TrainConfig:
                              f"{adv.DEFAULT_EPSILON} is the usual size.")
         if not self.vat >= 0:
             raise ValueError(f"vat (epsilon) must be >= 0, got {self.vat}: 0 turns it off; the quick profile "
-                             "uses 0.1.")
+                             "uses 0.2.")
         if not self.entropy >= 0:
             raise ValueError(f"entropy (weight) must be >= 0, got {self.entropy}: 0 turns it off, "
                              f"{adv.ENTROPY_WEIGHT} is the ladder's weight.")
