@@ -202,6 +202,10 @@ class ModelRun:
     trial: Any = None
     twin: "ModelRun | None" = None
 
+    def with_twin(self) -> list["ModelRun"]:
+        """This run, then its twin when its training gave one."""
+        return [self] + ([self.twin] if self.twin is not None else [])
+
     @property
     def model_config(self) -> ModelConfig:
         return self.configuration.model
@@ -251,8 +255,8 @@ def reviews_without_labels(prepared: Prepared) -> EncodedSplit:
         raise ValueError("Virtual adversarial training and entropy minimisation need the run's unlabelled reviews, "
                          "which this run's prepared data do not hold: rerun notebook 02 with PRETRAIN_REVIEWS > 0, "
                          "or train with vat=0 and entropy=0.")
-    train = prepared.splits["train"]
-    return EncodedSplit(list(prepared.unlabelled.ids) + list(train.ids), np.full(len(prepared.unlabelled) + len(train), -1))
+    ids = list(prepared.unlabelled.ids) + list(prepared.splits["train"].ids)
+    return EncodedSplit(ids, np.full(len(ids), -1))
 
 
 def unlabelled_loader(prepared: Prepared, configuration: Configuration, seed: int) -> Any:
@@ -344,7 +348,7 @@ def train(job: Job, *, device: str = "auto", runtime: Runtime | None = None,
                             replace(result.raw, raw_state=None), run.parameters, start, trial=job.trial)
         result.raw_state = None  # held by the twin's model now
     if job.score_test:
-        for one in [run] + ([run.twin] if run.twin is not None else []):
+        for one in run.with_twin():
             scored = evaluate(one.model, loaders["test"], chosen, amp_dtype=amp_dtype,
                               after_batch=runtime.inference_hook(chosen))
             one.test_prob, one.test_labels = scored["prob"], scored["labels"]
@@ -367,7 +371,7 @@ def by_name(runs: Sequence[ModelRun]) -> dict[str, ModelRun]:
     :func:`train_many` trained, looked up by the labels of its jobs and their twins."""
     named: dict[str, ModelRun] = {}
     for run in runs:
-        for one in [run] + ([run.twin] if run.twin is not None else []):
+        for one in run.with_twin():
             if one.name in named:
                 raise ValueError(f"Two runs are named {one.name!r}: give each job (and twin) its own label.")
             named[one.name] = one

@@ -66,13 +66,18 @@ class FollowUp:
     lm_hidden: int
 
 
+def _lm_hidden(prepared: Prepared, params: Params) -> int:
+    """The language model's width (02's, else the profile's): the ladder's networks' width."""
+    return int(prepared.params.get("lm_hidden") or params.lm_hidden)
+
+
 def ladder_labels(prepared: Prepared, params: Params) -> dict[str, str]:
     """Start (a key of :data:`LADDER_STARTS`) -> the label of its network, for the rungs this run trains (none
     when 02 trained no language model; the rungs from VAT on only when the profile's ``VAT`` ε is above 0 and 02
     saved unlabelled reviews)."""
     if prepared.language_model is None:
         return {}
-    lm_hidden = int(prepared.params.get("lm_hidden") or params.lm_hidden)  # the language model's width (02)
+    lm_hidden = _lm_hidden(prepared, params)
     unlabelled = params.vat > 0 and prepared.unlabelled is not None
     return {start: f"attention_lstm {lm_hidden} ({start})" for start in LADDER_STARTS
             if start not in UNLABELLED_RUNGS or unlabelled}
@@ -88,8 +93,7 @@ def ladder_jobs(prepared: Prepared, params: Params) -> dict[str, Job]:
     saved unlabelled reviews. The VAT rung has no job of its own: the weight-averaging rung's job gives it (its
     twin); :func:`ladder_labels` names every rung."""
     labels = ladder_labels(prepared, params)
-    lm_hidden = int(prepared.params.get("lm_hidden") or params.lm_hidden)
-    settings = dict(hidden_size=lm_hidden, lr=FINE_TUNE_LR, epochs=params.ladder_epochs)
+    settings = dict(hidden_size=_lm_hidden(prepared, params), lr=FINE_TUNE_LR, epochs=params.ladder_epochs)
     at = dict(language_model=True, adversarial=DEFAULT_EPSILON)
     vat = dict(at, vat=params.vat)
     options = dict(zip(LADDER_STARTS, ({}, dict(language_model=True), at, vat, dict(vat, entropy=ENTROPY_WEIGHT),
@@ -103,7 +107,7 @@ def ladder_jobs(prepared: Prepared, params: Params) -> dict[str, Job]:
 
 def follow_up(best_name: str, prepared: Prepared, params: Params) -> FollowUp:
     """Plan 04's follow-up trainings of ``best_name`` (a key of ``models.MODELS``) on the run's data."""
-    lm_hidden = int(prepared.params.get("lm_hidden") or params.lm_hidden)  # the language model's width (02)
+    lm_hidden = _lm_hidden(prepared, params)
     ladder = ladder_jobs(prepared, params)
     names = ladder_labels(prepared, params)
     ladder_order = list(ladder)

@@ -169,14 +169,19 @@ def test_a_stopped_training_that_keeps_both_resumes_to_the_same_two_results(tmp_
         _fit(callbacks=[Checkpoint(path)], **dict(settings, also_raw=False))
 
 
-def test_a_checkpoint_written_before_tracks_reads_back_as_its_finished_training(tmp_path):
-    path = tmp_path / "run.pt"
-    first, _, _ = _fit(epochs=3, average=1.0, callbacks=[Checkpoint(path)])
+def _to_older_layout(path):
+    """Rewrite the checkpoint at ``path`` in the flat layout written before tracks (``best_*`` at the top)."""
     saved = torch.load(path, weights_only=True)
-    track = saved.pop("track")  # the flat layout of older checkpoints
+    track = saved.pop("track")
     saved.update({k: track[k] for k in ("best_loss", "best_epoch", "best_state", "best_metrics",
                                         "epochs_without_gain", "stopped_early")})
     torch.save(saved, path)
+
+
+def test_a_checkpoint_written_before_tracks_reads_back_as_its_finished_training(tmp_path):
+    path = tmp_path / "run.pt"
+    first, _, _ = _fit(epochs=3, average=1.0, callbacks=[Checkpoint(path)])
+    _to_older_layout(path)
     again, _, _ = _fit(epochs=3, average=1.0, callbacks=[Checkpoint(path)])
     assert again.resumed == "finished"
     assert (again.best_epoch, again.best_val_loss, again.epochs_run) == (first.best_epoch, first.best_val_loss, 3)
@@ -237,11 +242,7 @@ def test_a_checkpoint_written_before_tracks_resumes_an_unfinished_training(tmp_p
     path = tmp_path / "run.pt"
     with pytest.raises(KeyboardInterrupt):
         _fit(epochs=4, average=1.0, callbacks=[Checkpoint(path), _Stop(2)])
-    saved = torch.load(path, weights_only=True)
-    track = saved.pop("track")  # the flat layout of older checkpoints
-    saved.update({k: track[k] for k in ("best_loss", "best_epoch", "best_state", "best_metrics",
-                                        "epochs_without_gain", "stopped_early")})
-    torch.save(saved, path)
+    _to_older_layout(path)
     resumed, resumed_model, _ = _fit(epochs=4, average=1.0, callbacks=[Checkpoint(path)])
     assert resumed.resumed == "from epoch 3" and resumed.epochs_run == 4
     assert resumed.history["val_loss"].tolist() == straight.history["val_loss"].tolist()
