@@ -22,7 +22,7 @@ PARTNER_KEYS = ("kind", "name", "ngrams", "weights", "intercept", "max_len", "tr
 def partner_payload(partner: Any, weight: float | None, num_classes: int = 2) -> dict[str, Any] | None:
     """A linear partner's part of a bundle (``linear.LinearReference.export`` + the weight on the network),
     checked; ``None`` without a partner."""
-    only = ("only linear.linear_reference(prepared, 'nbsvm', max_len=<int>, ...) has an export: an NBSVM over "
+    only = ("only linear.linear_reference(prepared, 'nbsvm', max_len=<int> or 'all', ...) has an export: an NBSVM over "
             "the networks' tokens")
     if partner is None:
         if weight is not None:
@@ -47,25 +47,27 @@ def partner_payload(partner: Any, weight: float | None, num_classes: int = 2) ->
     if weights.ndim != 1 or len(ngrams) != weights.numel() or len(set(ngrams)) != len(ngrams):
         raise ValueError(f"The partner's {len(ngrams)} n-grams and {tuple(weights.shape)} weights do not match "
                          "(one weight per distinct n-gram): pass a LinearReference.export unchanged.")
-    if partner.get("truncation") not in TRUNCATIONS or int(partner.get("max_len", 0)) < 1:
-        raise ValueError(f"The partner's max_len/truncation ({partner.get('max_len')!r}, "
+    max_len = partner.get("max_len", 0)
+    if partner.get("truncation") not in TRUNCATIONS or (max_len is not None and int(max_len) < 1):
+        raise ValueError(f"The partner's max_len/truncation ({max_len!r}, "
                          f"{partner.get('truncation')!r}) are not a valid reading of a review.")
     return {"kind": "nbsvm", "name": str(partner.get("name", "nbsvm")), "ngrams": ngrams, "weights": weights,
-            "intercept": float(partner["intercept"]), "max_len": int(partner["max_len"]),
+            "intercept": float(partner["intercept"]), "max_len": None if max_len is None else int(max_len),
             "truncation": str(partner["truncation"]), "ngram_range": ngram_range, "weight_on_network": float(weight)}
 
 
 @dataclass
 class LinearPartner:
     """A bundle's NBSVM partner: ``ngrams`` (F,) with ``weights`` (F,) and ``intercept`` (logit = intercept +
-    the weights of the distinct n-grams a review contains), reading ``max_len`` tokens cut by ``truncation``;
+    the weights of the distinct n-grams a review contains), reading ``max_len`` tokens cut by ``truncation``
+    (``max_len`` ``None``: every token);
     ``weight_on_network`` is the network's share of the average."""
 
     name: str
     ngrams: list[str]
     weights: np.ndarray
     intercept: float
-    max_len: int
+    max_len: int | None
     truncation: str
     weight_on_network: float
     ngram_range: tuple[int, int] = (1, 2)

@@ -184,8 +184,8 @@ class Vocab:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
-def truncate(ids: np.ndarray, max_len: int, side: str = "head") -> np.ndarray:
-    """Cut ``ids`` (shape (n,)) to at most ``max_len`` tokens.
+def truncate(ids: np.ndarray, max_len: int | None, side: str = "head") -> np.ndarray:
+    """Cut ``ids`` (shape (n,)) to at most ``max_len`` tokens (``None``: no cut, every token).
 
     ``head`` keeps the beginning, ``tail`` the end, ``head+tail`` the first quarter and the last
     three quarters of the budget (reviews often end with their verdict; Sun et al. 2019 found
@@ -195,7 +195,7 @@ def truncate(ids: np.ndarray, max_len: int, side: str = "head") -> np.ndarray:
     if side not in ("head", "tail", "head+tail"):
         raise ValueError(f"Truncation side must be 'head', 'tail' or 'head+tail', got {side!r}.")
     n = len(ids)
-    if n <= max_len:
+    if max_len is None or n <= max_len:
         return ids
     if side == "head":
         return ids[:max_len]

@@ -174,6 +174,7 @@ def test_vocab_rejects_a_bad_token_list():
     ("head+tail", 3, [7, 8, 9]),
     ("head", 10, list(range(10))),
     ("tail", 12, list(range(10))),
+    ("head+tail", None, list(range(10))),  # None: every token, uncut
 ])
 def test_truncate_keeps_the_asked_for_part(side, max_len, expected):
     assert truncate(np.arange(10), max_len, side).tolist() == expected

@@ -231,6 +231,26 @@ def test_an_nbsvm_export_scores_like_the_fitted_reference(nbsvm):
     assert linear.linear_reference(prepared, "tfidf", 12).export is None
 
 
+def test_an_nbsvm_on_every_token_exports_an_uncut_partner_that_scores_like_it(nbsvm, tmp_path):
+    from sentiment_lib import linear
+
+    prepared, _ = nbsvm
+    reference = linear.linear_reference(prepared, "nbsvm", linear.ALL_TOKENS, "head+tail", seed=0)
+    assert reference.export["max_len"] is None  # no cut
+    config = ModelConfig("lstm", len(prepared.vocab), embed_dim=8, hidden_size=6)
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    network = Bundle(model, config, prepared.vocab, dict(PREPROCESSING))
+    loaded = load_bundle(save_bundle(tmp_path / "uncut.pt", model, config, prepared.vocab, PREPROCESSING,
+                                     partner=reference.export, partner_weight=0.4))
+    assert loaded.partner.max_len is None
+    test = prepared.splits["test"]
+    assert max(len(ids) for ids in test.ids) > PREPROCESSING["max_len"]  # the partner reads more than the network
+    np.testing.assert_allclose(loaded.partner.probabilities(test, prepared.vocab.itos), reference.test_prob, atol=1e-5)
+    np.testing.assert_allclose(loaded.predict_split(test), 0.4 * network.predict_split(test) + 0.6 * reference.test_prob,
+                               atol=1e-5)
+
+
 def test_a_bundle_with_a_linear_partner_predicts_the_average_and_loads_with_weights_only(nbsvm, tmp_path):
     from sentiment_lib.batching import EncodedSplit
 

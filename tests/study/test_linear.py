@@ -15,13 +15,36 @@ def prepared():
 
 
 @pytest.mark.parametrize("kind", linear.KINDS)
-@pytest.mark.parametrize("max_len", [None, 12])
-def test_each_reference_learns_the_cue_words(prepared, kind, max_len):
+@pytest.mark.parametrize("max_len, suffix", [(None, ""), (12, " (12 tokens)"), ("all", " (all tokens)")])
+def test_each_reference_learns_the_cue_words(prepared, kind, max_len, suffix):
     ref = linear.linear_reference(prepared, kind, max_len=max_len, truncation="head")
     assert ref.row["accuracy"] > 0.8
     assert ref.test_prob.shape == (80,) and ref.val_prob.shape == (60,)
     assert ref.row["C"] in linear.C_GRID
-    assert ref.row["model"] == linear.NAMES[kind] + ("" if max_len is None else " (12 tokens)")
+    assert ref.row["model"] == linear.NAMES[kind] + suffix == linear.row_name(kind, max_len)
+    assert ref.max_len == max_len
+
+
+def test_all_tokens_reads_every_token_of_the_encoded_review_uncut(prepared):
+    texts = linear.texts_as_read(prepared, "test", linear.ALL_TOKENS, "head")
+    for text, ids in zip(texts, prepared.splits["test"].ids):
+        assert text.split() == [prepared.vocab.itos[i] for i in ids]
+    assert max(len(t.split()) for t in texts) > 12  # longer than the 12-token reading: nothing was cut
+
+
+@pytest.mark.parametrize("bad", [0, -3, "everything", 2.5, True])
+def test_a_bad_reading_is_refused_before_any_fitting_naming_the_choices(prepared, bad):
+    with pytest.raises(ValueError, match="number of tokens .*'all' .*None"):
+        linear.linear_references(prepared, bad)
+
+
+def test_the_bundle_partner_is_the_nbsvm_reading_with_the_higher_validation_accuracy(prepared):
+    readings = {r: linear.linear_reference(prepared, "nbsvm", r, "head", seed=0) for r in (3, linear.ALL_TOKENS)}
+    chosen = linear.bundle_partner(prepared, 3, "head", seed=0)
+    val = {r: ref.row["val_accuracy"] for r, ref in readings.items()}
+    assert val[3] != val[linear.ALL_TOKENS]  # 3 tokens miss cue words that the whole review has
+    assert chosen.max_len == max(val, key=val.get) and chosen.export is not None
+    np.testing.assert_array_equal(chosen.test_prob, readings[chosen.max_len].test_prob)
 
 
 def test_the_truncated_input_is_exactly_what_a_network_reads(prepared):
