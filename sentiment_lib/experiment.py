@@ -461,7 +461,8 @@ SHOWN_COLUMNS = {"val_loss": "validation loss", "val_accuracy": "validation accu
                  "accuracy": "test accuracy", "accuracy_low": "test 95% interval, low",
                  "accuracy_high": "test 95% interval, high", "precision": "test precision", "recall": "test recall",
                  "f1": "test F1", "roc_auc": "test ROC AUC", "log_loss": "test log loss", "parameters": "parameters",
-                 "best_epoch": "best epoch", "epochs_run": "epochs run", "train_seconds": "training seconds"}
+                 "best_epoch": "best epoch", "epochs_run": "epochs run", "train_seconds": "training seconds",
+                 "seconds_per_epoch": "seconds per epoch"}
 
 
 def shown(table: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
