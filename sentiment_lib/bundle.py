@@ -13,7 +13,8 @@ answer ``predict(texts)`` and ``predict_split(split)`` the same way, so ``predic
 not know which one they hold.
 
 Either kind may carry a **linear partner** (``partner=`` of :func:`save_bundle` / :func:`save_ensemble`;
-notebook 05's final model): an NBSVM over the n-grams of the tokens the networks read, as plain data (its
+notebook 05's final model): an NBSVM over the n-grams of the run's encoded tokens (what the networks read, or
+every token of the review), as plain data (its
 n-grams and one weight each, :attr:`sentiment_lib.linear.LinearReference.export`), and the weight ``w`` on the
 network(s) chosen on validation; predictions are then ``w · network + (1 − w) · NBSVM``. A bundle with a
 partner is format 2 (an older reader refuses it rather than ignore the partner); format 1 still loads.

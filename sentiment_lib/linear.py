@@ -57,6 +57,9 @@ def row_name(kind: str, max_len: int | str | None) -> str:
 def texts_as_read(prepared: Prepared, subset: str, max_len: int | str, truncation: str) -> list[str]:
     """The tokens each review of ``subset`` gives this reading (``max_len`` of them cut by ``truncation``, as a
     network reads them, or :data:`ALL_TOKENS`), space-separated; words outside the vocabulary are ``<unk>``."""
+    if max_len is None:
+        raise ValueError("texts_as_read gives tokens: pass a number of tokens or linear.ALL_TOKENS (the raw text of "
+                         "a subset is prepared.texts(subset)).")
     itos, budget = prepared.vocab.itos, _token_budget(max_len)
     return [" ".join(itos[i] for i in truncate(ids, budget, truncation)) for ids in prepared.splits[subset].ids]
 
@@ -188,6 +191,10 @@ def bundle_partner(prepared: Prepared, max_len: int, truncation: str = "head+tai
     networks read (``max_len`` tokens cut by ``truncation``) and on every token of the review
     (:data:`ALL_TOKENS`), the one with the higher validation accuracy is returned (ties: what the networks
     read). Test is only scored."""
+    if max_len is None or max_len == ALL_TOKENS:
+        raise ValueError(f"bundle_partner compares what the networks read with every token: pass the networks' "
+                         f"max_len (a number of tokens), got {max_len!r}.")
+    _token_budget(max_len)
     fitted = [linear_reference(prepared, "nbsvm", reading, truncation, seed) for reading in (max_len, ALL_TOKENS)]
     return max(fitted, key=lambda ref: ref.row["val_accuracy"])  # max keeps the first of equals
 

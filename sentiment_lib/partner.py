@@ -1,4 +1,5 @@
-"""A bundle's linear partner: an NBSVM over the n-grams of the tokens the networks read, stored as plain data
+"""A bundle's linear partner: an NBSVM over the n-grams of the run's encoded tokens (what the networks read, or
+every token of the review: ``max_len`` ``None``), stored as plain data
 (its n-grams and one weight each, :attr:`sentiment_lib.linear.LinearReference.export`) with the weight ``w`` on
 the network(s), chosen on validation; a bundle with a partner predicts ``w · network + (1 − w) · NBSVM``
 (:mod:`sentiment_lib.bundle`)."""
@@ -48,9 +49,11 @@ def partner_payload(partner: Any, weight: float | None, num_classes: int = 2) ->
         raise ValueError(f"The partner's {len(ngrams)} n-grams and {tuple(weights.shape)} weights do not match "
                          "(one weight per distinct n-gram): pass a LinearReference.export unchanged.")
     max_len = partner.get("max_len", 0)
-    if partner.get("truncation") not in TRUNCATIONS or (max_len is not None and int(max_len) < 1):
-        raise ValueError(f"The partner's max_len/truncation ({max_len!r}, "
-                         f"{partner.get('truncation')!r}) are not a valid reading of a review.")
+    counted = isinstance(max_len, (int, np.integer)) and not isinstance(max_len, bool) and max_len >= 1
+    if partner.get("truncation") not in TRUNCATIONS or not (max_len is None or counted):
+        raise ValueError(f"The partner's max_len/truncation ({max_len!r}, {partner.get('truncation')!r}) are not a "
+                         "valid reading of a review (max_len: a number of tokens, or None for every token): pass "
+                         "a LinearReference.export unchanged.")
     return {"kind": "nbsvm", "name": str(partner.get("name", "nbsvm")), "ngrams": ngrams, "weights": weights,
             "intercept": float(partner["intercept"]), "max_len": None if max_len is None else int(max_len),
             "truncation": str(partner["truncation"]), "ngram_range": ngram_range, "weight_on_network": float(weight)}

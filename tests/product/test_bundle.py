@@ -233,6 +233,7 @@ def test_an_nbsvm_export_scores_like_the_fitted_reference(nbsvm):
 
 def test_an_nbsvm_on_every_token_exports_an_uncut_partner_that_scores_like_it(nbsvm, tmp_path):
     from sentiment_lib import linear
+    from sentiment_lib.batching import EncodedSplit
 
     prepared, _ = nbsvm
     reference = linear.linear_reference(prepared, "nbsvm", linear.ALL_TOKENS, "head+tail", seed=0)
@@ -249,6 +250,19 @@ def test_an_nbsvm_on_every_token_exports_an_uncut_partner_that_scores_like_it(nb
     np.testing.assert_allclose(loaded.partner.probabilities(test, prepared.vocab.itos), reference.test_prob, atol=1e-5)
     np.testing.assert_allclose(loaded.predict_split(test), 0.4 * network.predict_split(test) + 0.6 * reference.test_prob,
                                atol=1e-5)
+    texts = prepared.texts("test")[:5].tolist()  # from raw text, every token reaches the partner
+    encoded = EncodedSplit([prepared.vocab.encode(t.split()) for t in texts], np.zeros(5, dtype=np.int64))
+    np.testing.assert_allclose(loaded.predict(texts), loaded.predict_split(encoded), atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [0, "all", True, 2.5])
+def test_a_partner_with_a_bad_reading_is_refused_naming_the_fix(nbsvm, tmp_path, bad):
+    prepared, reference = nbsvm
+    config = ModelConfig("lstm", len(prepared.vocab), embed_dim=8, hidden_size=6)
+    with pytest.raises(ValueError, match="not a valid reading .*None for every token.*export unchanged"):
+        save_bundle(tmp_path / "a.pt", build_model(config).eval(), config, prepared.vocab, PREPROCESSING,
+                    partner={**reference.export, "max_len": bad}, partner_weight=0.5)
+    assert not (tmp_path / "a.pt").exists()
 
 
 def test_a_bundle_with_a_linear_partner_predicts_the_average_and_loads_with_weights_only(nbsvm, tmp_path):

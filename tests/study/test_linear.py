@@ -33,9 +33,29 @@ def test_all_tokens_reads_every_token_of_the_encoded_review_uncut(prepared):
 
 
 @pytest.mark.parametrize("bad", [0, -3, "everything", 2.5, True])
-def test_a_bad_reading_is_refused_before_any_fitting_naming_the_choices(prepared, bad):
+def test_a_bad_reading_is_refused_before_any_fitting_naming_the_choices(prepared, bad, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("the costly vectorising pass ran")
+
+    monkeypatch.setattr(linear, "_counts", never)
     with pytest.raises(ValueError, match="number of tokens .*'all' .*None"):
         linear.linear_references(prepared, bad)
+    with pytest.raises(ValueError, match="raw text of a subset is prepared.texts"):
+        linear.texts_as_read(prepared, "test", None, "head")
+
+
+@pytest.mark.parametrize("bad", [None, "all"])
+def test_the_bundle_partner_needs_the_networks_number_of_tokens(prepared, bad):
+    with pytest.raises(ValueError, match="pass the networks' max_len"):
+        linear.bundle_partner(prepared, bad)
+
+
+def test_on_equal_validation_accuracy_the_bundle_partner_reads_what_the_networks_read(prepared, monkeypatch):
+    def fitted(prepared, kind, max_len, truncation, seed):
+        return linear.LinearReference({"val_accuracy": 0.9}, np.zeros(2), np.zeros(2), {"kind": kind}, max_len)
+
+    monkeypatch.setattr(linear, "linear_reference", fitted)
+    assert linear.bundle_partner(prepared, 7).max_len == 7
 
 
 def test_the_bundle_partner_is_the_nbsvm_reading_with_the_higher_validation_accuracy(prepared):
