@@ -30,6 +30,7 @@ from optuna.trial import FrozenTrial, TrialState
 from . import config
 from .bundle import Bundle, save_bundle, save_ensemble
 from .experiment import TABLE_METRICS, Job, ModelRun, by_name, train_many
+from .linear import LinearReference
 from .manifest import FINAL_NETWORKS
 from .models import count_parameters
 from .plans import ladder_jobs, ladder_labels
@@ -164,11 +165,13 @@ def members_shown(members: Sequence[ModelRun]) -> pd.DataFrame:
     return frame[measured + [c for c in frame.columns if c not in measured and frame[c].nunique(dropna=False) > 1]]
 
 
-def select_members(members: Sequence[ModelRun], prepared: Prepared, batch_size: int = 256
-                   ) -> tuple[list[ModelRun], pd.DataFrame, pd.DataFrame]:
+def select_members(members: Sequence[ModelRun], prepared: Prepared, batch_size: int = 256,
+                   partner: LinearReference | None = None) -> tuple[list[ModelRun], pd.DataFrame, pd.DataFrame]:
     """The retrained ``members`` worth averaging: :func:`~sentiment_lib.selection.forward_select` on the
     validation subset (start from the member with the lowest validation loss, add the one that lowers the
-    average's loss most, stop when none does). The test subset is not read.
+    average's loss most, stop when none does). With ``partner`` (the linear partner the saved model will
+    carry), each average is judged averaged with it, at the weight that suits it best on validation. The test
+    subset is not read.
 
     Returns ``(kept, steps, on_val)``: the kept members in the order added (the first is the best alone), the
     steps table (``candidate``, the average's ``val_loss`` and ``val_accuracy``, ``kept``), and the kept
@@ -179,7 +182,8 @@ def select_members(members: Sequence[ModelRun], prepared: Prepared, batch_size: 
     split = prepared.splits["val"]
     probs = [Bundle(m.model, m.model_config, prepared.vocab, dict(m.preprocessing)).predict_split(split, batch_size)
              for m in members]
-    selection = forward_select(probs, split.labels, [m.name for m in members])
+    selection = forward_select(probs, split.labels, [m.name for m in members],
+                               partner=None if partner is None else partner.val_prob)
     _, _, on_val = members_table(split.labels, [(members[i].name, probs[i]) for i in selection.chosen])
     return [members[i] for i in selection.chosen], selection.steps, on_val
 

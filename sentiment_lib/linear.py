@@ -28,6 +28,7 @@ from scipy import sparse
 from .experiment import TABLE_METRICS
 from .metrics import binary_metrics, log_loss
 from .rundir import Prepared
+from .selection import blend, blend_weight
 from .text import clean_text, truncate
 
 KINDS = ("tfidf", "nbsvm")
@@ -217,26 +218,6 @@ def _fit_grid(x_train, y_train, x_val, y_val, seed: int) -> list[tuple[float, An
     jobs = max(1, min(len(C_GRID), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                       else os.cpu_count() or 1))
     return Parallel(n_jobs=jobs)(delayed(_fit_one)(c, x_train, y_train, x_val, y_val, seed) for c in C_GRID)
-
-
-BLEND_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)
-
-
-def blend_weight(labels: np.ndarray, network_prob: np.ndarray, linear_prob: np.ndarray,
-                 grid: Sequence[float] = BLEND_GRID) -> float:
-    """The weight ``w`` on the network in ``w · network + (1 − w) · linear`` that minimises the log loss on the
-    given (validation) reviews; probabilities (N,) of the positive class. Test is never read here."""
-    from sklearn.metrics import log_loss as sklearn_log_loss  # explicit labels and clipping, as chosen before
-
-    labels = np.asarray(labels)
-    losses = [sklearn_log_loss(labels, np.clip(blend(network_prob, linear_prob, w), 1e-7, 1 - 1e-7), labels=[0, 1])
-              for w in grid]
-    return float(grid[int(np.argmin(losses))])
-
-
-def blend(network_prob: np.ndarray, linear_prob: np.ndarray, weight: float) -> np.ndarray:
-    """``weight · network_prob + (1 − weight) · linear_prob``, (N,)."""
-    return weight * np.asarray(network_prob) + (1 - weight) * np.asarray(linear_prob)
 
 
 @dataclass

@@ -9,6 +9,11 @@ variant of Caruana et al., "Ensemble selection from libraries of models" (ICML 2
 replacement for a fixed number of steps and keeps the best prefix; here members are added without
 replacement, so every kept model has equal weight and the ensemble bundle's plain mean applies.
 
+When the saved model will also average the kept models with a linear partner (``w · mean + (1 − w) · partner``,
+:func:`blend`, the weight chosen by :func:`blend_weight`), the selection can judge each average as it will be
+used: with the partner, at the weight that suits it best on validation (``partner=`` of :func:`forward_select`).
+Models that the partner already covers then add less than models that err where it errs.
+
 The choice is made on the validation subset, the subset that chose each model's checkpoint and the study's
 trials; the test subset is never read.
 """
@@ -26,6 +31,33 @@ from .metrics import accuracy, log_loss
 def _scores(labels: np.ndarray, prob: np.ndarray) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of probabilities (N,) (binary: class 1) or (N, C)."""
     return log_loss(labels, prob), accuracy(labels, prob)
+
+
+BLEND_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)  # the weights on the network(s) tried: 0, 0.05, …, 1
+
+
+def blend(network_prob: np.ndarray, linear_prob: np.ndarray, weight: float) -> np.ndarray:
+    """``weight · network_prob + (1 − weight) · linear_prob``, (N,)."""
+    return weight * np.asarray(network_prob) + (1 - weight) * np.asarray(linear_prob)
+
+
+def blend_weight(labels: np.ndarray, network_prob: np.ndarray, linear_prob: np.ndarray,
+                 grid: Sequence[float] = BLEND_GRID) -> float:
+    """The weight ``w`` on the network in ``w · network + (1 − w) · linear`` that minimises the log loss on the
+    given (validation) reviews; probabilities (N,) of the positive class. Test is never read here."""
+    from sklearn.metrics import log_loss as sklearn_log_loss  # explicit labels and clipping, as chosen before
+
+    labels = np.asarray(labels)
+    losses = [sklearn_log_loss(labels, np.clip(blend(network_prob, linear_prob, w), 1e-7, 1 - 1e-7), labels=[0, 1])
+              for w in grid]
+    return float(grid[int(np.argmin(losses))])
+
+
+def _judged(labels: np.ndarray, mean: np.ndarray, partner: np.ndarray | None) -> tuple[float, float]:
+    """:func:`_scores` of a candidate average (N,), or of its blend with ``partner`` (N,) at its best weight."""
+    if partner is None:
+        return _scores(labels, mean)
+    return _scores(labels, blend(mean, partner, blend_weight(labels, mean, partner)))
 
 
 def _checked(probs: Sequence[np.ndarray], labels: np.ndarray, names: Sequence[str] | None
@@ -67,13 +99,16 @@ class Selection:
 
 
 def forward_select(probs: Sequence[np.ndarray], labels: np.ndarray, names: Sequence[str] | None = None,
-                   tolerance: float = 0.0) -> Selection:
+                   tolerance: float = 0.0, partner: np.ndarray | None = None) -> Selection:
     """Greedy forward selection, without replacement, of the candidates whose mean probability has the lowest
-    validation log loss.
+    validation log loss — averaged with ``partner`` first, when one is given.
 
     ``probs``: each candidate's validation probabilities, all (N,) (binary: positive class) or all (N, C);
     ``labels``: (N,) true classes; ``names``: labels for the ``steps`` table (default ``candidate i``);
-    ``tolerance``: an addition is kept only if it lowers the loss by more than this (0: any decrease).
+    ``tolerance``: an addition is kept only if it lowers the loss by more than this (0: any decrease);
+    ``partner``: a linear partner's validation probabilities (N,) of the positive class (binary candidates
+    only): every average is then judged as :func:`blend` with it at its :func:`blend_weight`, and the ``steps``
+    table's loss and accuracy are that blend's.
     Ties go to the earlier candidate, so list candidates best-ranked first. ``ValueError`` on no candidates,
     mismatched shapes, or values that are not probabilities.
     """
@@ -81,13 +116,18 @@ def forward_select(probs: Sequence[np.ndarray], labels: np.ndarray, names: Seque
         raise ValueError(f"tolerance must be a finite number >= 0 (the loss decrease an addition must beat), "
                          f"got {tolerance!r}.")
     arrays, labels, names = _checked(probs, labels, names)
-    alone = [_scores(labels, p)[0] for p in arrays]
+    if partner is not None:
+        partner = _checked([partner], labels, ["the partner"])[0][0]
+        if partner.ndim != 1 or arrays[0].ndim != 1:
+            raise ValueError("A linear partner averages positive-class probabilities: pass (N,) arrays for the "
+                             "partner and the candidates (binary models), or no partner.")
+    alone = [_judged(labels, p, partner)[0] for p in arrays]
     chosen = [int(np.argmin(alone))]  # argmin: the earliest of tied candidates
     total = arrays[chosen[0]].copy()
-    loss, accuracy = _scores(labels, total)
+    loss, accuracy = _judged(labels, total, partner)
     rows = [{"candidate": names[chosen[0]], "val_loss": loss, "val_accuracy": accuracy, "kept": True}]
     while len(chosen) < len(arrays):
-        trials = {i: _scores(labels, (total + arrays[i]) / (len(chosen) + 1))
+        trials = {i: _judged(labels, (total + arrays[i]) / (len(chosen) + 1), partner)
                   for i in range(len(arrays)) if i not in chosen}
         best = min(trials, key=lambda i: trials[i][0])  # the first of equal losses: the earlier candidate
         better = trials[best][0] < loss - tolerance

@@ -97,3 +97,34 @@ def test_bad_input_names_the_problem(probs, labels, names, match):
 def test_a_tolerance_must_be_a_finite_non_negative_number(tolerance):
     with pytest.raises(ValueError, match="tolerance must be a finite number >= 0"):
         forward_select([A, B], LABELS, tolerance=tolerance)
+
+
+PARTNER = np.array([.9, .9, .9, .2, .1, .1, .1, .1])   # a linear partner wrong on review 3, as A is
+X = PARTNER.copy()                                     # the best alone, but wrong where the partner is
+Y = np.array([.2, .85, .9, .9, .1, .1, .1, .1])         # a little worse alone, wrong where the partner is right
+
+
+def test_with_a_partner_each_average_is_judged_averaged_with_it_at_its_best_weight():
+    from sentiment_lib.selection import BLEND_GRID, blend
+
+    assert forward_select([X, Y], LABELS, ["X", "Y"]).chosen[0] == 0  # alone, X is better
+    selection = forward_select([X, Y], LABELS, ["X", "Y"], partner=PARTNER)
+    assert selection.chosen[0] == 1  # with the partner, the network that errs elsewhere is worth more
+    best_blend = min(log_loss(LABELS, blend(Y, PARTNER, w), labels=[0, 1]) for w in BLEND_GRID)
+    assert selection.steps["val_loss"].iloc[0] == pytest.approx(best_blend, abs=1e-6)
+    assert selection.steps["val_accuracy"].iloc[0] == 1.0  # Y and the partner together get every review
+
+
+@pytest.mark.parametrize("partner, match", [
+    (PARTNER[:5], r"the partner's probabilities have shape \(5,\)"),
+    (PARTNER * 3, "not all in \\[0, 1\\]"),
+])
+def test_a_bad_partner_names_the_problem(partner, match):
+    with pytest.raises(ValueError, match=match):
+        forward_select([X, Y], LABELS, partner=partner)
+
+
+def test_a_partner_needs_binary_candidates():
+    two_class = np.stack([1 - X, X], axis=1)
+    with pytest.raises(ValueError, match="positive-class probabilities"):
+        forward_select([two_class], LABELS, partner=PARTNER)
