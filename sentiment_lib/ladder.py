@@ -9,6 +9,8 @@ language model's width so that only the start and the training change:
 3. that start with adversarial training on the embeddings;
 4. that again with virtual adversarial training on the unlabelled reviews (when 02 saved them); then that with
    entropy minimisation on them, and that with weight averaging (each one change to the VAT rung);
+   and the adversarial rung read in both directions, its right-to-left half started from 02's backward language
+   model (when 02 trained one);
 5. the rung with the lowest validation loss averaged with the linear reference chosen on validation (the
    weight chosen on validation, :func:`~sentiment_lib.linear.average_with`);
 6. the linear reference alone, for scale.
@@ -31,15 +33,17 @@ from . import metrics, uncertainty
 from .claims import Claim
 from .experiment import ModelRun, lowest_val_loss, subset_probabilities
 from .linear import LinearReference, average_with
-from .plans import BUILDS_ON, LADDER_STARTS, UNLABELLED_RUNGS
+from .plans import BIDIRECTIONAL_RUNG, BUILDS_ON, LADDER_STARTS, UNLABELLED_RUNGS
 from .rundir import Prepared
 
 
-_UNLABELLED_CLAIMS = {
+_VALIDATION_CLAIMS = {
     UNLABELLED_RUNGS[0]: "On validation, virtual adversarial training on the unlabelled reviews lowers the loss of "
                          "adversarial training alone.",
     UNLABELLED_RUNGS[1]: "On validation, entropy minimisation on the unlabelled reviews lowers the loss of AT + VAT.",
     UNLABELLED_RUNGS[2]: "On validation, weight averaging lowers the loss of AT + VAT.",
+    BIDIRECTIONAL_RUNG: "On validation, reading in both directions, each started from its own language model, "
+                        "lowers the loss of adversarial training in one direction.",
 }
 
 
@@ -73,9 +77,9 @@ class Ladder:
         """The sentences the page says about the ladder, each with its test on this run's numbers."""
         plain, at = self.runs["language-model start"], self.runs["language-model start + AT"]
         at_pair, blend_pair = f"{at.name} vs {plain.name}", f"{self.blend} vs {self.chosen.name}"
-        on_unlabelled = [self._lowers(sentence, start) for start, sentence in _UNLABELLED_CLAIMS.items()
+        on_validation = [self._lowers(sentence, start) for start, sentence in _VALIDATION_CLAIMS.items()
                          if start in self.runs]
-        return on_unlabelled + [
+        return on_validation + [
             Claim("Adversarial training on the embeddings improves on the plain language-model start, by the rule.",
                   uncertainty.compared(self.climb, at.name, plain.name) == "better",
                   f"{at.test['accuracy']:.4f} against {plain.test['accuracy']:.4f}: "
@@ -115,7 +119,8 @@ def _same_training(run: ModelRun, rung: ModelRun) -> bool:
 
 
 def climb(prepared: Prepared, runs: Mapping[str, ModelRun], partner: LinearReference,
-          narrower: ModelRun | None = None, lm_seconds: float = 0.0, seed_std: float | None = None) -> Ladder:
+          narrower: ModelRun | None = None, lm_seconds: float = 0.0, seed_std: float | None = None,
+          backward_seconds: float = 0.0) -> Ladder:
     """Build the ladder of one run.
 
     Args:
@@ -126,7 +131,8 @@ def climb(prepared: Prepared, runs: Mapping[str, ModelRun], partner: LinearRefer
         partner: the linear reference chosen on validation.
         narrower: the attention LSTM of section 2, shown below the ladder unless it trained exactly as the
             word2vec rung did (``None``: not shown).
-        lm_seconds: the language model's pre-training seconds, added to the rungs that start from it.
+        lm_seconds: the language model's pre-training seconds, added to the rungs that start from it;
+            backward_seconds: the backward language model's, added to the bidirectional rung's too.
         seed_std: the seed spread (test-accuracy standard deviation) of the networks, for the paired rule.
     """
     missing = [start for start in LADDER_STARTS[:3] if start not in runs]
@@ -135,8 +141,8 @@ def climb(prepared: Prepared, runs: Mapping[str, ModelRun], partner: LinearRefer
                          "Plan them with plans.follow_up (they need 02's language model).")
     labels = prepared.splits["test"].labels
     same_size, lm_start, lm_at = (runs[start] for start in LADDER_STARTS[:3])
-    lm_vat = [runs[start] for start in UNLABELLED_RUNGS if start in runs]
-    networks = {r.name: r for r in (same_size, lm_start, lm_at, *lm_vat)}
+    later = [runs[start] for start in (*UNLABELLED_RUNGS, BIDIRECTIONAL_RUNG) if start in runs]
+    networks = {r.name: r for r in (same_size, lm_start, lm_at, *later)}
     chosen = networks[lowest_val_loss(networks)]  # on validation
     averaged = average_with(partner, prepared.splits["val"].labels,  # the weight: on validation only
                             subset_probabilities(chosen, prepared, "val"), chosen.test_prob)
@@ -146,9 +152,12 @@ def climb(prepared: Prepared, runs: Mapping[str, ModelRun], partner: LinearRefer
 
     steps = [(r.name, r.fit.best_val_loss, r.fit.best_val_metrics["accuracy"], r.test_prob, r.fit.seconds)
              for r in below + [same_size]]
-    steps += [(r.name, r.fit.best_val_loss, r.fit.best_val_metrics["accuracy"], r.test_prob, r.fit.seconds + lm_seconds)
-              for r in (lm_start, lm_at, *lm_vat)]
-    pretraining = lm_seconds if chosen is not same_size else 0.0
+    pretrained = {r.name: lm_seconds for r in (lm_start, lm_at, *later)}
+    if BIDIRECTIONAL_RUNG in runs:
+        pretrained[runs[BIDIRECTIONAL_RUNG].name] += backward_seconds
+    steps += [(r.name, r.fit.best_val_loss, r.fit.best_val_metrics["accuracy"], r.test_prob,
+               r.fit.seconds + pretrained[r.name]) for r in (lm_start, lm_at, *later)]
+    pretraining = pretrained.get(chosen.name, 0.0)
     steps.append((blend, averaged.val_loss, averaged.val_accuracy, averaged.test_prob,
                   chosen.fit.seconds + pretraining + partner.row["train_seconds"]))
     partner_row = f"{partner_name} (alone)"

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -96,9 +96,24 @@ class LanguageModelReport:
     precision: str = "float32"
     curve: list[dict[str, float]] = field(default_factory=list)
     cached: bool = False
+    backward: "LanguageModelReport | None" = None  # the backward model's (LM_BACKWARD), if one was trained
+    direction: str = "forward"  # "backward": it read each review right to left
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def summary(self) -> dict[str, Any]:
+        """What ``metrics.json`` records: the report without its curve, with the last held-out perplexity (and
+        the backward model's the same way)."""
+        return ({k: v for k, v in self.as_dict().items() if k not in ("curve", "backward")}
+                | {"heldout_perplexity": self.curve[-1]["heldout_perplexity"] if self.curve else float("nan"),
+                   "backward": self.backward.summary() if self.backward else None})
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "LanguageModelReport":
+        """The report :meth:`as_dict` gave (its backward report too)."""
+        backward = values.get("backward")
+        return cls(**{**values, "backward": cls.from_dict(backward) if backward else None})
 
 
 def token_stream(encoded: Sequence[np.ndarray]) -> np.ndarray:
@@ -145,14 +160,19 @@ def perplexity(model: LanguageModel, rows: torch.Tensor, amp_dtype: str | None =
 
 def pretrain(encoded: Sequence[np.ndarray], vocab_size: int, embed_dim: int, hidden_size: int, epochs: int,
              seed: int, vectors: np.ndarray | None = None, amp_dtype: str | None = None,
-             progress: bool = False) -> tuple[dict[str, torch.Tensor], LanguageModelReport]:
+             progress: bool = False, backward: bool = False,
+             train_embedding: bool = True) -> tuple[dict[str, torch.Tensor], LanguageModelReport]:
     """Train a :class:`LanguageModel` on ``encoded`` (reviews' ids; the last :data:`HELD_OUT` of the stream is
     held out for perplexity) for ``epochs`` passes; the embedding starts from ``vectors`` (V, E) when given.
+    ``backward``: read each review right to left (the model predicts each previous token); ``train_embedding``
+    False keeps the embedding at ``vectors`` (a backward model that shares a forward model's embedding).
     Returns the weights (CPU) and a :class:`LanguageModelReport`."""
     if epochs < 1:
         raise ValueError(f"LM_EPOCHS must be >= 1 to pre-train, got {epochs}.")
+    if not train_embedding and vectors is None:
+        raise ValueError("train_embedding=False keeps the embedding where it starts: give the vectors to keep.")
     torch.manual_seed(seed)
-    stream = token_stream(encoded)
+    stream = token_stream([np.asarray(ids)[::-1] for ids in encoded] if backward else encoded)
     cut = int(len(stream) * (1 - HELD_OUT))
     train_rows, held_rows = _batches(stream[:cut], BATCH), _batches(stream[cut:], BATCH)
     model = LanguageModel(vocab_size, embed_dim, hidden_size)
@@ -161,11 +181,16 @@ def pretrain(encoded: Sequence[np.ndarray], vocab_size: int, embed_dim: int, hid
             model.embedding.weight.copy_(torch.as_tensor(vectors, dtype=torch.float32))
             model.embedding.weight[PAD].zero_()
     dense = [p for name, p in model.named_parameters() if not name.startswith("embedding.")]
-    optimizers = [torch.optim.Adam(dense, lr=LR), torch.optim.SparseAdam(list(model.embedding.parameters()), lr=LR)]
+    optimizers = [torch.optim.Adam(dense, lr=LR)]
+    if train_embedding:
+        optimizers.append(torch.optim.SparseAdam(list(model.embedding.parameters()), lr=LR))
+    else:
+        model.embedding.weight.requires_grad_(False)
     windows = list(_windows(train_rows))
     every = max(1, len(windows) // POINTS)
     report = LanguageModelReport(vocab_size, embed_dim, hidden_size, epochs, int(train_rows.numel()),
-                                 int(held_rows.numel()), precision=amp_dtype or "float32")
+                                 int(held_rows.numel()), precision=amp_dtype or "float32",
+                                 direction="backward" if backward else "forward")
     report.curve.append({"tokens": 0, "train_perplexity": float("nan"),
                          "heldout_perplexity": perplexity(model, held_rows, amp_dtype)})
     start_time, seen = time.perf_counter(), 0
@@ -201,10 +226,12 @@ def pretrain_for_run(frame, unlabelled, vocab: Vocab, params, vectors: np.ndarra
     """Notebook 02's language model: ``(None, None)`` when ``params.lm_epochs`` is 0; else :func:`pretrain` on
     the word-vector corpus (the training subset plus ``PRETRAIN_REVIEWS`` unlabelled reviews; never validation
     or test text), ``embed_dim`` the run's, ``hidden_size=params.lm_hidden``, the embedding started from the
-    run's word2vec ``vectors``. Cached in ``cache_dir`` by corpus, vocabulary, vectors and settings."""
+    run's word2vec ``vectors``. With ``params.lm_backward`` a backward model too, on the same text read right to
+    left and on the forward model's embedding (kept fixed): the weights then hold both (:func:`with_backward`)
+    and ``report.backward`` its own report. Each model is cached in ``cache_dir`` by corpus, vocabulary, vectors
+    and settings."""
     from .config import choose_device, choose_precision
     from .embeddings import corpus_key, pretrain_corpus
-    from .files import atomic_path
     from .text import tokenize_many
 
     if params.lm_epochs == 0:
@@ -214,15 +241,35 @@ def pretrain_for_run(frame, unlabelled, vocab: Vocab, params, vectors: np.ndarra
     key = corpus_key([vocab.fingerprint(), params.embed_dim, params.lm_hidden, params.lm_epochs, params.seed,
                       params.remove_stopwords, amp, BPTT, BATCH, LR, VERSION], texts,
                      b"" if vectors is None else np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
-    cached = Path(cache_dir) / f"language-model-{key}.pt" if cache_dir is not None else None
+    encoded: list[np.ndarray] = []
+
+    def corpus() -> list[np.ndarray]:  # tokenised only when a model must be trained
+        if not encoded:
+            tokens = tokenize_many(texts, params.remove_stopwords, cache_dir=cache_dir, progress=progress)
+            encoded.extend(vocab.encode(t) for t in tokens if t)
+        return encoded
+
+    state, report = _cached(cache_dir, f"language-model-{key}.pt", lambda: pretrain(
+        corpus(), len(vocab), params.embed_dim, params.lm_hidden, params.lm_epochs, params.seed, vectors, amp,
+        progress))
+    if not params.lm_backward:
+        return state, report
+    backward, report.backward = _cached(cache_dir, f"language-model-{key}-backward.pt", lambda: pretrain(
+        corpus(), len(vocab), params.embed_dim, params.lm_hidden, params.lm_epochs, params.seed,
+        state["embedding.weight"].numpy(), amp, progress, backward=True, train_embedding=False))
+    return with_backward(state, backward), report
+
+
+def _cached(cache_dir, name: str, train) -> tuple[dict[str, torch.Tensor], LanguageModelReport]:
+    """The weights and report of ``cache_dir/name`` when it exists (``report.cached``); else ``train()``'s,
+    saved there (no cache without ``cache_dir``)."""
+    from .files import atomic_path
+
+    cached = Path(cache_dir) / name if cache_dir is not None else None
     if cached is not None and cached.exists():
         saved = torch.load(cached, map_location="cpu", weights_only=True)
-        report = LanguageModelReport(**{**json.loads(saved["report"]), "cached": True})
-        return saved["state"], report
-    tokens = tokenize_many(texts, params.remove_stopwords, cache_dir=cache_dir, progress=progress)
-    encoded = [vocab.encode(t) for t in tokens if t]
-    state, report = pretrain(encoded, len(vocab), params.embed_dim, params.lm_hidden, params.lm_epochs,
-                             params.seed, vectors, amp, progress)
+        return saved["state"], replace(LanguageModelReport.from_dict(json.loads(saved["report"])), cached=True)
+    state, report = train()
     if cached is not None:
         with atomic_path(cached) as tmp:
             torch.save({"state": state, "report": json.dumps(report.as_dict())}, tmp)
@@ -235,25 +282,53 @@ def sizes(state: dict[str, torch.Tensor]) -> tuple[int, int, int]:
     return int(vocab_size), int(embed_dim), int(state["rnn.weight_hh_l0"].shape[1])
 
 
+BACKWARD = "backward."  # prefix of a backward model's weights kept beside the forward model's (with_backward)
+
+
+def with_backward(state: dict[str, torch.Tensor], backward: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """One language model's weights holding a forward model ``state`` and a ``backward`` one (trained with
+    :func:`pretrain` ``backward=True`` on the forward model's embedding, kept fixed): the forward keys as they
+    are, the backward model's LSTM and softmax under :data:`BACKWARD`. A bidirectional classifier starts from it."""
+    if not torch.equal(state["embedding.weight"], backward["embedding.weight"]):
+        raise ValueError("The backward language model must read the forward model's embedding: pre-train it with "
+                         "vectors=the forward embedding and train_embedding=False.")
+    return {**state, **{BACKWARD + k: v for k, v in backward.items() if not k.startswith("embedding.")}}
+
+
+def has_backward(state: dict[str, torch.Tensor] | None) -> bool:
+    """Whether the language model's weights ``state`` hold a backward model (:func:`with_backward`)."""
+    return state is not None and f"{BACKWARD}rnn.weight_ih_l0" in state
+
+
+def forward_part(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The forward model's weights of ``state`` (without a :data:`BACKWARD` part)."""
+    return {k: v for k, v in state.items() if not k.startswith(BACKWARD)}
+
+
 def load(state: dict[str, torch.Tensor]) -> LanguageModel:
-    """A :class:`LanguageModel` (eval mode) holding ``state``."""
+    """A :class:`LanguageModel` (eval mode) holding the forward model of ``state``."""
     model = LanguageModel(*sizes(state))
-    model.load_state_dict(state)
+    model.load_state_dict(forward_part(state))
     return model.eval()
 
 
 def start_from_language_model(model: nn.Module, state: dict[str, torch.Tensor] | None) -> None:
     """Copy the language model's embedding and LSTM weights into classifier ``model`` (a
-    :class:`~sentiment_lib.models.RecurrentClassifier` with one unidirectional LSTM layer of the same sizes);
-    ``ValueError`` naming the fix otherwise."""
+    :class:`~sentiment_lib.models.RecurrentClassifier` with one LSTM layer of the same sizes; a bidirectional
+    one takes its right-to-left weights from the backward model of :func:`with_backward`); ``ValueError`` naming
+    the fix otherwise."""
     if state is None:
         raise ValueError("This run directory has no language model (02 ran with LM_EPOCHS=0): rerun "
                          "notebooks/02_preprocessing.ipynb with LM_EPOCHS >= 1, or train without the LM start.")
     vocab_size, embed_dim, hidden = sizes(state)
     rnn = getattr(model, "rnn", None)
-    if not isinstance(rnn, nn.LSTM) or rnn.num_layers != 1 or rnn.bidirectional:
-        raise ValueError("Only a one-layer, one-direction LSTM classifier (lstm, attention_lstm) can start from the "
-                         "language model, which reads left to right.")
+    if not isinstance(rnn, nn.LSTM) or rnn.num_layers != 1:
+        raise ValueError("Only a one-layer LSTM classifier (lstm, attention_lstm) can start from the language "
+                         "model.")
+    if rnn.bidirectional and not has_backward(state):
+        raise ValueError("A bidirectional classifier starts its right-to-left LSTM from a backward language model, "
+                         "and this one reads left to right only: pre-train a backward one (with_backward), or "
+                         "train one direction (bidirectional=False).")
     if (model.embedding.num_embeddings, model.embedding.embedding_dim, rnn.hidden_size) != (vocab_size, embed_dim,
                                                                                           hidden):
         raise ValueError(f"The classifier (vocabulary {model.embedding.num_embeddings}, embedding "
@@ -264,6 +339,8 @@ def start_from_language_model(model: nn.Module, state: dict[str, torch.Tensor] |
         model.embedding.weight.copy_(state["embedding.weight"])
         for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
             getattr(rnn, name).copy_(state[f"rnn.{name}"])
+            if rnn.bidirectional:
+                getattr(rnn, f"{name}_reverse").copy_(state[f"{BACKWARD}rnn.{name}"])
 
 
 @torch.no_grad()

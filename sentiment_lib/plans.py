@@ -4,8 +4,8 @@ Once 04 has chosen its best network on validation, everything else it trains dep
 choice: the same network from other seeds (its seed spread), with the other embedding start, reading other
 parts of each review, without stop words, predicting star-rating buckets, and the networks of the ladder at
 the language model's width (word2vec start, language-model start, with adversarial training, with virtual
-adversarial training on the unlabelled reviews as well, and that with entropy minimisation on them or with weight
-averaging). :func:`follow_up` plans them all, so that they train in one batch side by side (the longest first),
+adversarial training on the unlabelled reviews as well, and that with entropy minimisation on them, with weight
+averaging; and the adversarial rung read in both directions, from a forward and a backward language model). :func:`follow_up` plans them all, so that they train in one batch side by side (the longest first),
 and names the label under which each section of the notebook finds its result; :func:`ladder_jobs` gives the
 ladder's jobs alone (notebook 05 reads them back). The VAT rung and its weight-averaging rung are one training:
 averaging changes only which weights are validated and kept, so the averaging rung's job also keeps the weights
@@ -19,19 +19,23 @@ from .adversarial import DEFAULT_EPSILON, ENTROPY_WEIGHT
 from .analysis import RATING_BUCKETS, rating_buckets
 from .embeddings import word2vec_unavailable
 from .experiment import Job, job
-from .language_model import FINE_TUNE_LR
+from .language_model import FINE_TUNE_LR, has_backward
 from .profiles import TRUNCATIONS, Params
 from .rundir import Prepared, without_stopwords
 
 LADDER_STARTS = ("word2vec start", "language-model start", "language-model start + AT",
                  "language-model start + AT + VAT", "language-model start + AT + VAT + EntMin",
-                 "language-model start + AT + VAT + EMA")
+                 "language-model start + AT + VAT + EMA", "bidirectional start + AT")
 # The rungs from virtual adversarial training on (it reads the unlabelled reviews while fine-tuning): planned only
 # when the profile's VAT is above 0. Each makes one change to the rung it builds on (BUILDS_ON).
-UNLABELLED_RUNGS = LADDER_STARTS[3:]
+UNLABELLED_RUNGS = LADDER_STARTS[3:6]
 VAT_RUNG, AVERAGE_RUNG = LADDER_STARTS[3], LADDER_STARTS[5]  # one training gives both (Job.twin)
+# The AT rung read in both directions, its right-to-left half started from 02's backward language model: planned
+# only when 02 trained one (LM_BACKWARD). It builds on AT rather than on VAT: on quick both directions gave AT
+# and AT + VAT the same validation loss, at less than half the training time (docs/provenance.md).
+BIDIRECTIONAL_RUNG = LADDER_STARTS[6]
 BUILDS_ON = {**dict(zip(LADDER_STARTS[1:4], LADDER_STARTS[:3])), LADDER_STARTS[4]: LADDER_STARTS[3],
-             LADDER_STARTS[5]: LADDER_STARTS[3]}
+             LADDER_STARTS[5]: LADDER_STARTS[3], BIDIRECTIONAL_RUNG: LADDER_STARTS[2]}
 # Weight averaging's horizon on the ladder, in epochs (train.moving_average); 1 scored a lower validation loss
 # than 2 and 4 on quick (docs/provenance.md).
 AVERAGE_EPOCHS = 1.0
@@ -74,13 +78,14 @@ def _lm_hidden(prepared: Prepared, params: Params) -> int:
 def ladder_labels(prepared: Prepared, params: Params) -> dict[str, str]:
     """Start (a key of :data:`LADDER_STARTS`) -> the label of its network, for the rungs this run trains (none
     when 02 trained no language model; the rungs from VAT on only when the profile's ``VAT`` ε is above 0 and 02
-    saved unlabelled reviews)."""
+    saved unlabelled reviews; the bidirectional rung only when 02 trained a backward language model too)."""
     if prepared.language_model is None:
         return {}
     lm_hidden = _lm_hidden(prepared, params)
     unlabelled = params.vat > 0 and prepared.unlabelled is not None
+    backward = has_backward(prepared.language_model)
     return {start: f"attention_lstm {lm_hidden} ({start})" for start in LADDER_STARTS
-            if start not in UNLABELLED_RUNGS or unlabelled}
+            if (start not in UNLABELLED_RUNGS or unlabelled) and (start != BIDIRECTIONAL_RUNG or backward)}
 
 
 def ladder_jobs(prepared: Prepared, params: Params) -> dict[str, Job]:
@@ -90,14 +95,15 @@ def ladder_jobs(prepared: Prepared, params: Params) -> dict[str, Job]:
     Attention LSTMs at the language model's width and fine-tuning rate, each trained until its validation loss
     stops falling, up to ``LADDER_EPOCHS`` (the regularised rungs learn more slowly); the rungs from VAT on (VAT;
     VAT with entropy minimisation; VAT with weight averaging) only when the profile's ``VAT`` ε is above 0 and 02
-    saved unlabelled reviews. The VAT rung has no job of its own: the weight-averaging rung's job gives it (its
+    saved unlabelled reviews; the AT rung read in both directions only when 02 trained a backward language model
+    too. The VAT rung has no job of its own: the weight-averaging rung's job gives it (its
     twin); :func:`ladder_labels` names every rung."""
     labels = ladder_labels(prepared, params)
     settings = dict(hidden_size=_lm_hidden(prepared, params), lr=FINE_TUNE_LR, epochs=params.ladder_epochs)
     at = dict(language_model=True, adversarial=DEFAULT_EPSILON)
     vat = dict(at, vat=params.vat)
     options = dict(zip(LADDER_STARTS, ({}, dict(language_model=True), at, vat, dict(vat, entropy=ENTROPY_WEIGHT),
-                                       dict(vat, average=AVERAGE_EPOCHS))))
+                                       dict(vat, average=AVERAGE_EPOCHS), dict(at, bidirectional=True))))
     jobs = {labels[start]: job("attention_lstm", prepared, params, label=labels[start], **settings, **options[start])
             for start in labels if start != VAT_RUNG}
     if AVERAGE_RUNG in labels:
@@ -116,7 +122,7 @@ def follow_up(best_name: str, prepared: Prepared, params: Params) -> FollowUp:
     other_start_name = "word2vec" if flipped else "random"
 
     jobs: dict[str, Job] = {}
-    jobs.update({label: ladder[label] for label in reversed(ladder_order[2:])})  # EMA … AT: the longest, first
+    jobs.update({label: ladder[label] for label in reversed(ladder_order[2:])})  # both ways, EMA … AT: longest first
     seeds = [f"{best_name} (seed {params.seed + i})" for i in range(1, params.seeds)]
     for i, label in enumerate(seeds, start=1):
         jobs[label] = job(best_name, prepared, params, label=label, seed=params.seed + i)

@@ -66,7 +66,8 @@ TRUNCATIONS = ("head", "tail", "head+tail")
 
 # What the prepared data of a run depends on: owned by notebook 02 (see the module docstring).
 DATA_PARAMETERS = ("split", "train_size", "val_size", "test_size", "val_fraction", "vocab_size", "min_freq",
-                   "remove_stopwords", "pretrain_reviews", "pretrain_epochs", "lm_epochs", "lm_hidden")
+                   "remove_stopwords", "pretrain_reviews", "pretrain_epochs", "lm_epochs", "lm_hidden",
+                   "lm_backward")
 # Taken from the run directory unless a notebook sets them: the word vectors 02 made, and their width.
 RUN_DEFAULTS = ("embeddings", "embed_dim")
 
@@ -101,6 +102,7 @@ class Params:
     pretrain_epochs: int
     lm_epochs: int
     lm_hidden: int
+    lm_backward: bool
     embed_dim: int
     hidden_size: int
     dropout: float
@@ -256,6 +258,7 @@ def resolve(profile: str = DEFAULT_PROFILE, **overrides: Any) -> Params:
         raise ValueError(f"LR must be positive, got {values['lr']!r}.")
     if not isinstance(values["seed"], int) or isinstance(values["seed"], bool):
         raise ValueError(f"SEED must be an integer, got {values['seed']!r}.")
-    if not isinstance(values["remove_stopwords"], bool):
-        raise ValueError(f"REMOVE_STOPWORDS must be True or False, got {values['remove_stopwords']!r}.")
+    for name in ("remove_stopwords", "lm_backward"):
+        if not isinstance(values[name], bool):
+            raise ValueError(f"{name.upper()} must be True or False, got {values[name]!r}.")
     return Params(profile=profile, **values)

@@ -284,6 +284,10 @@ def load_run(profile: str, **overrides: Any) -> tuple[Params, Prepared]:
     prepared = load_prepared(profile, expect_profile=profile)
     if prepared.language_model is None and params.lm_epochs > 0:  # e.g. a run directory from before the LM
         params = params.replace(lm_epochs=0)  # what the run holds: no trial may start from a model it lacks
+    from .language_model import has_backward
+
+    if params.lm_backward and not has_backward(prepared.language_model):  # a run directory from before it
+        params = params.replace(lm_backward=False)
     if params.embeddings == "word2vec":
         reason = word2vec_unavailable(prepared, params.embed_dim)
         if reason:

@@ -322,7 +322,8 @@ def profiles_table() -> str:
             "tokens read per review": lambda p: str(p["max_len"]),
             "embedding / hidden size": lambda p: f"{p['embed_dim']} / {p['hidden_size']}",
             "epochs (patience)": lambda p: f"{p['epochs']} ({p['patience']})",
-            "language model: epochs, width": lambda p: f"{p['lm_epochs']}, {p['lm_hidden']}",
+            "language model: epochs, width": lambda p: f"{p['lm_epochs']}, {p['lm_hidden']}"
+                                                      + (", and a backward one" if p["lm_backward"] else ""),
             "seeds per spread": lambda p: str(p["seeds"]), "tuning trials × epochs": lambda p: f"{p['n_trials']} × {p['trial_epochs']}"}
     names = list(PROFILES)
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)

@@ -36,10 +36,46 @@ def test_a_classifier_starts_with_the_language_models_weights(pretrained):
     assert torch.equal(model.rnn.weight_hh_l0, state["rnn.weight_hh_l0"])
     with pytest.raises(ValueError, match="HIDDEN_SIZE=24"):
         lm.start_from_language_model(AttentionLSTM(len(prepared.vocab), embed_dim=16, hidden_size=8), state)
-    with pytest.raises(ValueError, match="one-direction"):
+    with pytest.raises(ValueError, match="backward language model"):
         lm.start_from_language_model(BiLSTM(len(prepared.vocab), embed_dim=16, hidden_size=24), state)
     with pytest.raises(ValueError, match="LM_EPOCHS"):
         lm.start_from_language_model(model, None)
+
+
+def test_a_backward_model_on_the_forward_embedding_starts_a_bidirectional_classifier(pretrained):
+    prepared, state, _ = pretrained
+    encoded = [ids for split in prepared.splits.values() for ids in split.ids] * 3
+    vectors = state["embedding.weight"].numpy()
+    backward, report = lm.pretrain(encoded, len(prepared.vocab), 16, 24, epochs=2, seed=0, vectors=vectors,
+                                   backward=True, train_embedding=False)
+    curve = [point["heldout_perplexity"] for point in report.curve]
+    assert curve[-1] < 0.7 * curve[0]  # it learnt the language read right to left
+    assert torch.equal(backward["embedding.weight"], state["embedding.weight"])  # the embedding stayed put
+    both = lm.with_backward(state, backward)
+    assert lm.sizes(both) == lm.sizes(state)
+    model = AttentionLSTM(len(prepared.vocab), embed_dim=16, hidden_size=24, bidirectional=True)
+    lm.start_from_language_model(model, both)
+    assert torch.equal(model.rnn.weight_hh_l0, state["rnn.weight_hh_l0"])
+    assert torch.equal(model.rnn.weight_ih_l0_reverse, backward["rnn.weight_ih_l0"])
+    assert torch.equal(model.rnn.bias_hh_l0_reverse, backward["rnn.bias_hh_l0"])
+    assert not torch.equal(model.rnn.weight_hh_l0_reverse, model.rnn.weight_hh_l0)
+    # the forward model alone is what sampling and a one-direction classifier read
+    assert lm.sample(both, prepared.vocab, ["good"], length=4, seed=1) == lm.sample(state, prepared.vocab, ["good"],
+                                                                                      length=4, seed=1)
+    one_way = AttentionLSTM(len(prepared.vocab), embed_dim=16, hidden_size=24)
+    lm.start_from_language_model(one_way, both)
+    assert torch.equal(one_way.rnn.weight_ih_l0, state["rnn.weight_ih_l0"])
+
+
+def test_a_backward_model_with_its_own_embedding_is_refused(pretrained):
+    prepared, state, _ = pretrained
+    encoded = [ids for split in prepared.splits.values() for ids in split.ids]
+    drifted, _ = lm.pretrain(encoded, len(prepared.vocab), 16, 24, epochs=1, seed=0,
+                             vectors=state["embedding.weight"].numpy(), backward=True)
+    with pytest.raises(ValueError, match="train_embedding=False"):
+        lm.with_backward(state, drifted)
+    with pytest.raises(ValueError, match="give the vectors"):
+        lm.pretrain(encoded, len(prepared.vocab), 16, 24, epochs=1, seed=0, train_embedding=False)
 
 
 def test_samples_and_the_run_directory_keep_it(pretrained, tmp_path):

@@ -61,7 +61,8 @@ def test_unknown_parameter_is_refused():
     ("TRAIN_SIZE", 0), ("VOCAB_SIZE", 2), ("DROPOUT", 1.0), ("DROPOUT", -0.1), ("TRUNCATION", "middle"),
     ("SPLIT", "x"), ("VAL_FRACTION", 0.5), ("LR", 0), ("SEED", 1.5), ("REMOVE_STOPWORDS", "yes"),
     ("LR", "1e-3"), ("LR", "fast"), ("LR", float("nan")), ("DROPOUT", "0.3"), ("DROPOUT", [0.3]), ("LR", True),
-    ("ENSEMBLE", 0), ("ENSEMBLE", "3"), ("VAT", -0.25), ("VAT", "0.25"),
+    ("ENSEMBLE", 0), ("ENSEMBLE", "3"), ("VAT", -0.25), ("VAT", "0.25"), ("LM_BACKWARD", 1),
+    ("LM_BACKWARD", "True"),
 ])
 def test_bad_values_are_refused_naming_the_parameter(name, value):
     with pytest.raises(ValueError, match=name):

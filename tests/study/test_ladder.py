@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from sentiment_lib import experiment, ladder, linear, metrics
-from sentiment_lib.plans import BUILDS_ON, LADDER_STARTS, UNLABELLED_RUNGS
+from sentiment_lib.plans import BIDIRECTIONAL_RUNG, BUILDS_ON, LADDER_STARTS, UNLABELLED_RUNGS
 from sentiment_lib.runtime import Runtime
 
 from tiny_data import tiny_params, tiny_prepared
@@ -26,7 +26,8 @@ def climbed_inputs():
 
 def test_the_ladder_has_a_row_per_rung_scored_on_test(climbed_inputs):
     prepared, runs, narrower, partner = climbed_inputs
-    rungs = ladder.climb(prepared, runs, partner, narrower=narrower, lm_seconds=100.0, seed_std=0.01)
+    rungs = ladder.climb(prepared, runs, partner, narrower=narrower, lm_seconds=100.0, seed_std=0.01,
+                         backward_seconds=30.0)
     names = [narrower.name] + [runs[s].name for s in LADDER_STARTS] + [rungs.blend, rungs.partner_row]
     assert list(rungs.table.index) == names
     labels = prepared.splits["test"].labels
@@ -43,8 +44,10 @@ def test_the_ladder_has_a_row_per_rung_scored_on_test(climbed_inputs):
     word2vec, lm_start = runs["word2vec start"], runs["language-model start"]
     assert rungs.table.loc[word2vec.name, "train_seconds"] == pytest.approx(word2vec.fit.seconds)
     assert rungs.table.loc[lm_start.name, "train_seconds"] == pytest.approx(lm_start.fit.seconds + 100.0)
-    # each rung against the one it builds on (5 of them), the average against its network and its partner
-    assert len(rungs.climb) == 7 and set(rungs.climb["verdict"]) <= {
+    both = runs[BIDIRECTIONAL_RUNG]  # and the backward model's in the rung that starts from it too
+    assert rungs.table.loc[both.name, "train_seconds"] == pytest.approx(both.fit.seconds + 130.0)
+    # each rung against the one it builds on (6 of them), the average against its network and its partner
+    assert len(rungs.climb) == 8 and set(rungs.climb["verdict"]) <= {
         *(f"{a} better" for a in rungs.probs), "within test noise", "within seed spread"}
 
 
@@ -71,9 +74,9 @@ def test_claims_and_recorded_rows_follow_the_paired_table(climbed_inputs):
     prepared, runs, _, partner = climbed_inputs
     rungs = ladder.climb(prepared, runs, partner, seed_std=0.0)
     at, plain = runs["language-model start + AT"], runs["language-model start"]
-    *on_unlabelled, first, second = rungs.claims()
-    assert len(on_unlabelled) == 3
-    for claim, start in zip(on_unlabelled, UNLABELLED_RUNGS):  # each kept only if validation says so
+    *on_validation, first, second = rungs.claims()
+    assert len(on_validation) == 4
+    for claim, start in zip(on_validation, (*UNLABELLED_RUNGS, BIDIRECTIONAL_RUNG)):  # kept only if validation says so
         rung, below = runs[start], runs[BUILDS_ON[start]]
         assert claim.holds == (rung.fit.best_val_loss < below.fit.best_val_loss)
         assert f"{rungs.climb.loc[f'{rung.name} vs {below.name}', 'verdict']}" in claim.evidence
@@ -101,7 +104,7 @@ def test_the_test_probabilities_of_the_average_come_from_the_weight(climbed_inpu
 
 def test_without_unlabelled_reviews_the_ladder_has_no_vat_rung(climbed_inputs):
     prepared, runs, _, partner = climbed_inputs
-    three = {start: run for start, run in runs.items() if "VAT" not in start}
+    three = {start: run for start, run in runs.items() if "VAT" not in start and start != BIDIRECTIONAL_RUNG}
     rungs = ladder.climb(prepared, three, partner)
     assert len(rungs.table) == 5 and len(rungs.climb) == 4 and len(rungs.claims()) == 2
     assert [r["model"] for r in rungs.rows(prepared.splits["test"].labels)][:-1] == [r.name for r in three.values()]

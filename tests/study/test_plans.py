@@ -10,11 +10,11 @@ from sentiment_lib.batching import EncodedSplit
 from tiny_data import tiny_params, tiny_prepared
 
 
-def _prepared(language_model=True, unlabelled=True):
+def _prepared(language_model=True, unlabelled=True, backward=True):
     prepared = tiny_prepared()
     extra = EncodedSplit(list(prepared.splits["train"].ids[:10]), np.full(10, -1)) if unlabelled else None
-    return dataclasses.replace(prepared, language_model={"weights": "stand-in"} if language_model else None,
-                               unlabelled=extra)
+    weights = {"weights": "stand-in"} | ({"backward.rnn.weight_ih_l0": "stand-in"} if backward else {})
+    return dataclasses.replace(prepared, language_model=weights if language_model else None, unlabelled=extra)
 
 
 def _configuration(plan, start):
@@ -37,8 +37,9 @@ def test_the_ladder_has_its_unlabelled_rungs_when_02_saved_unlabelled_reviews_an
     assert vat.vat == 0.5 and vat.adversarial == DEFAULT_EPSILON and vat.language_model  # the profile's VAT ε
     assert vat.model.hidden_size == 16 and vat.epochs == params.ladder_epochs  # the language model's width
     longest = [plan.ladder[s] for s in reversed(plans.LADDER_STARTS[2:]) if s != plans.VAT_RUNG]
-    assert list(plan.jobs)[:3] == longest  # the longest first
-    at, _, entropy, averaged = [_configuration(plan, s) for s in plans.LADDER_STARTS[2:]]
+    assert list(plan.jobs)[:4] == longest  # the longest first
+    at, _, entropy, averaged, both = [_configuration(plan, s) for s in plans.LADDER_STARTS[2:]]
+    assert both.model == dataclasses.replace(at.model, bidirectional=True) and both.language_model
     assert at.vat == 0.0 and dataclasses.replace(at, vat=vat.vat) == vat  # one change between the rungs
     assert dataclasses.replace(vat, entropy=ENTROPY_WEIGHT) == entropy  # each one change to the VAT rung
     assert dataclasses.replace(vat, average=plans.AVERAGE_EPOCHS) == averaged
@@ -53,6 +54,12 @@ def test_the_ladder_has_its_unlabelled_rungs_when_02_saved_unlabelled_reviews_an
 
 def test_without_unlabelled_reviews_a_vat_size_or_a_language_model_the_ladder_is_shorter():
     params = tiny_params(lm_hidden=16)
-    assert list(plans.follow_up("lstm", _prepared(), params.replace(vat=0.0)).ladder) == list(plans.LADDER_STARTS[:3])
-    assert list(plans.follow_up("lstm", _prepared(unlabelled=False), params).ladder) == list(plans.LADDER_STARTS[:3])
+    without_vat = [*plans.LADDER_STARTS[:3], plans.BIDIRECTIONAL_RUNG]  # both directions read no unlabelled review
+    assert list(plans.follow_up("lstm", _prepared(), params.replace(vat=0.0)).ladder) == without_vat
+    assert list(plans.follow_up("lstm", _prepared(unlabelled=False), params).ladder) == without_vat
+    assert list(plans.follow_up("lstm", _prepared(unlabelled=False, backward=False), params).ladder) == list(
+        plans.LADDER_STARTS[:3])
     assert plans.follow_up("lstm", _prepared(language_model=False), params).ladder == {}
+    # no backward language model (LM_BACKWARD False): every rung but the bidirectional one
+    assert list(plans.follow_up("lstm", _prepared(backward=False), params.replace(vat=0.5)).ladder) == [
+        s for s in plans.LADDER_STARTS if s != plans.BIDIRECTIONAL_RUNG]
