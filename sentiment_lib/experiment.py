@@ -226,14 +226,15 @@ class ModelRun:
         ``architecture`` (a key of ``models.MODELS``), ``num_layers``, ``num_classes``,
         ``read_padded_last_step`` (03's pitfall), ``hidden_size``, ``dropout``, ``embed_dim``, ``embeddings``
         (the start), ``lr``, ``batch_size``, ``max_len`` (tokens), ``truncation``, ``adversarial`` and ``vat``
-        (epsilons), ``entropy`` (weight) and ``average`` (epochs)."""
+        (epsilons), ``entropy`` (weight), ``average`` (epochs) and ``bidirectional`` (``None``: the
+        architecture's own direction; ``True``/``False``: set for this network)."""
         cfg = self.configuration
         return {"architecture": cfg.model.name, "num_layers": cfg.model.layers, "num_classes": cfg.model.num_classes,
                 "read_padded_last_step": cfg.model.read_padded_last_step,
                 "hidden_size": cfg.model.hidden_size, "dropout": cfg.model.dropout, "embed_dim": cfg.model.embed_dim,
                 "embeddings": self.embeddings, "lr": cfg.lr, "batch_size": cfg.batch_size,
                 "max_len": cfg.max_len, "truncation": cfg.truncation, "adversarial": cfg.adversarial,
-                "vat": cfg.vat, "entropy": cfg.entropy, "average": cfg.average}
+                "vat": cfg.vat, "entropy": cfg.entropy, "average": cfg.average, "bidirectional": cfg.model.bidirectional}
 
 
 def loaders_for(splits: Mapping[str, EncodedSplit], configuration: Configuration, seed: int,
@@ -285,6 +286,8 @@ def checkpoint_path(job: Job, amp_dtype: str | None) -> Path:
     if job.configuration.unlabelled() and prepared.unlabelled is not None:  # read with the training reviews
         digest.update(b"unlabelled+train" + prepared.unlabelled.lengths.tobytes())
     language_model = prepared.params.get("lm_fingerprint") if job.configuration.language_model else None
+    if job.configuration.language_model and job.configuration.model.bidirectional:  # its right-to-left half too
+        language_model = [language_model, prepared.params.get("lm_backward_fingerprint")]
     configuration = {k: v for k, v in asdict(job.configuration).items()
                      if not (k in _KEYED_WHEN_SET and v == _KEYED_WHEN_SET[k])}
     twin = {"twin": True} if job.twin is not None else {}  # its checkpoint keeps the raw weights too

@@ -129,9 +129,9 @@ def retrain_with_seeds(prepared: Prepared, params: Params, trial: FrozenTrial, s
 def ladder_candidates(prepared: Prepared, params: Params, device: str = "auto", *,
                       runtime: Runtime | None = None) -> list[ModelRun]:
     """Notebook 04's ladder networks (:func:`~sentiment_lib.plans.ladder_jobs`: the language-model start, with
-    adversarial training, with the rungs on the unlabelled reviews, in both directions) as candidates for the
-    final average, read back from the checkpoints 04 left (trained again only where none is found), not scored
-    on test, in the ladder's order. Empty when 02 trained no language model."""
+    adversarial training, with the rungs on the unlabelled reviews, and the AT rung read in both directions) as
+    candidates for the final average, read back from the checkpoints 04 left (trained again only where none is
+    found), not scored on test, in the ladder's order. Empty when 02 trained no language model."""
     jobs = [replace(job, score_test=False) for job in ladder_jobs(prepared, params).values()]
     trained = by_name(_train_members(jobs, device, runtime)) if jobs else {}
     return [trained[label] for label in ladder_labels(prepared, params).values()]

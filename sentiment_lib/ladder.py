@@ -127,13 +127,14 @@ def climb(prepared: Prepared, runs: Mapping[str, ModelRun], partner: LinearRefer
         prepared: the run's data (validation labels choose the average's weight; test labels score it).
         runs: start -> trained network, one per :data:`~sentiment_lib.plans.LADDER_STARTS` (04's follow-up
             results by label, :func:`~sentiment_lib.experiment.by_name`: the VAT rung is the weight-averaging job's
-            twin; the rungs on the unlabelled reviews may be missing).
+            twin; the rungs on the unlabelled reviews and the bidirectional rung may be missing).
         partner: the linear reference chosen on validation.
         narrower: the attention LSTM of section 2, shown below the ladder unless it trained exactly as the
             word2vec rung did (``None``: not shown).
-        lm_seconds: the language model's pre-training seconds, added to the rungs that start from it;
-            backward_seconds: the backward language model's, added to the bidirectional rung's too.
+        lm_seconds: the language model's pre-training seconds, added to the rungs that start from it.
         seed_std: the seed spread (test-accuracy standard deviation) of the networks, for the paired rule.
+        backward_seconds: the backward language model's pre-training seconds, added to the bidirectional rung's
+            too.
     """
     missing = [start for start in LADDER_STARTS[:3] if start not in runs]
     if missing:

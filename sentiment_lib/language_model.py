@@ -14,8 +14,10 @@ not tied. The embedding is sparse (``SparseAdam``): a step touches only the rows
 - :func:`pretrain_for_run` is what notebook 02 calls: the corpus of :func:`~sentiment_lib.embeddings.
   pretrain_corpus`, the embedding started from the run's word2vec vectors, the result cached by corpus and
   settings;
-- :func:`start_from_language_model` copies the weights into a classifier (one unidirectional LSTM layer of the
-  same sizes); :func:`sample` (and :func:`~sentiment_lib.embeddings.nearest_words` on its embedding) shows
+- a backward model (``pretrain(..., backward=True)``: the same text read right to left, each previous token
+  predicted) on the forward model's embedding, kept fixed, is stored beside it (:func:`with_backward`);
+- :func:`start_from_language_model` copies the weights into a classifier (one LSTM layer of the same sizes; a
+  bidirectional one takes its right-to-left half from the backward model); :func:`sample` (and :func:`~sentiment_lib.embeddings.nearest_words` on its embedding) shows
   what it learned.
 """
 from __future__ import annotations
@@ -111,7 +113,8 @@ class LanguageModelReport:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "LanguageModelReport":
-        """The report :meth:`as_dict` gave (its backward report too)."""
+        """The report :meth:`as_dict` gave (its backward report too); not :meth:`summary`'s, which drops the
+        curve."""
         backward = values.get("backward")
         return cls(**{**values, "backward": cls.from_dict(backward) if backward else None})
 
@@ -254,9 +257,11 @@ def pretrain_for_run(frame, unlabelled, vocab: Vocab, params, vectors: np.ndarra
         progress))
     if not params.lm_backward:
         return state, report
-    backward, report.backward = _cached(cache_dir, f"language-model-{key}-backward.pt", lambda: pretrain(
+    embedding = state["embedding.weight"].numpy()  # the backward model reads it: part of its key
+    backward_key = corpus_key([key, "backward"], [], np.ascontiguousarray(embedding, dtype=np.float32).tobytes())
+    backward, report.backward = _cached(cache_dir, f"language-model-{backward_key}.pt", lambda: pretrain(
         corpus(), len(vocab), params.embed_dim, params.lm_hidden, params.lm_epochs, params.seed,
-        state["embedding.weight"].numpy(), amp, progress, backward=True, train_embedding=False))
+        embedding, amp, progress, backward=True, train_embedding=False))
     return with_backward(state, backward), report
 
 
@@ -289,6 +294,9 @@ def with_backward(state: dict[str, torch.Tensor], backward: dict[str, torch.Tens
     """One language model's weights holding a forward model ``state`` and a ``backward`` one (trained with
     :func:`pretrain` ``backward=True`` on the forward model's embedding, kept fixed): the forward keys as they
     are, the backward model's LSTM and softmax under :data:`BACKWARD`. A bidirectional classifier starts from it."""
+    if sizes(backward) != sizes(state):
+        raise ValueError(f"The backward language model's sizes (vocabulary, embedding, hidden) {sizes(backward)} "
+                         f"differ from the forward model's {sizes(state)}: pre-train it with the forward model's.")
     if not torch.equal(state["embedding.weight"], backward["embedding.weight"]):
         raise ValueError("The backward language model must read the forward model's embedding: pre-train it with "
                          "vectors=the forward embedding and train_embedding=False.")

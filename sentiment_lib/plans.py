@@ -5,8 +5,9 @@ choice: the same network from other seeds (its seed spread), with the other embe
 parts of each review, without stop words, predicting star-rating buckets, and the networks of the ladder at
 the language model's width (word2vec start, language-model start, with adversarial training, with virtual
 adversarial training on the unlabelled reviews as well, and that with entropy minimisation on them, with weight
-averaging; and the adversarial rung read in both directions, from a forward and a backward language model). :func:`follow_up` plans them all, so that they train in one batch side by side (the longest first),
-and names the label under which each section of the notebook finds its result; :func:`ladder_jobs` gives the
+averaging; and the adversarial rung read in both directions, from a forward and a backward language model).
+:func:`follow_up` plans them all, so that they train in one batch side by side (the longest first), and names
+the label under which each section of the notebook finds its result; :func:`ladder_jobs` gives the
 ladder's jobs alone (notebook 05 reads them back). The VAT rung and its weight-averaging rung are one training:
 averaging changes only which weights are validated and kept, so the averaging rung's job also keeps the weights
 themselves as the VAT rung (``Job.twin``; :func:`~sentiment_lib.experiment.by_name` finds both by label).

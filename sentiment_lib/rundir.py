@@ -130,13 +130,19 @@ def vectors_fingerprint(vectors: np.ndarray | None) -> str | None:
     return hashlib.sha256(repr(data.shape).encode() + data.tobytes()).hexdigest()[:16]
 
 
-def language_model_fingerprint(state: dict | None) -> str | None:
+def language_model_fingerprint(state: dict | None, backward: bool = False) -> str | None:
     """A short hash of a language model's weights (``None`` for none): checkpoints of LM-started trainings
-    depend on it."""
+    depend on it. The forward model's weights by default; ``backward``: those of the backward model kept beside
+    them (``None`` when there is none), on which only a bidirectional start depends."""
     if state is None:
         return None
+    from .language_model import BACKWARD
+
+    names = sorted(name for name in state if name.startswith(BACKWARD) == backward)
+    if not names:
+        return None
     digest = hashlib.sha256()
-    for name in sorted(state):
+    for name in names:
         digest.update(name.encode() + state[name].float().numpy().tobytes())
     return digest.hexdigest()[:16]
 
@@ -180,7 +186,8 @@ def save_prepared(directory: Path, prepared: Prepared) -> None:
     write_atomic_parquet(prepared.reviews, directory / "reviews.parquet")
     params = dict(prepared.params, vocab_fingerprint=prepared.vocab.fingerprint(),
                   vocab_len=len(prepared.vocab), vectors_fingerprint=vectors_fingerprint(prepared.embeddings),
-                  lm_fingerprint=language_model_fingerprint(prepared.language_model))
+                  lm_fingerprint=language_model_fingerprint(prepared.language_model),
+                  lm_backward_fingerprint=language_model_fingerprint(prepared.language_model, backward=True))
     write_json_atomic(params, directory / "params.json")
 
 
@@ -245,8 +252,9 @@ def load_prepared(profile_or_dir: str | Path, expect_profile: str | None = None)
         import torch
 
         language_model = torch.load(directory / LANGUAGE_MODEL_FILE, map_location="cpu", weights_only=True)
-        stored = params.get("lm_fingerprint")
-        if stored is not None and stored != language_model_fingerprint(language_model):
+        stored = (params.get("lm_fingerprint"), params.get("lm_backward_fingerprint"))
+        if stored[0] is not None and stored != (language_model_fingerprint(language_model),
+                                                language_model_fingerprint(language_model, backward=True)):
             raise ValueError(f"{LANGUAGE_MODEL_FILE} in {directory} is not the one its params.json was written with "
                              "(another run's language model?); rerun 02.")
     return Prepared(params, vocab, splits, reviews, embeddings, language_model, unlabelled)

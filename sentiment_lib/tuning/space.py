@@ -169,7 +169,8 @@ def values_for_model(name: str, params: Params, space: Mapping[str, Mapping[str,
 
     Raises ``ValueError`` when the model is not searched (``rnn``, a multi-class model, 04's padded-last-step
     pitfall, a network trained with virtual adversarial training, entropy minimisation or weight
-    averaging) or a value lies outside ``space``.
+    averaging, one whose direction was set against its architecture's, as the ladder's bidirectional rung) or a
+    value lies outside ``space``.
     """
     space = space if space is not None else search_space_spec(params)
     settings = dict(settings or {})
@@ -180,6 +181,9 @@ def values_for_model(name: str, params: Params, space: Mapping[str, Mapping[str,
     if settings.get("vat") or settings.get("entropy") or settings.get("average"):
         raise ValueError(f"{name!r} trained on the unlabelled reviews (virtual adversarial training, entropy "
                          "minimisation) or with weight averaging, which this study does not search.")
+    if settings.get("bidirectional") is not None:
+        raise ValueError(f"{name!r} reads in {'both directions' if settings['bidirectional'] else 'one direction'} "
+                         f"where its architecture {architecture!r} does not, which this study does not search.")
     if settings.get("read_padded_last_step") or settings.get("num_classes", 2) != 2:
         raise ValueError(f"{name!r} is not a configuration of this study (it reads padding or predicts "
                          f"{settings.get('num_classes')} classes).")

@@ -1,6 +1,8 @@
 """The language model of notebook 02: it learns a made-up language (held-out perplexity falls), it starts a
 classifier with exactly its weights, a mismatched classifier is refused naming the fix, and the prepared
 data keep it."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -65,6 +67,42 @@ def test_a_backward_model_on_the_forward_embedding_starts_a_bidirectional_classi
     one_way = AttentionLSTM(len(prepared.vocab), embed_dim=16, hidden_size=24)
     lm.start_from_language_model(one_way, both)
     assert torch.equal(one_way.rnn.weight_ih_l0, state["rnn.weight_ih_l0"])
+
+
+def test_the_backward_model_predicts_the_previous_token():
+    counting = [np.arange(2, 12)] * 8000  # a language that counts up: 2 3 4 … 11, then PAD
+    forward, _ = lm.pretrain(counting, 200, 8, 16, epochs=2, seed=0)  # 200 words: 2…11 in the softmax's head
+    backward, report = lm.pretrain(counting, 200, 8, 16, epochs=2, seed=0, vectors=forward["embedding.weight"].numpy(),
+                                   backward=True, train_embedding=False)
+    assert report.direction == "backward"
+    with torch.no_grad():  # after 2 3 4 5 6 comes 7; read backwards, after 11 10 9 8 7 comes 6
+        for state, prompt, expected in ((forward, [2, 3, 4, 5, 6], 7), (backward, [11, 10, 9, 8, 7], 6)):
+            model = lm.load(state)
+            outputs, _ = model(torch.tensor([prompt]))
+            assert int(model.log_probs(outputs[:, -1:]).argmax()) == expected
+
+
+def test_a_report_with_its_backward_report_survives_json_and_the_cache(pretrained, tmp_path):
+    import json
+
+    _, state, forward = pretrained
+    report = dataclasses.replace(forward, backward=dataclasses.replace(forward, direction="backward"))
+    as_json = lambda r: json.dumps(r.as_dict())  # noqa: E731 (the curve starts with NaN, which == refuses)
+    assert as_json(lm.LanguageModelReport.from_dict(json.loads(as_json(report)))) == as_json(report)
+    summary = report.summary()
+    assert "curve" not in summary and summary["backward"]["direction"] == "backward"
+    assert summary["heldout_perplexity"] == report.curve[-1]["heldout_perplexity"]
+    calls = []
+
+    def train():
+        calls.append(1)
+        return state, report
+
+    first = lm._cached(tmp_path, "model.pt", train)
+    again = lm._cached(tmp_path, "model.pt", train)
+    assert len(calls) == 1 and not first[1].cached and again[1].cached
+    assert as_json(again[1].backward) == as_json(report.backward)
+    assert all(torch.equal(again[0][k], v) for k, v in state.items())
 
 
 def test_a_backward_model_with_its_own_embedding_is_refused(pretrained):

@@ -104,6 +104,27 @@ def test_the_checkpoint_key_changes_with_every_input_of_the_training():
     assert key not in others and len(set(others)) == len(others)
 
 
+def test_only_a_bidirectional_start_depends_on_the_backward_language_model():
+    import dataclasses
+
+    from sentiment_lib import experiment
+    from tiny_data import tiny_params, tiny_prepared
+
+    params = tiny_params()
+
+    def keys(backward_fingerprint):
+        prepared = tiny_prepared()
+        prepared = dataclasses.replace(prepared, params={**prepared.params, "lm_fingerprint": "forward",
+                                                         "lm_backward_fingerprint": backward_fingerprint})
+        jobs = [experiment.job("attention_lstm", prepared, params, language_model=True, bidirectional=both)
+                for both in (None, True)]
+        return [experiment.checkpoint_path(one, None) for one in jobs]
+
+    (one_way, both_ways), (one_way_again, both_ways_again) = keys("backward A"), keys("backward B")
+    assert one_way == one_way_again  # a one-direction start reads the forward model only
+    assert both_ways != both_ways_again and both_ways != one_way
+
+
 SOURCE, CHECKSUM = os.environ.get("IMDB_SOURCE"), os.environ.get("IMDB_SHA256")  # before conftest hides them
 
 

@@ -37,7 +37,7 @@ def test_a_job_trains_and_scores_on_test(run):
                                "read_padded_last_step": False, "hidden_size": 16, "dropout": params.dropout, "embed_dim": 16,
                                "embeddings": result.embeddings, "lr": 0.01, "batch_size": 16,
                                "max_len": params.max_len, "truncation": params.truncation, "adversarial": 0.0,
-                               "vat": 0.0, "entropy": 0.0, "average": 0.0}
+                               "vat": 0.0, "entropy": 0.0, "average": 0.0, "bidirectional": None}
 
 
 def test_same_seed_same_metrics(run):

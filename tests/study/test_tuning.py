@@ -382,6 +382,12 @@ def test_the_study_starts_from_04s_lowest_validation_loss_that_the_space_express
     }
     name, values = space.start_point(recorded, params)
     assert name == "attention_lstm 16 (language-model start + AT)" and values["language_model"] is True
+    both_ways = "attention_lstm 16 (bidirectional start + AT)"  # the study searches one direction: never the start
+    recorded[both_ways] = _recorded(build("attention_lstm", hidden_size=16, language_model=True, adversarial=0.25,
+                                          bidirectional=True), "language model", val_loss=0.15)
+    assert space.start_point(recorded, params)[0] == name
+    with pytest.raises(ValueError, match="both directions"):
+        space.values_for_model(both_ways, params, settings=recorded[both_ways]["settings"])
     without_lm = space.start_point(recorded, tiny_params(lm_epochs=0))  # that run's space has no LM start
     assert without_lm[0] == "gru"
     # rows recorded before settings named the architecture: by name (a variant's name is no model: skipped)
