@@ -17,8 +17,8 @@ not tied. The embedding is sparse (``SparseAdam``): a step touches only the rows
 - a backward model (``pretrain(..., backward=True)``: the same text read right to left, each previous token
   predicted) on the forward model's embedding, kept fixed, is stored beside it (:func:`with_backward`);
 - :func:`start_from_language_model` copies the weights into a classifier (one LSTM layer of the same sizes; a
-  bidirectional one takes its right-to-left half from the backward model); :func:`sample` (and :func:`~sentiment_lib.embeddings.nearest_words` on its embedding) shows
-  what it learned.
+  bidirectional one takes its right-to-left half from the backward model); :func:`sample` (and
+  :func:`~sentiment_lib.embeddings.nearest_words` on its embedding) shows what it learned.
 """
 from __future__ import annotations
 
