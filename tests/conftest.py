@@ -16,15 +16,23 @@ import pytest
 def pytest_configure(config):
     """With ``--nbval``, the regression notebooks run in fresh, empty run directories (as when the
     snapshots were made), never in the project's ``artifacts/`` or ``reports/``, in kernels that talk over IPC
-    sockets rather than TCP ports (as the runner's)."""
+    sockets rather than TCP ports (as the runner's), with the snapshots' portable numeric kernels."""
     if config.getoption("nbval", default=False):
         import nbval.kernel
 
         from sentiment_lib.kernels import IPCKernelManager
-        from sentiment_lib.pipeline import use_scratch_run_dirs
+        from sentiment_lib.pipeline import portable_environment, use_scratch_run_dirs
+
+        class RegressionKernelManager(IPCKernelManager):
+            """nbval's kernels: over IPC (no kernel listens on a TCP port), with the numeric kernels the
+            snapshots were made with, whatever this CPU has (this test process keeps its own)."""
+
+            def start_kernel(self, **kw):
+                kw["env"] = portable_environment(kw.get("env"))
+                return super().start_kernel(**kw)
 
         use_scratch_run_dirs()
-        nbval.kernel.KernelManager = IPCKernelManager  # no kernel listens on a TCP port
+        nbval.kernel.KernelManager = RegressionKernelManager
 
 # (split, kind, id, rating, text): the official layout, with HTML, an entity and non-ASCII text.
 TINY_REVIEWS = [

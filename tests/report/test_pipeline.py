@@ -227,10 +227,23 @@ def test_snapshots_are_written_without_progress_bars(monkeypatch, tmp_path):
     monkeypatch.setenv("SENTIMENT_PROGRESS", "1")
     for name in ("SENTIMENT_ARTIFACTS", "SENTIMENT_REPORTS"):
         monkeypatch.setenv(name, str(tmp_path / name))  # restored after the test, as SENTIMENT_PROGRESS is
+    for name in pipeline.PORTABLE_KERNELS:
+        monkeypatch.setenv(name, "left by the shell")
     monkeypatch.setattr(pipeline, "run_chain", fake_chain)
     pipeline.write_snapshots(["02"])
     assert seen["profile"] == "smoke" and seen["progress"] == "0"
     assert not config.progress_enabled()
+    assert {name: os.environ[name] for name in pipeline.PORTABLE_KERNELS} == pipeline.PORTABLE_KERNELS
+
+
+def test_the_portable_environment_gives_a_process_torchs_portable_kernels():
+    """What the snapshots' kernels get: torch started in it runs its scalar build, whatever this CPU has, and
+    the rest of the environment is kept."""
+    probe = "import os, torch; print(torch.backends.cpu.get_cpu_capability(), os.environ['PROBE'])"
+    environment = pipeline.portable_environment({**os.environ, "PROBE": "kept", "ATEN_CPU_CAPABILITY": "avx2"})
+    shown = subprocess.run([sys.executable, "-c", probe], env=environment, capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert shown == ["DEFAULT", "kept"]
 
 
 def test_the_runs_own_outputs_are_not_uncommitted_changes_of_the_code(tmp_path, monkeypatch):

@@ -35,7 +35,7 @@ def test_overrides_replace_profile_values_in_any_case_and_none_is_ignored():
     params = resolve_params("smoke", EPOCHS=5, lr=0.01, MAX_LEN=None, truncation="tail")
     assert params.epochs == 5 and params.lr == 0.01 and params.truncation == "tail"
     assert params.max_len == PROFILES["smoke"]["max_len"]
-    assert PROFILES["smoke"]["epochs"] == 2  # the table itself is untouched
+    assert PROFILES["smoke"]["epochs"] == 4  # the table itself is untouched
     with pytest.raises(AttributeError):
         params.no_such_thing
     with pytest.raises(dataclasses.FrozenInstanceError):
