@@ -261,9 +261,10 @@ def portable_environment(base: Mapping[str, str] | None = None) -> dict[str, str
 
 
 def write_snapshots(names: Sequence[str] | None = None) -> dict[str, float]:
-    """Regenerate the nbval snapshots: the chain on the ``smoke`` profile, run from scratch
-    (fresh run directories, :func:`portable_environment`), into tests/regression/, without progress bars in their outputs (the kernels inherit
-    ``SENTIMENT_PROGRESS=0``, as under ``make test``: nbval compares every output)."""
+    """Regenerate the nbval snapshots: the chain on the ``smoke`` profile, run from scratch (fresh run
+    directories, the numeric libraries on their portable kernels: :func:`portable_environment`), into
+    tests/regression/, without progress bars in their outputs (the kernels inherit ``SENTIMENT_PROGRESS=0``, as
+    under ``make test``: nbval compares every output)."""
     use_scratch_run_dirs()
     os.environ.update(portable_environment())  # for the kernels this command starts
     os.environ["SENTIMENT_PROGRESS"] = "0"
