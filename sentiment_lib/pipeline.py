@@ -255,18 +255,18 @@ PORTABLE_KERNELS = {
 def portable_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """``base`` (default: this process's environment) with :data:`PORTABLE_KERNELS`: the environment of a process
     whose numeric libraries should run their portable kernels (a library reads these variables when it loads).
-    The regression snapshots are made (``write_snapshots``) and compared (``tests/conftest.py``) in kernels started
-    with it, so that they are the same on machines with different instruction sets."""
+    nbval compares the regression snapshots in kernels started with it (``tests/conftest.py``), as
+    ``write_snapshots`` made them, so that they are the same on machines with different instruction sets."""
     return {**(os.environ if base is None else base), **PORTABLE_KERNELS}
 
 
 def write_snapshots(names: Sequence[str] | None = None) -> dict[str, float]:
     """Regenerate the nbval snapshots: the chain on the ``smoke`` profile, run from scratch (fresh run
-    directories, the numeric libraries on their portable kernels: :func:`portable_environment`), into
+    directories, the numeric libraries on their portable kernels: :data:`PORTABLE_KERNELS`), into
     tests/regression/, without progress bars in their outputs (the kernels inherit ``SENTIMENT_PROGRESS=0``, as
     under ``make test``: nbval compares every output)."""
     use_scratch_run_dirs()
-    os.environ.update(portable_environment())  # for the kernels this command starts
+    os.environ.update(PORTABLE_KERNELS)  # for the kernels this command starts
     os.environ["SENTIMENT_PROGRESS"] = "0"
     return run_chain(SNAPSHOT_PROFILE, names, out_dir=snapshots_dir(), html=False, progress=False,
                      publish=False)
