@@ -107,7 +107,7 @@ def run_line(report_dir: Path) -> str:
     import nbformat
 
     from . import chain
-    from .site import is_stale, run_info
+    from .site import chain_info, is_stale, run_info
 
     infos, stale = [], []
     for source in chain.chain():
@@ -119,19 +119,10 @@ def run_line(report_dir: Path) -> str:
             stale.append(source.stem)
     if not infos:
         return ""
-
-    for info in infos:
-        if info.get("commit") and info.get("dirty"):
-            info["commit"] = f"{info['commit']} (with uncommitted changes)"
-
-    def values(key: str) -> str:
-        seen = list(dict.fromkeys(str(i.get(key)) for i in infos if i.get(key)))
-        return " / ".join(seen) or "not recorded"
-
-    seconds = [i.get("seconds") for i in infos]
-    total = f"; the chain's notebooks ran {sum(float(s) for s in seconds):,.0f} s" if None not in seconds else ""
-    line = (f"Ran on: {values('machine')}; precision {values('precision')}; commit {values('commit')}; "
-            f"finished {infos[-1].get('finished') or 'not recorded'}{total}.")
+    info = chain_info(infos)
+    total = f"; the chain's notebooks ran {info['seconds']:,.0f} s" if info["seconds"] is not None else ""
+    line = (f"Ran on: {info['machine'] or 'not recorded'}; precision {info['precision'] or 'not recorded'}; "
+            f"commit {info['commit'] or 'not recorded'}; finished {info['finished'] or 'not recorded'}{total}.")
     if stale:
         line += (f" **Stale:** {', '.join(stale)} changed since {'it' if len(stale) == 1 else 'they'} ran — these "
                  f"numbers come from an older version of the notebooks (rerun with make run PROFILE="

@@ -108,6 +108,23 @@ def _strip_widgets(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return notebook
 
 
+def chain_info(infos: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One :func:`run_info` for pages of a chain (in chain order) that may have run apart (``--only``, a resumed
+    run): profile, commit, machine and precision each as their distinct values joined by " / " (a commit marked
+    when it had uncommitted changes; "" when none recorded), ``seconds`` summed (``None`` when a page lacks
+    them), ``finished`` the last page's."""
+    def joined(texts) -> str:
+        return " / ".join(dict.fromkeys(texts))
+
+    commits = (f"{i['commit']} (with uncommitted changes)" if i.get("dirty") else str(i["commit"])
+               for i in infos if i.get("commit"))
+    seconds = [i.get("seconds") for i in infos]
+    return {**{key: joined(str(i[key]) for i in infos if i.get(key)) for key in ("profile", "machine", "precision")},
+            "commit": joined(commits), "dirty": False,
+            "seconds": None if not infos or None in seconds else sum(float(s) for s in seconds),
+            "finished": infos[-1].get("finished") if infos else None}
+
+
 def _header(title: str, info: dict[str, Any], stale: bool, index: str = "index.html") -> str:
     seconds = info.get("seconds")
     when = f"{float(seconds):.0f} s" if seconds is not None else "not recorded"
@@ -388,18 +405,17 @@ def build_site(profile: str, report_dir: Path | None = None, notebooks: Sequence
         written.append(out)
     manifest_file = report_dir / "metrics.json"
     manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
-    rows, seconds = [], []
+    rows, infos = [], []
     for (source, executed), title in zip(pages, titles):
         notebook = nbformat.read(executed, as_version=4)
         stale = is_stale(executed, source)
         mark = ' <span class="stale">stale: its notebook changed since it ran</span>' if stale else ""
-        took = run_info(notebook).get("seconds")
-        seconds.append(float(took) if took is not None else None)
+        infos.append(run_info(notebook))
+        took = infos[-1].get("seconds")
         ran = f" · ran in {float(took):.0f} s" if took is not None else ""
         rows.append(f'<li><a href="{executed.with_suffix(".html").name}"><b>{html.escape(title)}</b></a>{mark}'
                     f'<br>{html.escape(objective(notebook))}<br><i>{headline(executed.stem, manifest)}</i>{ran}</li>')
-    info = dict(run_info(nbformat.read(pages[-1][1], as_version=4)))  # the last page: when the chain finished
-    info["seconds"] = sum(seconds) if None not in seconds else None  # the whole chain
+    info = chain_info(infos)  # the whole chain: every page's commit, the summed wall time, when the last finished
     index = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>IMDB sentiment — course report '
              f'({html.escape(profile)})</title>{STYLE}<style>body{{font:16px/1.5 system-ui,sans-serif;margin:0}}'
              f'main{{max-width:860px;margin:0 auto;padding:8px 24px}} li{{margin:12px 0}}'

@@ -62,6 +62,26 @@ def test_a_built_site_has_every_page_linked_and_every_figure(tmp_path):
     assert "Reused from the run directory's checkpoints" in index and "lstm (from epoch 3)" in index
 
 
+def test_the_index_names_every_commit_its_pages_ran_at(tmp_path):
+    # a chain resumed with --only: 02 ran later, at another commit with uncommitted changes
+    sources, report = _notebooks(tmp_path)
+    later = nbformat.read(report / "02_b.ipynb", as_version=4)
+    later.metadata["sentiment_run"].update(commit="def5678", dirty=True, seconds=30.0, finished="2026-12-02T09:00:00")
+    nbformat.write(later, report / "02_b.ipynb")
+    site.build_site("smoke", report, sources)
+    header = (report / "index.html").read_text().split("<main>")[0]
+    assert "abc1234 / def5678 (with uncommitted changes)" in header
+    assert "wall time 42 s" in header and "2026-12-02T09:00:00" in header
+    assert "def5678" not in (report / "01_a.html").read_text()  # each page keeps its own commit
+
+
+def test_chain_info_leaves_the_wall_time_unknown_when_a_page_lacks_it():
+    info = site.chain_info([{"commit": "abc1234", "seconds": 5.0, "machine": "m"},
+                            {"commit": "abc1234", "machine": "m", "finished": "then"}])
+    assert info["seconds"] is None and info["commit"] == "abc1234" and info["machine"] == "m"
+    assert info["finished"] == "then" and info["precision"] == ""
+
+
 def test_a_changed_source_notebook_marks_its_page_stale(tmp_path):
     sources, report = _notebooks(tmp_path)
     nb = nbformat.read(sources[1], as_version=4)
