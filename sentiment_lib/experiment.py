@@ -471,9 +471,10 @@ SHOWN_COLUMNS = {"val_loss": "validation loss", "val_accuracy": "validation accu
 def shown(table: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
     """A table of test metrics per model (:func:`comparison_table`, the ladder's, ...) for the page: numbers
     rounded to ``digits`` decimals and the columns named in words (:data:`SHOWN_COLUMNS`: ``accuracy`` → "test
-    accuracy", ``val_loss`` → "validation loss"; others unchanged). Only for tables whose unprefixed metrics are
-    test metrics."""
-    return table.round(digits).rename(columns=SHOWN_COLUMNS)
+    accuracy", ``val_loss`` → "validation loss"; others unchanged), and "—" where a row has no such number (a linear
+    reference's validation loss). Only for tables whose unprefixed metrics are test metrics."""
+    rounded = table.round(digits)
+    return rounded.astype(object).where(rounded.notna(), "—").rename(columns=SHOWN_COLUMNS)
 
 
 def comparison_table(runs: Sequence[ModelRun], extra_rows: Sequence[dict] = ()) -> pd.DataFrame:

@@ -89,6 +89,22 @@ def ladder_labels(prepared: Prepared, params: Params) -> dict[str, str]:
             if (start not in UNLABELLED_RUNGS or unlabelled) and (start != BIDIRECTIONAL_RUNG or backward)}
 
 
+def missing_rungs(prepared: Prepared, params: Params) -> dict[str, str]:
+    """Start (a key of :data:`LADDER_STARTS`) -> why this run trains no such rung, and how to add it: what
+    :func:`ladder_labels` leaves out (empty when it leaves nothing out, or when 02 trained no language model and
+    there is no ladder at all)."""
+    if prepared.language_model is None:
+        return {}
+    labels = ladder_labels(prepared, params)
+    if params.vat <= 0:
+        unlabelled = "this run's VAT ε is 0 (`-p VAT 0.2` adds it)"
+    else:
+        unlabelled = "notebook 02 saved no unlabelled reviews (rerun 02 with this profile)"
+    why = {start: unlabelled for start in UNLABELLED_RUNGS}
+    why[BIDIRECTIONAL_RUNG] = "notebook 02 trained no backward language model (`-p LM_BACKWARD True` in 02)"
+    return {start: why[start] for start in LADDER_STARTS if start not in labels}
+
+
 def ladder_jobs(prepared: Prepared, params: Params) -> dict[str, Job]:
     """The ladder's jobs by label (empty when 02 trained no language model): what 04 trains in its follow-up
     batch, and what notebook 05 reads back from their checkpoints as candidates for the final average.

@@ -257,10 +257,20 @@ def plot_history_grid(histories: dict[str, pd.DataFrame], pairs: Sequence[tuple[
 
 def optuna_figure(draw, *args, size: tuple[float, float] = (7, 3.5), **kwargs) -> Figure:
     """Call one of ``optuna.visualization.matplotlib``'s functions and return its figure, resized, without
-    letting the style it sets (``ggplot``) leak into the figures drawn after it."""
+    letting the style it sets (``ggplot``) leak into the figures drawn after it. A log-scaled x axis (a learning
+    rate) is labelled in plain numbers at an angle: over less than a decade matplotlib labels every minor tick in
+    powers of ten, which run into each other on a narrow panel."""
+    from matplotlib.ticker import FuncFormatter
+
     with plt.rc_context():
         result = draw(*args, **kwargs)
     axes = np.atleast_1d(result)
+    for ax in axes.flat:
+        if ax.get_xscale() == "log":
+            plain = FuncFormatter(lambda value, _: f"{value:g}")
+            ax.xaxis.set_major_formatter(plain)
+            ax.xaxis.set_minor_formatter(plain)
+            ax.tick_params(axis="x", which="both", labelrotation=45, labelsize=8)
     fig = axes.flat[0].figure
     fig.set_size_inches(*size)
     return fig

@@ -311,7 +311,8 @@ def load_run(profile: str, **overrides: Any) -> tuple[Params, Prepared]:
 def run_settings(params: Params, prepared: Prepared, ladder: bool = False) -> pd.DataFrame:
     """What a training notebook runs with, as a one-column table for its first page: the reviews per subset,
     the vocabulary, what a network reads and how it is trained; with ``ladder`` (notebook 04) also the epoch
-    cap of the ladder's networks and the ε of its virtual adversarial training (0: no such rung)."""
+    cap of the ladder's networks and the ε of its adversarial and its virtual adversarial training ("off": no
+    such rung)."""
     rows = {f"{name} reviews": f"{len(split):,}" for name, split in prepared.splits.items()}
     rows |= {"vocabulary (words)": f"{len(prepared.vocab):,}",
              "tokens read per review": f"{params.max_len} ({params.truncation})",
@@ -319,7 +320,10 @@ def run_settings(params: Params, prepared: Prepared, ladder: bool = False) -> pd
              "dropout": params.dropout, "learning rate": params.lr, "batch size": params.batch_size,
              "epochs (early-stopping patience)": f"up to {params.epochs} ({params.patience})", "seed": params.seed}
     if ladder:
-        rows |= {"ladder networks: epochs (VAT ε)": f"up to {params.ladder_epochs} ({params.vat:g})"}
+        from .adversarial import DEFAULT_EPSILON
+
+        rows |= {"ladder networks: epochs": f"up to {params.ladder_epochs}",
+                 "ladder networks: ε of AT / VAT": f"{DEFAULT_EPSILON:g} / {f'{params.vat:g}' if params.vat > 0 else 'off'}"}
     return pd.Series(rows, name=f"profile {params.profile}").to_frame()
 
 

@@ -370,10 +370,10 @@ two models counts when McNemar's paired test separates them <i>and</i> it exceed
 (notebook 03 states the rule).</p>"""
 OLDER_RUN = """<p class="stale">This run recorded no models chosen on validation and no checked claims: it ran with
 an older version of the notebooks (see the stale marks below). Rerun it to fill this section.</p>"""
-PROFILES_NOTE = """<p>The <code>smoke</code> profile exists for the tests; <code>quick</code> runs on a laptop CPU in
-minutes with 10,000 of the 22,500 training reviews, shorter reviews and small networks, so its networks see
-less data and start from a smaller language model than <code>full</code>'s, which uses every review. The
-lessons above are this run's; the other profile's index has its own.</p>"""
+PROFILES_NOTE = """<p>The <code>smoke</code> profile exists for the tests; <code>quick</code> runs on a laptop CPU
+with a subset of the training reviews (its size is in the table), shorter reviews and small networks, so its
+networks see less data and start from a smaller language model than <code>full</code>'s, which uses every review.
+The lessons above are this run's; each profile's run has its own index (<code>reports/&lt;profile&gt;/index.html</code>).</p>"""
 
 
 def _write(path: Path, text: str) -> None:

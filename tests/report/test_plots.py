@@ -102,6 +102,21 @@ def test_an_optuna_figure_does_not_leak_its_style():
     assert tuple(fig.get_size_inches()) == (4, 2)
 
 
+def test_an_optuna_figure_labels_a_log_axis_within_one_decade_in_plain_numbers():
+    def learning_rates_on_a_log_axis():
+        ax = plt.subplots()[1]
+        ax.scatter([0.002, 0.003, 0.0045, 0.006], [0.3, 0.2, 0.25, 0.4])
+        ax.set_xscale("log")
+        return ax
+
+    fig = plots.optuna_figure(learning_rates_on_a_log_axis, size=(3.5, 3.5))
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels(minor=True) if t.get_text() and t.get_visible()]
+    assert "0.003" in labels and not any("10^" in label or "times" in label for label in labels)
+    assert ax.get_xticklabels(minor=True)[0].get_rotation() == 45
+
+
 def test_attention_heatmap_text_is_readable_on_dark_cells():
     fig = plots.plot_attention_heatmap(["dull", "great"], [0.05, 0.95], per_row=2)
     colours = {t.get_text(): matplotlib.colors.to_hex(t.get_color()) for t in fig.axes[0].texts if t.get_text()}

@@ -88,6 +88,7 @@ def test_comparison_table_sorted_and_recorded(run):
     assert list(page.index) == list(table.index)
     assert page.loc["rnn", "test accuracy"] == round(table.loc["rnn", "accuracy"], 4)
     assert page.loc["rnn", "validation loss"] == round(table.loc["rnn", "val_loss"], 4)
+    assert page.loc["tfidf_logreg", "validation loss"] == "—"  # a linear reference has none: a dash, not "NaN"
     assert not {"accuracy", "val_loss", "val_accuracy", "f1"} & set(page.columns)
 
 

@@ -63,3 +63,18 @@ def test_without_unlabelled_reviews_a_vat_size_or_a_language_model_the_ladder_is
     # no backward language model (LM_BACKWARD False): every rung but the bidirectional one
     assert list(plans.follow_up("lstm", _prepared(backward=False), params.replace(vat=0.5)).ladder) == [
         s for s in plans.LADDER_STARTS if s != plans.BIDIRECTIONAL_RUNG]
+
+
+def test_the_rungs_a_run_leaves_out_are_named_with_the_reason_and_the_fix():
+    params = tiny_params(lm_hidden=16, vat=0.5)
+    assert plans.missing_rungs(_prepared(), params) == {}  # every rung trained: nothing to say
+    assert plans.missing_rungs(_prepared(language_model=False), params) == {}  # no ladder at all
+    no_vat = plans.missing_rungs(_prepared(backward=False), params.replace(vat=0.0))  # the `full` profile's case
+    assert list(no_vat) == [*plans.UNLABELLED_RUNGS, plans.BIDIRECTIONAL_RUNG]
+    assert all("VAT ε is 0" in no_vat[s] and "-p VAT" in no_vat[s] for s in plans.UNLABELLED_RUNGS)
+    assert "LM_BACKWARD" in no_vat[plans.BIDIRECTIONAL_RUNG]
+    no_reviews = plans.missing_rungs(_prepared(unlabelled=False), params)
+    assert list(no_reviews) == list(plans.UNLABELLED_RUNGS) and "no unlabelled reviews" in no_reviews[plans.VAT_RUNG]
+    for prepared, p in ((_prepared(backward=False), params.replace(vat=0.0)), (_prepared(unlabelled=False), params)):
+        trained = plans.ladder_labels(prepared, p)  # together they name every rung exactly once
+        assert sorted([*trained, *plans.missing_rungs(prepared, p)]) == sorted(plans.LADDER_STARTS)

@@ -180,9 +180,12 @@ def test_an_empty_lock_left_by_a_dead_run_is_taken_over():
 
 def test_the_run_settings_table_shows_the_ladder_rows_only_where_asked(subsets):
     prep, _ = prepare(subsets)
-    params = profiles.resolve("smoke", ladder_epochs=7, vat=0.25)
+    params = profiles.resolve("smoke", ladder_epochs=7, vat=0.3)
     plain, with_ladder = rundir.run_settings(params, prep), rundir.run_settings(params, prep, ladder=True)
     assert plain.loc["train reviews"].item() == f"{len(prep.splits['train']):,}"
     assert not any("ladder" in row for row in plain.index)
-    assert with_ladder.loc["ladder networks: epochs (VAT ε)"].item() == "up to 7 (0.25)"
-    assert with_ladder.drop("ladder networks: epochs (VAT ε)").equals(plain)
+    assert with_ladder.loc["ladder networks: epochs"].item() == "up to 7"
+    assert with_ladder.loc["ladder networks: ε of AT / VAT"].item() == "0.25 / 0.3"
+    without_vat = rundir.run_settings(params.replace(vat=0.0), prep, ladder=True)
+    assert without_vat.loc["ladder networks: ε of AT / VAT"].item() == "0.25 / off"
+    assert with_ladder.drop(["ladder networks: epochs", "ladder networks: ε of AT / VAT"]).equals(plain)
