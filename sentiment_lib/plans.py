@@ -99,7 +99,7 @@ def missing_rungs(prepared: Prepared, params: Params) -> dict[str, str]:
     if params.vat <= 0:
         unlabelled = "this run's VAT ε is 0 (`-p VAT 0.2` adds it)"
     else:
-        unlabelled = "notebook 02 saved no unlabelled reviews (rerun 02 with this profile)"
+        unlabelled = "notebook 02 saved no unlabelled reviews (rerun 02 with PRETRAIN_REVIEWS above 0)"
     why = {start: unlabelled for start in UNLABELLED_RUNGS}
     why[BIDIRECTIONAL_RUNG] = "notebook 02 trained no backward language model (`-p LM_BACKWARD True` in 02)"
     return {start: why[start] for start in LADDER_STARTS if start not in labels}

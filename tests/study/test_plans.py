@@ -75,6 +75,7 @@ def test_the_rungs_a_run_leaves_out_are_named_with_the_reason_and_the_fix():
     assert "LM_BACKWARD" in no_vat[plans.BIDIRECTIONAL_RUNG]
     no_reviews = plans.missing_rungs(_prepared(unlabelled=False), params)
     assert list(no_reviews) == list(plans.UNLABELLED_RUNGS) and "no unlabelled reviews" in no_reviews[plans.VAT_RUNG]
+    assert "PRETRAIN_REVIEWS above 0" in no_reviews[plans.VAT_RUNG]  # the fix it names
     for prepared, p in ((_prepared(backward=False), params.replace(vat=0.0)), (_prepared(unlabelled=False), params)):
         trained = plans.ladder_labels(prepared, p)  # together they name every rung exactly once
         assert sorted([*trained, *plans.missing_rungs(prepared, p)]) == sorted(plans.LADDER_STARTS)
