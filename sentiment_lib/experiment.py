@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields, replace
@@ -47,6 +48,8 @@ from .train import Callback, FitResult, TrainConfig, evaluate, fit
 TABLE_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 EVAL_BATCH_FACTOR = 4  # validation and test batches are larger: no gradients to keep
 GRAD_CLIP = 1.0  # every network's gradient norm is clipped to this
+SCHEDULES = ("constant", "slanted")
+SLANTED_RISE = 0.1  # the slanted triangle's rise: this share of the steps (Howard & Ruder's cut_frac)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,11 @@ class Configuration:
         entropy: weight of entropy minimisation on those unlabelled reviews (0: off).
         average: weight averaging over about this many epochs (:func:`~sentiment_lib.train.moving_average`;
             0: off).
+        layer_decay: discriminative learning rates (``TrainConfig.layer_decay``): the recurrence at
+            ``lr / layer_decay``, the embedding at ``lr / layer_decay**2``; 1: one rate.
+        schedule: the learning rate over the training: ``"constant"`` (``lr`` throughout) or ``"slanted"``
+            (Howard & Ruder's slanted triangle: a linear rise over the first :data:`SLANTED_RISE` of the
+            ``epochs`` × steps per epoch, then a linear fall to 0 at the end of the last epoch).
         padded_batches: pad every batch to ``max_len`` in the reviews' own order (the way of 03's pitfall)
             instead of batching reviews of similar length together.
     """
@@ -87,6 +95,12 @@ class Configuration:
     vat: float = 0.0
     entropy: float = 0.0
     average: float = 0.0
+    layer_decay: float = 1.0
+    schedule: str = "constant"
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}.")
 
     def unlabelled(self) -> bool:
         """Whether the training reads the run's unlabelled reviews (VAT or entropy minimisation)."""
@@ -237,6 +251,16 @@ class ModelRun:
                 "vat": cfg.vat, "entropy": cfg.entropy, "average": cfg.average, "bidirectional": cfg.model.bidirectional}
 
 
+def schedule_steps(configuration: Configuration, steps_per_epoch: int) -> dict[str, Any]:
+    """``TrainConfig``'s ``warmup_steps`` and ``decay`` for the configuration's ``schedule``: none and
+    ``"constant"``, or for ``"slanted"`` a rise over the first :data:`SLANTED_RISE` of the ``epochs`` ×
+    ``steps_per_epoch`` steps (at least one step) and a linear fall after it."""
+    if configuration.schedule == "constant":
+        return {"warmup_steps": 0, "decay": "constant"}
+    total = configuration.epochs * steps_per_epoch
+    return {"warmup_steps": max(1, math.ceil(SLANTED_RISE * total)), "decay": "linear"}
+
+
 def loaders_for(splits: Mapping[str, EncodedSplit], configuration: Configuration, seed: int,
                 binary: bool = True) -> dict[str, Any]:
     """Fresh train (shuffled, seeded) and evaluation loaders (:data:`EVAL_BATCH_FACTOR` × larger batches)."""
@@ -269,7 +293,7 @@ def unlabelled_loader(prepared: Prepared, configuration: Configuration, seed: in
 
 
 # Fields added to Configuration after checkpoints existed: keyed only when set, so older checkpoints still match.
-_KEYED_WHEN_SET = {"vat": 0.0, "entropy": 0.0, "average": 0.0}
+_KEYED_WHEN_SET = {"vat": 0.0, "entropy": 0.0, "average": 0.0, "layer_decay": 1.0, "schedule": "constant"}
 
 
 def checkpoint_path(job: Job, amp_dtype: str | None) -> Path:
@@ -323,13 +347,15 @@ def train(job: Job, *, device: str = "auto", runtime: Runtime | None = None,
     chosen = config.choose_device(device)
     # bfloat16 autocast where the hardware has it (PRECISION="auto"): part of the checkpoint key
     amp_dtype = config.choose_precision(params.precision, chosen)
+    loaders = loaders_for(splits, configuration, params.seed, binary)
     train_config = TrainConfig(epochs=configuration.epochs, lr=configuration.lr, patience=configuration.patience,
                                adversarial=configuration.adversarial, vat=configuration.vat,
                                entropy=configuration.entropy, average=configuration.average,
+                               layer_decay=configuration.layer_decay,
+                               **schedule_steps(configuration, len(loaders["train"])),
                                also_raw=job.twin is not None, seed=params.seed,
                                device=chosen.type, amp_dtype=amp_dtype, grad_clip=GRAD_CLIP, num_threads=job.threads,
                                progress=config.progress_enabled() if job.progress is None else job.progress)
-    loaders = loaders_for(splits, configuration, params.seed, binary)
     unlabelled = unlabelled_loader(prepared, configuration, params.seed) if configuration.unlabelled() else None
     config.seed_everything(params.seed)
     model = build_model(configuration.model)

@@ -64,6 +64,9 @@ class TrainConfig:
             training step); 0 turns it off.
         entropy: weight of entropy minimisation on the same unlabelled batches
             (:func:`~sentiment_lib.adversarial.unlabelled_loss`); 0 turns it off.
+        layer_decay: discriminative learning rates (Howard & Ruder 2018): the model's output side (readout and
+            head) trains at ``lr``, its recurrent layers at ``lr / layer_decay`` and its embedding at
+            ``lr / layer_decay**2`` (:func:`parameter_groups`); 1 gives every weight ``lr``.
         average: weight averaging: validation scores, and the training keeps, an exponential moving average of
             the weights over about this many epochs (decay per step ``1 - 1 / (average × steps per epoch)``,
             :class:`torch.optim.swa_utils.AveragedModel`) instead of the weights themselves; 0 turns it off.
@@ -91,6 +94,7 @@ class TrainConfig:
     adversarial: float = 0.0
     vat: float = 0.0
     entropy: float = 0.0
+    layer_decay: float = 1.0
     average: float = 0.0
     also_raw: bool = False
     num_threads: int | None = None
@@ -120,6 +124,9 @@ class TrainConfig:
         if not self.entropy >= 0:
             raise ValueError(f"entropy (weight) must be >= 0, got {self.entropy}: 0 turns it off, "
                              f"{adv.ENTROPY_WEIGHT} is the ladder's weight.")
+        if not self.layer_decay >= 1:
+            raise ValueError(f"layer_decay must be >= 1, got {self.layer_decay}: 1 gives every layer the same rate, "
+                             "Howard & Ruder's 2.6 divides it by 2.6 per layer towards the input.")
         if not self.average >= 0:
             raise ValueError(f"average (epochs) must be >= 0, got {self.average}: 0 turns weight averaging off, "
                              "1 averages over about the last epoch.")
@@ -181,6 +188,30 @@ def probabilities(logits: torch.Tensor) -> torch.Tensor:
 def score(labels: np.ndarray, prob: np.ndarray) -> dict[str, float]:
     """Metrics for probabilities (N,) (binary) or (N, C) (multi-class); see :mod:`sentiment_lib.metrics`."""
     return binary_metrics(labels, prob) if prob.ndim == 1 else multiclass_metrics(labels, prob)
+
+
+# Module attributes of a model from its input upwards, for discriminative learning rates: each is one layer deeper
+# than the next; every other parameter (readout, head) is the output side.
+INPUT_LAYERS = ("embedding", "rnn")
+
+
+def parameter_groups(model: nn.Module, lr: float, layer_decay: float = 1.0) -> list[dict[str, Any]]:
+    """AdamW's parameter groups with discriminative rates: the output side at ``lr`` and each of
+    :data:`INPUT_LAYERS` the model has, counted from the top, at ``lr / layer_decay ** depth`` (for a recurrent
+    classifier: the recurrence at ``lr / layer_decay``, the embedding at ``lr / layer_decay ** 2``). One group
+    with every parameter when ``layer_decay`` is 1. The scheduler scales each group's rate by the same factor.
+    ``ValueError`` when ``layer_decay`` > 1 and the model has none of those layers."""
+    if layer_decay == 1:
+        return [{"params": list(model.parameters()), "lr": lr}]
+    layers = [getattr(model, name) for name in INPUT_LAYERS if isinstance(getattr(model, name, None), nn.Module)]
+    if not layers:
+        raise ValueError(f"layer_decay={layer_decay} needs a model with an {' or '.join(INPUT_LAYERS)} module; "
+                         f"{type(model).__name__} has neither: train it with layer_decay=1.")
+    inner = {id(p) for layer in layers for p in layer.parameters()}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in inner], "lr": lr}]
+    for depth, layer in enumerate(reversed(layers), start=1):
+        groups.append({"params": list(layer.parameters()), "lr": lr / layer_decay ** depth})
+    return [group for group in groups if group["params"]]
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int,
@@ -498,7 +529,8 @@ def fit(model: nn.Module, train_loader: Iterable, val_loader: Iterable, config: 
     device = choose_device(config.device)
     seed_everything(config.seed)
     model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(parameter_groups(model, config.lr, config.layer_decay), lr=config.lr,
+                                  weight_decay=config.weight_decay)
     scheduler = make_scheduler(optimizer, config.warmup_steps, config.epochs * len(train_loader), config.decay)
     average = moving_average(model, config.average, len(train_loader)) if config.average > 0 else None
     state = FitState(model, optimizer, scheduler, train_loader, average=average,

@@ -181,8 +181,42 @@ def test_warm_up_then_constant_or_linear_decay():
     np.testing.assert_allclose(rates("linear"), [0.25, 0.5, 0.75, 1, 1, 5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6])
 
 
+def test_discriminative_rates_divide_the_rate_by_the_decay_per_layer_towards_the_input():
+    model = build_model(ModelConfig("attention_lstm", VOCAB, embed_dim=4, hidden_size=4))
+    groups = training.parameter_groups(model, 1e-2, 2.0)
+    assert [g["lr"] for g in groups] == [1e-2, 5e-3, 2.5e-3]  # readout and head, the LSTM, the embedding
+    by_id = {id(p): g["lr"] for g in groups for p in g["params"]}
+    assert len(by_id) == sum(1 for _ in model.parameters())  # every parameter in exactly one group
+    assert all(by_id[id(p)] == 2.5e-3 for p in model.embedding.parameters())
+    assert all(by_id[id(p)] == 5e-3 for p in model.rnn.parameters())
+    assert all(by_id[id(p)] == 1e-2 for p in model.head.parameters())
+    assert [g["lr"] for g in training.parameter_groups(model, 1e-2, 1.0)] == [1e-2]
+    with pytest.raises(ValueError, match="layer_decay=1"):
+        training.parameter_groups(torch.nn.Linear(3, 1), 1e-2, 2.6)
+
+
+def test_a_layer_decay_of_one_trains_exactly_as_one_rate_and_a_larger_one_moves_the_embedding_less():
+    def trained(layer_decay):
+        torch.manual_seed(0)
+        model = build_model(ModelConfig("lstm", VOCAB, embed_dim=8, hidden_size=8))
+        start = model.embedding.weight.detach().clone()
+        config = TrainConfig(epochs=2, lr=1e-2, patience=None, seed=0, progress=False, layer_decay=layer_decay)
+        fit(model, *loaders(synthetic_split(96, 0), synthetic_split(32, 1)), config)
+        return model, (model.embedding.weight.detach() - start).norm().item()
+
+    plain, moved = trained(1.0)
+    torch.manual_seed(0)
+    reference = build_model(ModelConfig("lstm", VOCAB, embed_dim=8, hidden_size=8))
+    fit(reference, *loaders(synthetic_split(96, 0), synthetic_split(32, 1)),
+        TrainConfig(epochs=2, lr=1e-2, patience=None, seed=0, progress=False))
+    for a, b in zip(plain.state_dict().values(), reference.state_dict().values()):
+        assert torch.equal(a, b)
+    _, moved_less = trained(10.0)
+    assert moved_less < moved / 3
+
+
 @pytest.mark.parametrize("overrides, message", [
-    (dict(epochs=0), "epochs"), (dict(lr=0), "lr=1e-3"), (dict(patience=0), "None"),
+    (dict(epochs=0), "epochs"), (dict(layer_decay=0.5), "2.6"), (dict(lr=0), "lr=1e-3"), (dict(patience=0), "None"),
     (dict(grad_clip=0.0), "None"), (dict(amp_dtype="float16"), "bfloat16"), (dict(decay="cosine"), "linear"),
 ])
 def test_invalid_train_configs_raise(overrides, message):

@@ -364,3 +364,24 @@ def test_vat_reads_the_unlabelled_reviews_and_the_training_reviews_without_their
     train = prepared.splits["train"]
     assert len(read) == 4 + len(train) and set(read.labels) == {-1}
     assert [list(x) for x in read.ids[4:]] == [list(x) for x in train.ids]
+
+
+def test_the_slanted_schedule_rises_over_a_tenth_of_the_steps_then_falls_and_new_settings_key_only_when_set(run):
+    prepared, params = run
+    slanted = experiment.job("lstm", prepared, params, schedule="slanted").configuration
+    assert experiment.schedule_steps(slanted, 35) == {"warmup_steps": 11, "decay": "linear"}  # ceil(0.1 × 3 × 35)
+    assert experiment.schedule_steps(dataclasses.replace(slanted, epochs=1), 2) == {"warmup_steps": 1,
+                                                                                    "decay": "linear"}
+    assert experiment.schedule_steps(dataclasses.replace(slanted, schedule="constant"), 35) == {
+        "warmup_steps": 0, "decay": "constant"}
+    with pytest.raises(ValueError, match="'constant', 'slanted'"):
+        experiment.job("lstm", prepared, params, schedule="cosine")
+    result = trained("lstm", prepared, params, runtime=Runtime(checkpoints=False), schedule="slanted",
+                     layer_decay=2.6)
+    rates = result.fit.history["lr"].tolist()  # the output side's rate after each epoch's last step
+    assert rates == sorted(rates, reverse=True) and rates[-1] < 0.01 / 3  # past the rise, falling towards 0
+    plain = experiment.checkpoint_path(experiment.job("lstm", prepared, params), None)
+    assert experiment.checkpoint_path(experiment.job("lstm", prepared, params, layer_decay=1.0,
+                                                     schedule="constant"), None) == plain  # older keys still match
+    assert experiment.checkpoint_path(experiment.job("lstm", prepared, params, layer_decay=2.6), None) != plain
+    assert experiment.checkpoint_path(experiment.job("lstm", prepared, params, schedule="slanted"), None) != plain

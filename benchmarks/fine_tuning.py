@@ -1,0 +1,79 @@
+"""Do Howard & Ruder's (2018) fine-tuning schedules help 04's ladder networks? Discriminative rates, a slanted
+triangular rate, both, against the rung as 04 trains it.
+
+    python -m benchmarks.fine_tuning [--profile quick] [--rung "language-model start + AT" …]
+                                     [--layer-decay 2.6] [--threads 1]
+
+On a profile's prepared data (notebooks 01–02 must have run), each rung named (a label of
+:data:`sentiment_lib.plans.LADDER_STARTS` that the run plans) is trained four ways, its job from
+:func:`sentiment_lib.plans.ladder_jobs` with only ``Configuration.layer_decay`` and ``Configuration.schedule``
+changed: as 04 trains it (constant rate, one rate for every layer); discriminative rates (the recurrence at
+``lr / layer_decay``, the embedding at ``lr / layer_decay**2``); the slanted triangle over the rung's epoch cap
+(a rise over its first tenth, then a linear fall); and both. Independent trainings run side by side as 04's do
+(``PROCESSES``), with checkpoints in the run directory, so an interrupted benchmark continues and the row of 04's
+own rung is the one 04 trains (read back when 04 has run). It prints, per training, the validation loss and
+accuracy of the kept epoch (what a choice may look at), the kept and run epochs, the training time, and the test
+accuracy (printed for the record; it decides nothing), with the machine's CPU capability and precision.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+
+import pandas as pd
+import torch
+
+from sentiment_lib import plans
+from sentiment_lib.config import choose_device, choose_precision
+from sentiment_lib.experiment import by_name, train_many
+from sentiment_lib.rundir import load_run
+
+WAYS = {"as 04 trains it": {}, "discriminative rates": {"layer_decay": None},
+        "slanted triangle": {"schedule": "slanted"},
+        "both": {"layer_decay": None, "schedule": "slanted"}}
+
+
+def variants(rungs: list[str], profile: str, layer_decay: float) -> list:
+    """The jobs: each rung of ``rungs`` in each of :data:`WAYS`, labelled ``"<rung> | <way>"``."""
+    params, prepared = load_run(profile)
+    jobs, labels = plans.ladder_jobs(prepared, params), plans.ladder_labels(prepared, params)
+    unknown = [rung for rung in rungs if rung not in labels]
+    if unknown:
+        raise SystemExit(f"This run plans no rung {unknown}; it plans {list(labels)} "
+                         "(rerun 02 with the data the rung needs, e.g. -p LM_BACKWARD True).")
+    out = []
+    for rung in rungs:
+        base = jobs[labels[rung]]
+        for way, change in WAYS.items():
+            change = {k: layer_decay if v is None else v for k, v in change.items()}
+            out.append(replace(base, configuration=replace(base.configuration, **change), name=f"{rung} | {way}",
+                               twin=None))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument("--rung", nargs="+", default=[plans.LADDER_STARTS[2]])
+    parser.add_argument("--layer-decay", type=float, default=2.6, help="Howard & Ruder's 2.6")
+    args = parser.parse_args(argv)
+    jobs = variants(args.rung, args.profile, args.layer_decay)
+    params = jobs[0].params
+    device = choose_device("auto")
+    print(f"CPU capability {torch.backends.cpu.get_cpu_capability()}, device {device.type}, precision "
+          f"{choose_precision(params.precision, device) or 'float32'}, {len(jobs)} trainings", flush=True)
+    runs = by_name(train_many(jobs, desc="fine-tuning variants"))
+    table = pd.DataFrame([{"training": name, "val_loss": run.fit.best_val_loss,
+                           "val_accuracy": run.fit.best_val_metrics.get("accuracy"),
+                           "best / run epochs": f"{run.fit.best_epoch} / {run.fit.epochs_run}",
+                           "train s": round(run.fit.seconds), "resumed": run.fit.resumed,
+                           "test accuracy (reported only)": (run.test or {}).get("accuracy")}
+                          for name, run in runs.items()])
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+        print(table.round(4).to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
