@@ -1,0 +1,39 @@
+"""benchmarks/fine_tuning: each rung four ways, one change each, on made-up data (no training, no timing)."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from benchmarks import fine_tuning
+from sentiment_lib import plans
+from sentiment_lib.batching import EncodedSplit
+
+from tiny_data import tiny_params, tiny_prepared
+
+
+@pytest.fixture()
+def a_run(monkeypatch):
+    prepared = tiny_prepared()
+    prepared = dataclasses.replace(prepared, language_model={"weights": "stand-in"},
+                                   unlabelled=EncodedSplit(list(prepared.splits["train"].ids[:10]), np.full(10, -1)))
+    params = tiny_params(lm_hidden=16, vat=0.2)
+    monkeypatch.setattr(fine_tuning, "load_run", lambda profile: (params, prepared))
+    return prepared, params
+
+
+def test_each_rung_is_trained_four_ways_that_change_only_the_rates(a_run):
+    prepared, params = a_run
+    at = plans.LADDER_STARTS[2]
+    jobs = fine_tuning.variants([at], "quick", 2.6)
+    assert [j.name for j in jobs] == [f"{at} | {way}" for way in fine_tuning.WAYS]
+    as_04 = plans.ladder_jobs(prepared, params)[plans.ladder_labels(prepared, params)[at]].configuration
+    assert jobs[0].configuration == as_04
+    assert [(j.configuration.layer_decay, j.configuration.schedule) for j in jobs] == [
+        (1.0, "constant"), (2.6, "constant"), (1.0, "slanted"), (2.6, "slanted")]
+    for one in jobs[1:]:
+        assert dataclasses.replace(one.configuration, layer_decay=1.0, schedule="constant") == as_04
+
+
+def test_a_rung_the_run_does_not_plan_is_refused_with_the_ones_it_does(a_run):
+    with pytest.raises(SystemExit, match=r"no rung \[.bidirectional start \+ AT.\]; it plans \[.word2vec start."):
+        fine_tuning.variants([plans.BIDIRECTIONAL_RUNG], "quick", 2.6)
