@@ -2,18 +2,20 @@
 triangular rate, both, against the rung as 04 trains it.
 
     python -m benchmarks.fine_tuning [--profile quick] [--rung "language-model start + AT" …]
-                                     [--layer-decay 2.6] [--threads 1]
+                                     [--layer-decay 2.6] [--way "slanted triangle" …]
 
 On a profile's prepared data (notebooks 01–02 must have run), each rung named (a label of
-:data:`sentiment_lib.plans.LADDER_STARTS` that the run plans) is trained four ways, its job from
-:func:`sentiment_lib.plans.ladder_jobs` with only ``Configuration.layer_decay`` and ``Configuration.schedule``
-changed: as 04 trains it (constant rate, one rate for every layer); discriminative rates (the recurrence at
-``lr / layer_decay``, the embedding at ``lr / layer_decay**2``); the slanted triangle over the rung's epoch cap
-(a rise over its first tenth, then a linear fall); and both. Independent trainings run side by side as 04's do
-(``PROCESSES``), with checkpoints in the run directory, so an interrupted benchmark continues and the row of 04's
-own rung is the one 04 trains (read back when 04 has run). It prints, per training, the validation loss and
-accuracy of the kept epoch (what a choice may look at), the kept and run epochs, the training time, and the test
-accuracy (printed for the record; it decides nothing), with the machine's CPU capability and precision.
+:data:`sentiment_lib.plans.LADDER_STARTS` that the run plans) is trained in each way of :data:`WAYS` (``--way``
+picks some), its job from :func:`sentiment_lib.plans.ladder_jobs` with only its rates changed
+(``Configuration.layer_decay``, ``schedule``, ``lr``): as 04 trains it (constant rate, one rate for every
+layer); discriminative rates (the recurrence at ``lr / layer_decay``, the embedding at ``lr / layer_decay**2``);
+the slanted triangle over the rung's epoch cap (a rise over its first tenth, then a linear fall); both; and
+discriminative rates with the output side at ``lr × layer_decay``, so that the recurrence keeps the rung's own
+rate. Independent trainings run side by side as 04's do (``PROCESSES``), with checkpoints in the run directory,
+so an interrupted benchmark continues and the row of 04's own rung is the one 04 trains (read back when 04 has
+run). It prints, per training, the validation loss and accuracy of the kept epoch (what a choice may look at),
+the kept and run epochs, the training time, and the test accuracy (printed for the record; it decides nothing),
+with the machine's CPU capability and precision.
 """
 from __future__ import annotations
 
@@ -29,13 +31,17 @@ from sentiment_lib.config import choose_device, choose_precision
 from sentiment_lib.experiment import by_name, train_many
 from sentiment_lib.rundir import load_run
 
+# Each way's changes to the rung's configuration; None stands for --layer-decay, and "lr" for the rung's rate
+# times it (the output side faster, so that the recurrence keeps the rung's own rate).
 WAYS = {"as 04 trains it": {}, "discriminative rates": {"layer_decay": None},
         "slanted triangle": {"schedule": "slanted"},
-        "both": {"layer_decay": None, "schedule": "slanted"}}
+        "both": {"layer_decay": None, "schedule": "slanted"},
+        "discriminative rates, LSTM at the rung's rate": {"layer_decay": None, "lr": None}}
 
 
-def variants(rungs: list[str], profile: str, layer_decay: float) -> list:
-    """The jobs: each rung of ``rungs`` in each of :data:`WAYS`, labelled ``"<rung> | <way>"``."""
+def variants(rungs: list[str], profile: str, layer_decay: float, ways: list[str] | None = None) -> list:
+    """The jobs: each rung of ``rungs`` in each of ``ways`` (keys of :data:`WAYS`; default all), labelled
+    ``"<rung> | <way>"``."""
     params, prepared = load_run(profile)
     jobs, labels = plans.ladder_jobs(prepared, params), plans.ladder_labels(prepared, params)
     unknown = [rung for rung in rungs if rung not in labels]
@@ -45,8 +51,9 @@ def variants(rungs: list[str], profile: str, layer_decay: float) -> list:
     out = []
     for rung in rungs:
         base = jobs[labels[rung]]
-        for way, change in WAYS.items():
-            change = {k: layer_decay if v is None else v for k, v in change.items()}
+        for way in ways or list(WAYS):
+            change = {k: (base.configuration.lr * layer_decay if k == "lr" else layer_decay) if v is None else v
+                      for k, v in WAYS[way].items()}
             out.append(replace(base, configuration=replace(base.configuration, **change), name=f"{rung} | {way}",
                                twin=None))
     return out
@@ -57,8 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--rung", nargs="+", default=[plans.LADDER_STARTS[2]])
     parser.add_argument("--layer-decay", type=float, default=2.6, help="Howard & Ruder's 2.6")
+    parser.add_argument("--way", nargs="+", choices=list(WAYS), help="only these ways (default: every one)")
     args = parser.parse_args(argv)
-    jobs = variants(args.rung, args.profile, args.layer_decay)
+    jobs = variants(args.rung, args.profile, args.layer_decay, args.way)
     params = jobs[0].params
     device = choose_device("auto")
     print(f"CPU capability {torch.backends.cpu.get_cpu_capability()}, device {device.type}, precision "
