@@ -77,6 +77,8 @@ class Configuration:
         schedule: the learning rate over the training: ``"constant"`` (``lr`` throughout) or ``"slanted"``
             (Howard & Ruder's slanted triangle: a linear rise over the first :data:`SLANTED_RISE` of the
             ``epochs`` × steps per epoch, then a linear fall to 0 at the end of the last epoch).
+            No network of the chain uses these two (on 04's ladder neither helped on validation:
+            docs/provenance.md), so ``ModelRun.settings`` leaves them out; ``benchmarks/fine_tuning.py`` sets them.
         padded_batches: pad every batch to ``max_len`` in the reviews' own order (the way of 03's pitfall)
             instead of batching reviews of similar length together.
     """
