@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     table = pd.DataFrame([{"training": name, "val_loss": run.fit.best_val_loss,
                            "val_accuracy": run.fit.best_val_metrics.get("accuracy"),
                            "best / run epochs": f"{run.fit.best_epoch} / {run.fit.epochs_run}",
-                           "train s": round(run.fit.seconds), "resumed": run.fit.resumed,
+                           "train s": round(run.fit.seconds), "read back": run.fit.resumed or "no",
                            "test accuracy (reported only)": (run.test or {}).get("accuracy")}
                           for name, run in runs.items()])
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
