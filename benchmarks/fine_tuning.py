@@ -41,7 +41,7 @@ WAYS = {"as 04 trains it": {}, "discriminative rates": {"layer_decay": None},
 
 def variants(rungs: list[str], profile: str, layer_decay: float, ways: list[str] | None = None) -> list:
     """The jobs: each rung of ``rungs`` in each of ``ways`` (keys of :data:`WAYS`; default all), labelled
-    ``"<rung> | <way>"``."""
+    ``"<rung> | <way>"``, with the factor in brackets where the way sets ``layer_decay``."""
     params, prepared = load_run(profile)
     jobs, labels = plans.ladder_jobs(prepared, params), plans.ladder_labels(prepared, params)
     unknown = [rung for rung in rungs if rung not in labels]
@@ -54,7 +54,7 @@ def variants(rungs: list[str], profile: str, layer_decay: float, ways: list[str]
         for way in ways or list(WAYS):
             change = {k: (base.configuration.lr * layer_decay if k == "lr" else layer_decay) if v is None else v
                       for k, v in WAYS[way].items()}
-            out.append(replace(base, configuration=replace(base.configuration, **change), name=f"{rung} | {way}",
+            out.append(replace(base, configuration=replace(base.configuration, **change), name=f"{rung} | {way}" + (f" ({layer_decay:g})" if "layer_decay" in change else ""),
                                twin=None))
     return out
 

@@ -72,13 +72,13 @@ class Configuration:
         entropy: weight of entropy minimisation on those unlabelled reviews (0: off).
         average: weight averaging over about this many epochs (:func:`~sentiment_lib.train.moving_average`;
             0: off).
-        layer_decay: discriminative learning rates (``TrainConfig.layer_decay``): the recurrence at
-            ``lr / layer_decay``, the embedding at ``lr / layer_decay**2``; 1: one rate.
+        layer_decay: discriminative learning rates (``TrainConfig.layer_decay``): for a recurrent classifier the
+            recurrence at ``lr / layer_decay``, the embedding at ``lr / layer_decay**2``; 1: one rate.
         schedule: the learning rate over the training: ``"constant"`` (``lr`` throughout) or ``"slanted"``
             (Howard & Ruder's slanted triangle: a linear rise over the first :data:`SLANTED_RISE` of the
             ``epochs`` × steps per epoch, then a linear fall to 0 at the end of the last epoch).
-            No network of the chain uses these two (on 04's ladder neither helped on validation:
-            docs/provenance.md), so ``ModelRun.settings`` leaves them out; ``benchmarks/fine_tuning.py`` sets them.
+            No network of the chain uses these two (on 04's ladder neither helped on validation beyond what a
+            seed moves it: docs/provenance.md), so ``ModelRun.settings`` leaves them out; ``benchmarks/fine_tuning.py`` sets them.
         padded_batches: pad every batch to ``max_len`` in the reviews' own order (the way of 03's pitfall)
             instead of batching reviews of similar length together.
     """
@@ -103,6 +103,9 @@ class Configuration:
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}.")
+        if not self.layer_decay >= 1:
+            raise ValueError(f"layer_decay must be >= 1, got {self.layer_decay}: 1 gives every layer the same rate, "
+                             "Howard & Ruder's 2.6 divides it by 2.6 per layer towards the input.")
 
     def unlabelled(self) -> bool:
         """Whether the training reads the run's unlabelled reviews (VAT or entropy minimisation)."""
@@ -161,7 +164,7 @@ def configuration_for(name: str, params: Params, vocab_size: int, num_classes: i
     ``settings`` replace fields of :class:`~sentiment_lib.models.ModelConfig` (``hidden_size``, ``dropout``,
     ``read_padded_last_step``, …) or of :class:`Configuration` (``lr``, ``epochs``, ``patience``, ``max_len``,
     ``truncation``, ``pretrained``, ``language_model``, ``adversarial``, ``vat``, ``entropy``, ``average``,
-    ``padded_batches``); ``pretrained`` defaults to ``params.embeddings == "word2vec"``. Any other name is a
+    ``layer_decay``, ``schedule``, ``padded_batches``); ``pretrained`` defaults to ``params.embeddings == "word2vec"``. Any other name is a
     ``ValueError`` listing both.
     """
     unknown = sorted(set(settings) - _MODEL_FIELDS - _TRAINING_FIELDS)

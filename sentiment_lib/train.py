@@ -65,8 +65,9 @@ class TrainConfig:
         entropy: weight of entropy minimisation on the same unlabelled batches
             (:func:`~sentiment_lib.adversarial.unlabelled_loss`); 0 turns it off.
         layer_decay: discriminative learning rates (Howard & Ruder 2018): the model's output side (readout and
-            head) trains at ``lr``, its recurrent layers at ``lr / layer_decay`` and its embedding at
-            ``lr / layer_decay**2`` (:func:`parameter_groups`); 1 gives every weight ``lr``.
+            head) trains at ``lr`` and each layer nearer the input at the rate above it over ``layer_decay`` (for
+            a recurrent classifier: the recurrence at ``lr / layer_decay``, the embedding at
+            ``lr / layer_decay**2``; :func:`parameter_groups`); 1 gives every weight ``lr``.
         average: weight averaging: validation scores, and the training keeps, an exponential moving average of
             the weights over about this many epochs (decay per step ``1 - 1 / (average × steps per epoch)``,
             :class:`torch.optim.swa_utils.AveragedModel`) instead of the weights themselves; 0 turns it off.
@@ -145,7 +146,8 @@ class FitResult:
 
     Attributes:
         history: one row per epoch run, columns :data:`HISTORY_COLUMNS` (``seconds``: wall time of the
-            epoch including validation; ``lr``: learning rate after the epoch's last step).
+            epoch including validation; ``lr``: learning rate after the epoch's last step — the output side's,
+            with ``TrainConfig.layer_decay``).
         best_epoch: 1-based epoch with the lowest validation loss (its weights are in the model).
         best_val_loss: that loss (mean per review).
         best_val_metrics: validation metrics at ``best_epoch`` (no arrays).

@@ -186,7 +186,8 @@ def test_discriminative_rates_divide_the_rate_by_the_decay_per_layer_towards_the
     groups = training.parameter_groups(model, 1e-2, 2.0)
     assert [g["lr"] for g in groups] == [1e-2, 5e-3, 2.5e-3]  # readout and head, the LSTM, the embedding
     by_id = {id(p): g["lr"] for g in groups for p in g["params"]}
-    assert len(by_id) == sum(1 for _ in model.parameters())  # every parameter in exactly one group
+    every = list(model.parameters())
+    assert len(by_id) == len(every) == sum(len(g["params"]) for g in groups)  # each in exactly one group
     assert all(by_id[id(p)] == 2.5e-3 for p in model.embedding.parameters())
     assert all(by_id[id(p)] == 5e-3 for p in model.rnn.parameters())
     assert all(by_id[id(p)] == 1e-2 for p in model.head.parameters())
@@ -195,7 +196,7 @@ def test_discriminative_rates_divide_the_rate_by_the_decay_per_layer_towards_the
         training.parameter_groups(torch.nn.Linear(3, 1), 1e-2, 2.6)
 
 
-def test_a_layer_decay_of_one_trains_exactly_as_one_rate_and_a_larger_one_moves_the_embedding_less():
+def test_groups_at_one_rate_train_exactly_as_one_group_and_a_larger_decay_moves_the_embedding_less(monkeypatch):
     def trained(layer_decay):
         torch.manual_seed(0)
         model = build_model(ModelConfig("lstm", VOCAB, embed_dim=8, hidden_size=8))
@@ -204,12 +205,16 @@ def test_a_layer_decay_of_one_trains_exactly_as_one_rate_and_a_larger_one_moves_
         fit(model, *loaders(synthetic_split(96, 0), synthetic_split(32, 1)), config)
         return model, (model.embedding.weight.detach() - start).norm().item()
 
-    plain, moved = trained(1.0)
-    torch.manual_seed(0)
-    reference = build_model(ModelConfig("lstm", VOCAB, embed_dim=8, hidden_size=8))
-    fit(reference, *loaders(synthetic_split(96, 0), synthetic_split(32, 1)),
-        TrainConfig(epochs=2, lr=1e-2, patience=None, seed=0, progress=False))
-    for a, b in zip(plain.state_dict().values(), reference.state_dict().values()):
+    one_group, moved = trained(1.0)
+    split = training.parameter_groups
+
+    def three_groups_at_one_rate(model, lr, layer_decay=1.0):  # the grouped path, every group at lr
+        return [{**group, "lr": lr} for group in split(model, lr, 2.0)]
+
+    monkeypatch.setattr(training, "parameter_groups", three_groups_at_one_rate)
+    grouped, _ = trained(1.0)
+    monkeypatch.undo()
+    for a, b in zip(one_group.state_dict().values(), grouped.state_dict().values()):
         assert torch.equal(a, b)
     _, moved_less = trained(10.0)
     assert moved_less < moved / 3

@@ -25,7 +25,8 @@ def test_each_rung_is_trained_each_way_changing_only_the_rates(a_run):
     prepared, params = a_run
     at = plans.LADDER_STARTS[2]
     jobs = fine_tuning.variants([at], "quick", 2.6)
-    assert [j.name for j in jobs] == [f"{at} | {way}" for way in fine_tuning.WAYS]
+    assert [j.name for j in jobs] == [f"{at} | {way}" + (" (2.6)" if "layer_decay" in change else "")
+                                      for way, change in fine_tuning.WAYS.items()]
     as_04 = plans.ladder_jobs(prepared, params)[plans.ladder_labels(prepared, params)[at]].configuration
     assert jobs[0].configuration == as_04
     assert [(j.configuration.layer_decay, j.configuration.schedule, j.configuration.lr) for j in jobs] == [
@@ -33,7 +34,7 @@ def test_each_rung_is_trained_each_way_changing_only_the_rates(a_run):
         (2.6, "slanted", as_04.lr), (2.6, "constant", as_04.lr * 2.6)]
     for one in jobs[1:]:
         assert dataclasses.replace(one.configuration, layer_decay=1.0, schedule="constant", lr=as_04.lr) == as_04
-    assert [j.name for j in fine_tuning.variants([at], "quick", 2.0, ["both"])] == [f"{at} | both"]
+    assert [j.name for j in fine_tuning.variants([at], "quick", 2.0, ["both"])] == [f"{at} | both (2)"]
 
 
 def test_a_rung_the_run_does_not_plan_is_refused_with_the_ones_it_does(a_run):

@@ -366,7 +366,8 @@ def test_vat_reads_the_unlabelled_reviews_and_the_training_reviews_without_their
     assert [list(x) for x in read.ids[4:]] == [list(x) for x in train.ids]
 
 
-def test_the_slanted_schedule_rises_over_a_tenth_of_the_steps_then_falls_and_new_settings_key_only_when_set(run):
+def test_the_slanted_schedule_rises_over_a_tenth_of_the_steps_then_falls_and_new_settings_key_only_when_set(
+        run, monkeypatch):
     prepared, params = run
     slanted = experiment.job("lstm", prepared, params, schedule="slanted").configuration
     assert experiment.schedule_steps(slanted, 35) == {"warmup_steps": 11, "decay": "linear"}  # ceil(0.1 × 3 × 35)
@@ -376,8 +377,21 @@ def test_the_slanted_schedule_rises_over_a_tenth_of_the_steps_then_falls_and_new
         "warmup_steps": 0, "decay": "constant"}
     with pytest.raises(ValueError, match="'constant', 'slanted'"):
         experiment.job("lstm", prepared, params, schedule="cosine")
+    with pytest.raises(ValueError, match="layer_decay must be >= 1"):  # refused before any training starts
+        experiment.job("lstm", prepared, params, layer_decay=0.5)
+    from sentiment_lib import train as training
+
+    seen = []
+    groups = training.parameter_groups
+
+    def recorded(model, lr, layer_decay=1.0):
+        seen.append((lr, layer_decay))
+        return groups(model, lr, layer_decay)
+
+    monkeypatch.setattr(training, "parameter_groups", recorded)
     result = trained("lstm", prepared, params, runtime=Runtime(checkpoints=False), schedule="slanted",
                      layer_decay=2.6)
+    assert seen == [(0.01, 2.6)]  # the configuration's layer_decay reaches the optimiser
     rates = result.fit.history["lr"].tolist()  # the output side's rate after each epoch's last step
     assert rates == sorted(rates, reverse=True) and rates[-1] < 0.01 / 3  # past the rise, falling towards 0
     plain = experiment.checkpoint_path(experiment.job("lstm", prepared, params), None)
