@@ -13,9 +13,10 @@ the slanted triangle over the rung's epoch cap (a rise over its first tenth, the
 discriminative rates with the output side at ``lr × layer_decay``, so that the recurrence keeps the rung's own
 rate. Independent trainings run side by side as 04's do (``PROCESSES``), with checkpoints in the run directory,
 so an interrupted benchmark continues and the row of 04's own rung is the one 04 trains (read back when 04 has
-run). It prints, per training, the validation loss and accuracy of the kept epoch (what a choice may look at),
-the kept and run epochs, the training time, and the test accuracy (printed for the record; it decides nothing),
-with the machine's CPU capability and precision.
+run). It prints, per training and ranked on validation loss (:func:`sentiment_lib.experiment.comparison_table`),
+the validation loss and accuracy of the kept epoch (what a choice may look at), the kept and run epochs, the
+training time, whether it was read back, and the test accuracy (printed for the record; it decides nothing), with
+the machine's CPU capability and precision.
 """
 from __future__ import annotations
 
@@ -28,15 +29,16 @@ import torch
 
 from sentiment_lib import plans
 from sentiment_lib.config import choose_device, choose_precision
-from sentiment_lib.experiment import by_name, train_many
+from sentiment_lib.experiment import comparison_table, train_many
 from sentiment_lib.rundir import load_run
 
-# Each way's changes to the rung's configuration; None stands for --layer-decay, and "lr" for the rung's rate
-# times it (the output side faster, so that the recurrence keeps the rung's own rate).
-WAYS = {"as 04 trains it": {}, "discriminative rates": {"layer_decay": None},
-        "slanted triangle": {"schedule": "slanted"},
-        "both": {"layer_decay": None, "schedule": "slanted"},
-        "discriminative rates, LSTM at the rung's rate": {"layer_decay": None, "lr": None}}
+# Each way's changes to the rung's configuration, from the rung's rate and --layer-decay.
+WAYS = {"as 04 trains it": lambda lr, decay: {},
+        "discriminative rates": lambda lr, decay: {"layer_decay": decay},
+        "slanted triangle": lambda lr, decay: {"schedule": "slanted"},
+        "both": lambda lr, decay: {"layer_decay": decay, "schedule": "slanted"},
+        # the output side faster, so that the recurrence keeps the rung's own rate
+        "discriminative rates, LSTM at the rung's rate": lambda lr, decay: {"layer_decay": decay, "lr": lr * decay}}
 
 
 def variants(rungs: list[str], profile: str, layer_decay: float, ways: list[str] | None = None) -> list:
@@ -52,10 +54,10 @@ def variants(rungs: list[str], profile: str, layer_decay: float, ways: list[str]
     for rung in rungs:
         base = jobs[labels[rung]]
         for way in ways or list(WAYS):
-            change = {k: (base.configuration.lr * layer_decay if k == "lr" else layer_decay) if v is None else v
-                      for k, v in WAYS[way].items()}
-            out.append(replace(base, configuration=replace(base.configuration, **change), name=f"{rung} | {way}" + (f" ({layer_decay:g})" if "layer_decay" in change else ""),
-                               twin=None))
+            change = WAYS[way](base.configuration.lr, layer_decay)
+            factor = f" ({layer_decay:g})" if "layer_decay" in change else ""
+            out.append(replace(base, configuration=replace(base.configuration, **change),
+                               name=f"{rung} | {way}{factor}", twin=None))
     return out
 
 
@@ -71,15 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     device = choose_device("auto")
     print(f"CPU capability {torch.backends.cpu.get_cpu_capability()}, device {device.type}, precision "
           f"{choose_precision(params.precision, device) or 'float32'}, {len(jobs)} trainings", flush=True)
-    runs = by_name(train_many(jobs, desc="fine-tuning variants"))
-    table = pd.DataFrame([{"training": name, "val_loss": run.fit.best_val_loss,
-                           "val_accuracy": run.fit.best_val_metrics.get("accuracy"),
-                           "best / run epochs": f"{run.fit.best_epoch} / {run.fit.epochs_run}",
-                           "train s": round(run.fit.seconds), "read back": run.fit.resumed or "no",
-                           "test accuracy (reported only)": (run.test or {}).get("accuracy")}
-                          for name, run in runs.items()])
+    table = comparison_table(train_many(jobs, desc="fine-tuning variants"))  # ranked on validation loss
+    table = table[["val_loss", "val_accuracy", "best_epoch", "epochs_run", "train_seconds", "resumed", "accuracy"]]
+    table = table.rename(columns={"accuracy": "test accuracy (reported only)"})
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
-        print(table.round(4).to_string(index=False))
+        print(table.round(4).to_string())
     return 0
 
 

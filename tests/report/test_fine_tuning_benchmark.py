@@ -25,7 +25,7 @@ def test_each_rung_is_trained_each_way_changing_only_the_rates(a_run):
     prepared, params = a_run
     at = plans.LADDER_STARTS[2]
     jobs = fine_tuning.variants([at], "quick", 2.6)
-    assert [j.name for j in jobs] == [f"{at} | {way}" + (" (2.6)" if "layer_decay" in change else "")
+    assert [j.name for j in jobs] == [f"{at} | {way}" + (" (2.6)" if "layer_decay" in change(0.01, 2.6) else "")
                                       for way, change in fine_tuning.WAYS.items()]
     as_04 = plans.ladder_jobs(prepared, params)[plans.ladder_labels(prepared, params)[at]].configuration
     assert jobs[0].configuration == as_04
