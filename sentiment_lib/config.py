@@ -5,7 +5,9 @@
   ``predictions_path``, ``study_db_path``, ``manifest_path``), ``report_dir(profile)`` (output only: no
   notebook reads from it); each root honours an environment override (``SENTIMENT_HOME``,
   ``SENTIMENT_DATA``, ``SENTIMENT_ARTIFACTS``, ``SENTIMENT_REPORTS``);
-- ``seed_everything(seed)``, ``choose_device(preference)``, ``progress_enabled()``.
+- ``seed_everything(seed)``, ``choose_device(preference)``, ``progress_enabled()``;
+- :data:`PORTABLE_KERNELS` and ``kernel_environment()``: the numeric libraries' portable code paths (the
+  regression snapshots' environment), and which of them this process runs on.
 
 Run parameters (profiles) live in :mod:`sentiment_lib.profiles`.
 """
@@ -218,3 +220,24 @@ def machine_description() -> str:
     bf16 = "native bf16" if cpu_has_native_bf16() else "no native bf16"
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return f"{model}, {os.cpu_count()} cores, {capability}, {bf16}; {gpu}"
+
+
+# The snapshots' numeric kernels: every numeric library the smoke chain calls runs its portable code path, the same
+# on every x86-64 CPU, with a fixed thread count. Left to choose, each library picks its kernels by the CPU (AVX2,
+# AVX-512, …) and its threads by the cores, and different kernels round differently (they sum in other orders).
+# Checked under qemu's CPU models (docs/measurements.md, Reproducibility): a training gives the same bits on each.
+PORTABLE_KERNELS = {
+    "ATEN_CPU_CAPABILITY": "default",    # torch's own vectorised kernels: the scalar build
+    "ONEDNN_MAX_CPU_ISA": "SSE41",       # oneDNN (the fused LSTM, GRU, RNN kernels): its SSE4.1 kernels
+    "MKL_CBWR": "COMPATIBLE",            # MKL (torch's matrix products): its branch that is the same on every CPU
+    "OPENBLAS_CORETYPE": "Prescott",     # OpenBLAS (numpy, scipy, gensim's word2vec): its SSE3 kernels
+    "NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR",  # numpy's dispatched loops: baseline
+    "OMP_NUM_THREADS": "2",              # torch, MKL and OpenBLAS threads: what a 2-core machine has by default
+}
+
+
+def kernel_environment() -> dict[str, str]:
+    """The :data:`PORTABLE_KERNELS` variables set in this process's environment, with their values (``{}`` in an
+    ordinary run). What a process computes in floating point depends on them, so whatever is cached across runs
+    (word2vec vectors, language models: :func:`sentiment_lib.embeddings.corpus_key`) is keyed by them too."""
+    return {name: os.environ[name] for name in PORTABLE_KERNELS if name in os.environ}

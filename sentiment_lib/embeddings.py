@@ -16,10 +16,14 @@ core, with subsampling of frequent words and negative sampling done right; a han
 slower and a source of bugs, for no gain in what the notebooks teach.
 
 Reproducibility: gensim is deterministic for a given seed only with a single worker thread (several threads
-interleave their updates by timing), so :func:`train_word2vec` uses one.
+interleave their updates by timing), so :func:`train_word2vec` uses one. Its dot products come from the BLAS
+scipy links, so the vectors differ in the last bits between OpenBLAS's kernels (AVX2, AVX-512, or the portable
+ones the regression snapshots force): :func:`corpus_key` keeps the two kinds of run apart in the cache.
 """
 from __future__ import annotations
 
+import io
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -50,6 +54,7 @@ class PretrainReport:
     seconds: float
     unlabelled: int = 0  # how many of ``reviews`` are unlabelled ones (set by :func:`pretrain_for_run`)
     cached: bool = False  # read back from :func:`pretrain_for_run`'s cache, not trained in this run
+    dots_zeroed: int = 0  # dot products of exactly -1 that gensim took for a failure and used 0 for (_GensimNotices)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -86,6 +91,41 @@ def unlabelled_split(frame: pd.DataFrame, unlabelled: pd.Series | Sequence[str],
     return EncodedSplit(ids, np.full(len(ids), -1, dtype=np.int64))
 
 
+class _GensimNotices(io.TextIOBase):
+    """``sys.stderr`` while gensim trains, less one notice of gensim's own, which it counts (``dropped``).
+
+    Where scipy's BLAS returns a single-precision dot product as the C calling convention says (OpenBLAS on a
+    forced core type, as in the regression snapshots' chain), gensim's word2vec takes it through
+    ``our_dot_float``, which its compiled code treats as failed whenever the result is exactly -1.0: it uses 0
+    instead and writes ``Exception ignored in: 'gensim.models.word2vec_inner.our_dot_float'`` to ``sys.stderr``,
+    with no exception behind it, into the notebook's output. That notice says nothing a reader can act on; the
+    report counts it instead (``PretrainReport.dots_zeroed``). Everything else written passes through.
+    """
+
+    NOTICE = ("Exception ignored in: ", "'gensim.models.word2vec_inner.our_dot_float'", "\n")
+
+    def __init__(self, stream):
+        super().__init__()
+        self.stream, self.held, self.dropped = stream, [], 0
+
+    def write(self, text: str) -> int:
+        if text == self.NOTICE[len(self.held)]:
+            self.held.append(text)
+            if len(self.held) == len(self.NOTICE):
+                self.held, self.dropped = [], self.dropped + 1
+            return len(text)
+        self._release()
+        return self.stream.write(text)
+
+    def _release(self) -> None:
+        held, self.held = "".join(self.held), []
+        if held:
+            self.stream.write(held)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def train_word2vec(token_lists: Sequence[Sequence[str]], vocab: Vocab, dim: int, epochs: int, seed: int,
                    progress: bool = False) -> tuple[np.ndarray, PretrainReport]:
     """Train word2vec (CBOW) on ``token_lists`` and return ``(vectors, report)``.
@@ -115,8 +155,14 @@ def train_word2vec(token_lists: Sequence[Sequence[str]], vocab: Vocab, dim: int,
                 bar.update(1)
 
         callbacks.append(_Tick())
-    model = Word2Vec(sentences=sentences, vector_size=dim, window=WINDOW, min_count=MIN_COUNT, sg=0,
-                     negative=NEGATIVE, epochs=epochs, seed=seed, workers=1, callbacks=callbacks)
+    notices = _GensimNotices(sys.stderr)
+    sys.stderr = notices  # restored whatever happens
+    try:
+        model = Word2Vec(sentences=sentences, vector_size=dim, window=WINDOW, min_count=MIN_COUNT, sg=0,
+                         negative=NEGATIVE, epochs=epochs, seed=seed, workers=1, callbacks=callbacks)
+    finally:
+        notices._release()
+        sys.stderr = notices.stream
     if bar is not None:
         bar.close()
     known = model.wv
@@ -132,7 +178,7 @@ def train_word2vec(token_lists: Sequence[Sequence[str]], vocab: Vocab, dim: int,
     vectors[PAD] = 0.0
     report = PretrainReport(reviews=len(sentences), tokens=int(sum(len(s) for s in sentences)), epochs=epochs,
                             dim=dim, coverage=found / max(1, len(vocab) - 2),
-                            seconds=round(time.perf_counter() - start, 2))
+                            seconds=round(time.perf_counter() - start, 2), dots_zeroed=notices.dropped)
     return vectors, report
 
 
@@ -171,11 +217,20 @@ def init_embedding(model: nn.Module, vectors: np.ndarray | None) -> bool:
 
 def corpus_key(settings: Sequence[Any], texts: Sequence[str], extra: bytes = b"") -> str:
     """A cache key (20 hex digits) for something trained on ``texts`` with ``settings`` (JSON-able) and any
-    ``extra`` bytes (e.g. the starting vectors): word2vec and the language model are cached by it."""
+    ``extra`` bytes (e.g. the starting vectors): word2vec and the language model are cached by it.
+
+    A process on the portable numeric kernels (:func:`sentiment_lib.config.kernel_environment`: the regression
+    snapshots' chain) gets keys of its own: what it trains differs in the last bits from what the CPU's own
+    kernels train, and a snapshot run that read vectors an ordinary run had cached would differ from machine to
+    machine (it did: `make test` ran the regression on the vectors its unit tests' runs had left in the cache).
+    An ordinary run's keys are what they were before."""
     import hashlib
     import json
 
-    digest = hashlib.sha256(json.dumps(list(settings)).encode() + extra)
+    from .config import kernel_environment
+
+    kernels = sorted(kernel_environment().items())
+    digest = hashlib.sha256(json.dumps(list(settings) + ([kernels] if kernels else [])).encode() + extra)
     for text in texts:
         digest.update(text.encode("utf-8") + b"\0")
     return digest.hexdigest()[:20]

@@ -239,34 +239,22 @@ def use_scratch_run_dirs(prefix: str = "sentiment-regression-") -> Path:
     return scratch
 
 
-# The snapshots' instruction sets: every numeric library the smoke chain calls runs its portable code path, the same
-# on every x86-64 CPU. Left to choose, each library picks its kernels by the CPU (AVX2, AVX-512, …), and different
-# kernels round differently (they sum in other orders): trainings on two kinds of CPU end a few rounding errors
-# apart. Snapshots made on an AVX2 machine failed on an AVX-512 one, in the fourth digit of two networks' metrics.
-PORTABLE_KERNELS = {
-    "ATEN_CPU_CAPABILITY": "default",    # torch's own vectorised kernels: the scalar build
-    "ONEDNN_MAX_CPU_ISA": "SSE41",       # oneDNN (the fused LSTM, GRU, RNN kernels): its SSE4.1 kernels
-    "MKL_CBWR": "COMPATIBLE",            # MKL (torch's matrix products): its branch that is the same on every CPU
-    "OPENBLAS_CORETYPE": "Prescott",     # OpenBLAS (numpy, scipy): its SSE3 kernels
-    "NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR",  # numpy's dispatched loops: baseline
-}
-
-
 def portable_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``base`` (default: this process's environment) with :data:`PORTABLE_KERNELS`: the environment of a process
-    whose numeric libraries should run their portable kernels (a library reads these variables when it loads).
+    """``base`` (default: this process's environment) with ``config.PORTABLE_KERNELS``: the environment of a
+    process whose numeric libraries should run their portable kernels (a library reads these variables when it
+    loads).
     nbval compares the regression snapshots in kernels started with it (``tests/conftest.py``), as
     ``write_snapshots`` made them, so that they are the same on machines with different instruction sets."""
-    return {**(os.environ if base is None else base), **PORTABLE_KERNELS}
+    return {**(os.environ if base is None else base), **config.PORTABLE_KERNELS}
 
 
 def write_snapshots(names: Sequence[str] | None = None) -> dict[str, float]:
     """Regenerate the nbval snapshots: the chain on the ``smoke`` profile, run from scratch (fresh run
-    directories, the numeric libraries on their portable kernels: :data:`PORTABLE_KERNELS`), into
+    directories, the numeric libraries on their portable kernels: ``config.PORTABLE_KERNELS``), into
     tests/regression/, without progress bars in their outputs (the kernels inherit ``SENTIMENT_PROGRESS=0``, as
     under ``make test``: nbval compares every output)."""
     use_scratch_run_dirs()
-    os.environ.update(PORTABLE_KERNELS)  # for the kernels this command starts
+    os.environ.update(config.PORTABLE_KERNELS)  # for the kernels this command starts
     os.environ["SENTIMENT_PROGRESS"] = "0"
     return run_chain(SNAPSHOT_PROFILE, names, out_dir=snapshots_dir(), html=False, progress=False,
                      publish=False)

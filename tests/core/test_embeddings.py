@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from sentiment_lib import embeddings, profiles
+from sentiment_lib import config, embeddings, profiles
 from sentiment_lib.models import ModelConfig, build_model
 from sentiment_lib.rundir import EMBEDDINGS_FILE, load_prepared, prepared_dir, save_prepared
 from sentiment_lib.text import PAD, Vocab
@@ -179,3 +179,78 @@ def test_the_run_s_vectors_are_cached_so_a_rerun_does_not_train_them_again(tmp_p
     assert cached.cached and np.array_equal(again, vectors) and cached.tokens == report.tokens
     with pytest.raises(AssertionError, match="trained again"):  # another setting: another key
         embeddings.pretrain_for_run(frame, [], vocab, params.replace(pretrain_epochs=3), cache_dir=tmp_path)
+
+
+def test_a_run_on_the_portable_kernels_never_reads_vectors_an_ordinary_run_cached(tmp_path, monkeypatch):
+    """The regression snapshots' chain runs on the portable numeric kernels; the vectors an ordinary run (the
+    classroom's graded notebooks under `make test`) cached on this CPU differ from its own in the last bits, so it
+    must train its own: under `make test` it once read them and its outputs then differed from machine to
+    machine. Each kind of run then reuses its own."""
+    for name in config.PORTABLE_KERNELS:
+        monkeypatch.delenv(name, raising=False)
+    frame = pd.DataFrame({"subset": ["train"] * 200 + ["val", "test"],
+                          "text": [" ".join(s) for s in _corpus(200)] + ["held val", "held test"]})
+    vocab = Vocab.build(_corpus(200), max_size=50, min_freq=1)
+    params = profiles.resolve("smoke", embed_dim=8, pretrain_epochs=2, pretrain_reviews=0)
+    _, ordinary = embeddings.pretrain_for_run(frame, [], vocab, params, cache_dir=tmp_path)
+    monkeypatch.setenv("OPENBLAS_CORETYPE", config.PORTABLE_KERNELS["OPENBLAS_CORETYPE"])
+    _, portable = embeddings.pretrain_for_run(frame, [], vocab, params, cache_dir=tmp_path)
+    assert not ordinary.cached and not portable.cached and len(list(tmp_path.glob("word2vec-*.npz"))) == 2
+    assert embeddings.pretrain_for_run(frame, [], vocab, params, cache_dir=tmp_path)[1].cached
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
+    assert embeddings.pretrain_for_run(frame, [], vocab, params, cache_dir=tmp_path)[1].cached
+
+
+def test_an_ordinary_run_s_cache_keys_are_what_they_were(monkeypatch):
+    """Outside the portable kernels the key is the digest of the settings, the extra bytes and the texts as
+    before, so the vectors and language models people have cached stay valid."""
+    import hashlib
+    import json
+
+    for name in config.PORTABLE_KERNELS:
+        monkeypatch.delenv(name, raising=False)
+    expected = hashlib.sha256(json.dumps(["v", 8]).encode() + b"x")
+    for text in ("a b", "c"):
+        expected.update(text.encode() + b"\0")
+    assert embeddings.corpus_key(["v", 8], ["a b", "c"], b"x") == expected.hexdigest()[:20]
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
+    assert embeddings.corpus_key(["v", 8], ["a b", "c"], b"x") != expected.hexdigest()[:20]
+
+
+def test_gensim_s_notice_of_a_dot_product_of_minus_one_is_counted_not_shown():
+    """gensim's float-BLAS path writes 'Exception ignored in: ...our_dot_float' (three writes, no exception behind
+    it) when a dot product is exactly -1: that notice is counted and dropped; any other text, including a notice
+    about something else, reaches the stream whole and in order."""
+    import io
+
+    shown = io.StringIO()
+    notices = embeddings._GensimNotices(shown)
+    for text in ("before\n", *embeddings._GensimNotices.NOTICE, "Exception ignored in: ", "'other'", "\n",
+                 *embeddings._GensimNotices.NOTICE, "after"):
+        notices.write(text)
+    notices._release()
+    assert notices.dropped == 2
+    assert shown.getvalue() == "before\nException ignored in: 'other'\nafter"
+
+
+def test_word2vec_on_the_portable_blas_counts_gensim_s_zeroed_dot_products_and_keeps_stderr_clean():
+    """On OpenBLAS's portable kernels gensim takes the float path; on this corpus (found by trying) one of its dot
+    products is exactly -1. The run's stderr holds no notice of it, and the report counts it."""
+    import os
+    import subprocess
+    import sys
+
+    script = """
+import numpy as np
+from sentiment_lib import embeddings
+from sentiment_lib.text import Vocab
+rng = np.random.default_rng(0)
+words = [f"w{i}" for i in range(300)]
+corpus = [[words[j] for j in rng.zipf(1.3, size=40) % 300] for _ in range(2000)]
+vocab = Vocab.build(corpus, max_size=400, min_freq=1)
+print(embeddings.train_word2vec(corpus, vocab, dim=50, epochs=2, seed=1)[1].dots_zeroed)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                          env={**os.environ, "OPENBLAS_CORETYPE": config.PORTABLE_KERNELS["OPENBLAS_CORETYPE"]})
+    assert "our_dot_float" not in done.stderr
+    assert int(done.stdout.split()[-1]) >= 1

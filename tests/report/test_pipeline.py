@@ -227,13 +227,13 @@ def test_snapshots_are_written_without_progress_bars(monkeypatch, tmp_path):
     monkeypatch.setenv("SENTIMENT_PROGRESS", "1")
     for name in ("SENTIMENT_ARTIFACTS", "SENTIMENT_REPORTS"):
         monkeypatch.setenv(name, str(tmp_path / name))  # restored after the test, as SENTIMENT_PROGRESS is
-    for name in pipeline.PORTABLE_KERNELS:
+    for name in config.PORTABLE_KERNELS:
         monkeypatch.setenv(name, "left by the shell")
     monkeypatch.setattr(pipeline, "run_chain", fake_chain)
     pipeline.write_snapshots(["02"])
     assert seen["profile"] == "smoke" and seen["progress"] == "0"
     assert not config.progress_enabled()
-    assert {name: os.environ[name] for name in pipeline.PORTABLE_KERNELS} == pipeline.PORTABLE_KERNELS
+    assert {name: os.environ[name] for name in config.PORTABLE_KERNELS} == config.PORTABLE_KERNELS
 
 
 def test_the_portable_environment_gives_a_process_torchs_portable_kernels():
