@@ -34,6 +34,7 @@ import pandas as pd
 from torch import nn
 
 from .batching import EncodedSplit
+from .config import kernel_environment
 from .text import PAD, Vocab, tokenize_many
 
 WINDOW = 5
@@ -54,7 +55,7 @@ class PretrainReport:
     seconds: float
     unlabelled: int = 0  # how many of ``reviews`` are unlabelled ones (set by :func:`pretrain_for_run`)
     cached: bool = False  # read back from :func:`pretrain_for_run`'s cache, not trained in this run
-    dots_zeroed: int = 0  # dot products of exactly -1 that gensim took for a failure and used 0 for (_GensimNotices)
+    dots_zeroed: int = 0  # dot products of exactly -1 gensim took for failures and used 0 for (_GensimNotices)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -109,12 +110,13 @@ class _GensimNotices(io.TextIOBase):
         self.stream, self.held, self.dropped = stream, [], 0
 
     def write(self, text: str) -> int:
+        if text != self.NOTICE[len(self.held)]:
+            self._release()  # not the notice after all: what was held goes out first, in order
         if text == self.NOTICE[len(self.held)]:
             self.held.append(text)
             if len(self.held) == len(self.NOTICE):
                 self.held, self.dropped = [], self.dropped + 1
             return len(text)
-        self._release()
         return self.stream.write(text)
 
     def _release(self) -> None:
@@ -222,12 +224,10 @@ def corpus_key(settings: Sequence[Any], texts: Sequence[str], extra: bytes = b""
     A process on the portable numeric kernels (:func:`sentiment_lib.config.kernel_environment`: the regression
     snapshots' chain) gets keys of its own: what it trains differs in the last bits from what the CPU's own
     kernels train, and a snapshot run that read vectors an ordinary run had cached would differ from machine to
-    machine (it did: `make test` ran the regression on the vectors its unit tests' runs had left in the cache).
+    machine (it did: under `make test` the classroom's graded notebooks ran first and cached theirs).
     An ordinary run's keys are what they were before."""
     import hashlib
     import json
-
-    from .config import kernel_environment
 
     kernels = sorted(kernel_environment().items())
     digest = hashlib.sha256(json.dumps(list(settings) + ([kernels] if kernels else [])).encode() + extra)
