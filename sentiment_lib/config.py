@@ -233,6 +233,9 @@ PORTABLE_KERNELS = {
     "OPENBLAS_CORETYPE": "Prescott",     # OpenBLAS (numpy, scipy, gensim's word2vec): its SSE3 kernels
     "NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR",  # numpy's dispatched loops: baseline
     "OMP_NUM_THREADS": "2",              # torch, MKL and OpenBLAS threads: what a 2-core machine has by default
+    # MKL's vector math (torch's exp, log, tanh, sqrt, erf of a float tensor) has no portable setting: the snapshots'
+    # processes preload the C library's functions in its place (sentiment_lib/vml_shim.c, pipeline.math_shim)
+    "SENTIMENT_PORTABLE_MATH": "libm",
 }
 
 

@@ -239,13 +239,52 @@ def use_scratch_run_dirs(prefix: str = "sentiment-regression-") -> Path:
     return scratch
 
 
+def math_shim() -> Path | None:
+    """The shared library that gives the snapshots' processes portable elementwise math
+    (``sentiment_lib/vml_shim.c``: MKL's vector-math entry points, which torch calls for exp, log, tanh, sqrt, erf,
+    … of a float tensor, redefined as loops over the C library's functions), compiled with the system's C
+    compiler into ``data/cache/`` the first time, keyed by its source. ``None``, with a warning that says what
+    follows, where no compiler is found or it fails."""
+    import hashlib
+    import subprocess
+    import tempfile
+    import warnings
+
+    source = Path(__file__).with_name("vml_shim.c")
+    code = source.read_bytes()
+    target = config.data_dir() / "cache" / f"vml-shim-{hashlib.sha256(code).hexdigest()[:12]}.so"
+    if target.exists():
+        return target
+    compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    if compiler is None:
+        warnings.warn("No C compiler (cc) to build the snapshots' portable math (sentiment_lib/vml_shim.c): the "
+                      "regression runs on MKL's vector math, whose last bits differ between CPUs. Install gcc.")
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as folder:
+        built = Path(folder) / target.name
+        done = subprocess.run([compiler, "-O1", "-fno-tree-vectorize", "-fno-fast-math", "-shared", "-fPIC",
+                               "-o", str(built), str(source), "-lm"], capture_output=True, text=True)
+        if done.returncode != 0:
+            warnings.warn(f"Building the snapshots' portable math failed ({compiler}: {done.stderr.strip()[:300]}): "
+                          "the regression runs on MKL's vector math, whose last bits differ between CPUs.")
+            return None
+        os.replace(built, target)  # whole or not at all
+    return target
+
+
 def portable_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``base`` (default: this process's environment) with ``config.PORTABLE_KERNELS``: the environment of a
-    process whose numeric libraries should run their portable kernels (a library reads these variables when it
-    loads).
-    nbval compares the regression snapshots in kernels started with it (``tests/conftest.py``), as
-    ``write_snapshots`` made them, so that they are the same on machines with different instruction sets."""
-    return {**(os.environ if base is None else base), **config.PORTABLE_KERNELS}
+    """``base`` (default: this process's environment) with ``config.PORTABLE_KERNELS`` and, preloaded,
+    :func:`math_shim`: the environment of a process whose numeric libraries should run their portable kernels
+    (a library reads these variables when it loads). nbval compares the regression snapshots in kernels
+    started with it (``tests/conftest.py``), as ``write_snapshots`` made them, so that they are the same on
+    machines with different CPUs."""
+    environment = {**(os.environ if base is None else base), **config.PORTABLE_KERNELS}
+    shim = math_shim()
+    if shim is not None:
+        preloaded = [entry for entry in environment.get("LD_PRELOAD", "").split() if entry != str(shim)]
+        environment["LD_PRELOAD"] = " ".join([str(shim), *preloaded])
+    return environment
 
 
 def write_snapshots(names: Sequence[str] | None = None) -> dict[str, float]:
@@ -254,7 +293,7 @@ def write_snapshots(names: Sequence[str] | None = None) -> dict[str, float]:
     tests/regression/, without progress bars in their outputs (the kernels inherit ``SENTIMENT_PROGRESS=0``, as
     under ``make test``: nbval compares every output)."""
     use_scratch_run_dirs()
-    os.environ.update(config.PORTABLE_KERNELS)  # for the kernels this command starts
+    os.environ.update(portable_environment())  # for the kernels this command starts
     os.environ["SENTIMENT_PROGRESS"] = "0"
     return run_chain(SNAPSHOT_PROFILE, names, out_dir=snapshots_dir(), html=False, progress=False,
                      publish=False)
