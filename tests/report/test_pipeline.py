@@ -229,6 +229,8 @@ def test_snapshots_are_written_without_progress_bars(monkeypatch, tmp_path):
         monkeypatch.setenv(name, str(tmp_path / name))  # restored after the test, as SENTIMENT_PROGRESS is
     for name in config.PORTABLE_KERNELS:
         monkeypatch.setenv(name, "left by the shell")
+    # restored after the test too: the preloaded math must not reach the workers later tests start
+    monkeypatch.setenv("LD_PRELOAD", os.environ.get("LD_PRELOAD", ""))
     monkeypatch.setattr(pipeline, "run_chain", fake_chain)
     pipeline.write_snapshots(["02"])
     assert seen["profile"] == "smoke" and seen["progress"] == "0"
