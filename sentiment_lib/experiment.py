@@ -78,7 +78,8 @@ class Configuration:
             (Howard & Ruder's slanted triangle: a linear rise over the first :data:`SLANTED_RISE` of the
             ``epochs`` × steps per epoch, then a linear fall to 0 at the end of the last epoch).
             No network of the chain uses these two (on 04's ladder neither helped on validation beyond what a
-            seed moves it: docs/provenance.md), so ``ModelRun.settings`` leaves them out; ``benchmarks/fine_tuning.py`` sets them.
+            seed moves it: docs/provenance.md), so ``ModelRun.settings`` leaves them out;
+            ``benchmarks/fine_tuning.py`` sets them.
         padded_batches: pad every batch to ``max_len`` in the reviews' own order (the way of 03's pitfall)
             instead of batching reviews of similar length together.
     """
@@ -164,8 +165,8 @@ def configuration_for(name: str, params: Params, vocab_size: int, num_classes: i
     ``settings`` replace fields of :class:`~sentiment_lib.models.ModelConfig` (``hidden_size``, ``dropout``,
     ``read_padded_last_step``, …) or of :class:`Configuration` (``lr``, ``epochs``, ``patience``, ``max_len``,
     ``truncation``, ``pretrained``, ``language_model``, ``adversarial``, ``vat``, ``entropy``, ``average``,
-    ``layer_decay``, ``schedule``, ``padded_batches``); ``pretrained`` defaults to ``params.embeddings == "word2vec"``. Any other name is a
-    ``ValueError`` listing both.
+    ``layer_decay``, ``schedule``, ``padded_batches``); ``pretrained`` defaults to
+    ``params.embeddings == "word2vec"``. Any other name is a ``ValueError`` listing both.
     """
     unknown = sorted(set(settings) - _MODEL_FIELDS - _TRAINING_FIELDS)
     if unknown:

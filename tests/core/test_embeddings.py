@@ -163,11 +163,16 @@ def test_bad_pretraining_parameters_are_refused(name, value, message):
         profiles.resolve("smoke", **{name: value})
 
 
-def test_the_run_s_vectors_are_cached_so_a_rerun_does_not_train_them_again(tmp_path, monkeypatch):
+def _pretraining_inputs():
+    """A run's frame (200 training reviews, one validation and one test review), vocabulary and small params."""
     frame = pd.DataFrame({"subset": ["train"] * 200 + ["val", "test"],
                           "text": [" ".join(s) for s in _corpus(200)] + ["held val", "held test"]})
     vocab = Vocab.build(_corpus(200), max_size=50, min_freq=1)
-    params = profiles.resolve("smoke", embed_dim=8, pretrain_epochs=2, pretrain_reviews=0)
+    return frame, vocab, profiles.resolve("smoke", embed_dim=8, pretrain_epochs=2, pretrain_reviews=0)
+
+
+def test_the_run_s_vectors_are_cached_so_a_rerun_does_not_train_them_again(tmp_path, monkeypatch):
+    frame, vocab, params = _pretraining_inputs()
     vectors, report = embeddings.pretrain_for_run(frame, [], vocab, params, cache_dir=tmp_path)
     assert not report.cached and len(list(tmp_path.glob("word2vec-*.npz"))) == 1
 
@@ -188,10 +193,7 @@ def test_a_run_on_the_portable_kernels_never_reads_vectors_an_ordinary_run_cache
     machine. Each kind of run then reuses its own."""
     for name in config.PORTABLE_KERNELS:
         monkeypatch.delenv(name, raising=False)
-    frame = pd.DataFrame({"subset": ["train"] * 200 + ["val", "test"],
-                          "text": [" ".join(s) for s in _corpus(200)] + ["held val", "held test"]})
-    vocab = Vocab.build(_corpus(200), max_size=50, min_freq=1)
-    params = profiles.resolve("smoke", embed_dim=8, pretrain_epochs=2, pretrain_reviews=0)
+    frame, vocab, params = _pretraining_inputs()
     _, ordinary = embeddings.pretrain_for_run(frame, [], vocab, params, cache_dir=tmp_path)
     monkeypatch.setenv("OPENBLAS_CORETYPE", config.PORTABLE_KERNELS["OPENBLAS_CORETYPE"])
     _, portable = embeddings.pretrain_for_run(frame, [], vocab, params, cache_dir=tmp_path)
